@@ -1,0 +1,97 @@
+"""`synthkit` command line: a Hydra app. User mistakes end as one line on stderr and exit 2;
+only bugs show a traceback."""
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
+
+from synthkit.config import register
+from synthkit.errors import UserError
+
+# Keys must come from the environment: Hydra writes every override into <output_dir>/.hydra/.
+_SECRET_OVERRIDE = re.compile(r"^[+~]*llm\.api_key=", re.IGNORECASE)
+
+
+def main() -> None:
+    for arg in sys.argv[1:]:
+        if _SECRET_OVERRIDE.match(arg):
+            _fail("API keys are not taken on the command line; export the variable named by llm.api_key_env instead")
+    register()
+    # Let composition errors reach us so they can be reported in one line, not Hydra's multi-line form.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        _run()
+    except UserError as e:
+        _fail(str(e))
+    except MissingConfigException as e:
+        _fail(_missing_config(e))
+    except (HydraException, OmegaConfBaseException) as e:
+        _fail(_one_line(e))
+    except KeyboardInterrupt:
+        _fail("interrupted; rows written so far are kept, run again with the same output_dir to resume", code=130)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://synthkit.conf", config_name="config")
+def _run(cfg: DictConfig) -> None:
+    from synthkit.engine import generate  # after composition: `--cfg job` never loads the engine
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        _check_run_settings(cfg)
+        stats, files = asyncio.run(generate(cfg, out_dir))
+    except UserError as e:
+        _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
+    print(_summary(cfg, stats, files.data_path))
+    if stats.stopped_early:
+        _fail(stats.stopped_early, code=1)
+
+
+def _check_run_settings(cfg: DictConfig) -> None:
+    for key, least in (("num_rows", 0), ("concurrency", 1), ("max_attempts", 1)):
+        if cfg[key] < least:
+            raise UserError(f"{key}={cfg[key]} must be at least {least}")
+
+
+def _summary(cfg: DictConfig, stats, data_path: Path) -> str:
+    lines = [
+        f"synthkit: {cfg.task.name} with {cfg.llm.model}: {stats.written} rows written, {stats.rejected} rejected"
+        + (f" ({stats.resumed} already there from an earlier run)" if stats.resumed else ""),
+        f"  tokens: {stats.prompt_tokens} prompt + {stats.completion_tokens} completion",
+        f"  data: {data_path}",
+    ]
+    if cfg.llm.provider == "mock":
+        lines.append("  note: llm=mock writes PLACEHOLDER rows (schema-valid, not model output); use a real llm for training data")
+    return "\n".join(lines)
+
+
+def _missing_config(error: MissingConfigException) -> str:
+    group, _, name = (error.missing_cfg_file or "").rpartition("/")
+    if group and error.options:
+        return f"no {group} named '{name}'; available: {', '.join(error.options)}"
+    return _one_line(error)
+
+
+def _one_line(error: Exception) -> str:
+    unknown = re.match(r"Could not override '([^']+)'", str(error))
+    if unknown and "not in" in str(error.__cause__):
+        return f"unknown key '{unknown.group(1)}'; list the valid keys with: synthkit <your overrides> --cfg job"
+    text = str(error)
+    if error.__cause__ is not None and str(error.__cause__) not in text:
+        text += ": " + str(error.__cause__)
+    lines = [line.strip() for line in text.splitlines()]
+    # OmegaConf appends location details (full_key, object_type) that repeat what the message says.
+    lines = [line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    return " ".join(lines)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    print(f"synthkit: error: {message}", file=sys.stderr)
+    sys.exit(code)

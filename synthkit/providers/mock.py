@@ -1,0 +1,37 @@
+"""llm=mock: schema-valid placeholder answers with no network and no key. The answers go
+through the same parse and validate path as a real model's."""
+
+import hashlib
+import json
+
+from synthkit.providers.base import Completion
+
+
+class MockProvider:
+    model_name = "mock"
+    placeholder = True
+
+    async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:
+        # Derived from the prompt so that different rows get different placeholder text.
+        tag = hashlib.sha256(messages[0]["content"].encode()).hexdigest()[:10]
+        answer = {key: _placeholder(key, spec, tag) for key, spec in schema["properties"].items()}
+        return Completion(json.dumps(answer, ensure_ascii=False))
+
+    async def aclose(self) -> None:
+        pass
+
+
+def _placeholder(key: str, spec: dict, tag: str):
+    if "enum" in spec:
+        return spec["enum"][0]
+    kind = spec.get("type", "string")
+    if kind == "array":
+        count = max(spec.get("minItems", 0), 3)
+        return [_placeholder(f"{key} {i}", spec.get("items", {}), tag) for i in range(count)]
+    if kind in ("number", "integer"):
+        return spec.get("minimum", 0)
+    if kind == "boolean":
+        return False
+    if kind == "object":
+        return {k: _placeholder(k, s, tag) for k, s in spec.get("properties", {}).items()}
+    return f"placeholder {key} {tag}"

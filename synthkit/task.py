@@ -1,0 +1,186 @@
+"""A task type as data: its attributes and their domains, its prompt template and the JSON
+schema of its answer, read from a task YAML. The engine knows tasks only through this."""
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence
+
+import jsonschema
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from omegaconf import DictConfig, OmegaConf
+
+from synthkit.errors import UserError
+
+STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
+FREE = "any"  # domain of free-text attributes, such as a task definition
+FILE_PREFIX = "file:"
+
+# Sandboxed so a template cannot reach Python internals; strict so a misspelt variable fails
+# loudly instead of rendering as an empty string.
+_JINJA = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    values: Optional[tuple]  # the domain; None for free text
+    weights: Optional[tuple]
+    differs_from: Optional[str]
+    choices: Optional[tuple]  # the subset to draw from: the domain unless the user narrowed it
+    fixed: Any = None  # set when the user fixed one value
+
+    def draw(self, seed: int, row: int, drawn: Mapping[str, Any]) -> Any:
+        if self.fixed is not None:
+            return self.fixed
+        if self.values is None:  # free text given as a list: cycle so every item gets its share
+            return self.choices[row % len(self.choices)]
+        # One generator per (seed, row, attribute): fixing one attribute leaves the others' draws alone.
+        rng = random.Random(f"{seed}:{row}:{self.name}")
+        choices = self.choices
+        weights = self.weights if choices is self.values else None  # a user's subset is drawn uniformly
+        if self.differs_from is not None:
+            keep = [i for i, v in enumerate(choices) if v != drawn[self.differs_from]]
+            choices = [choices[i] for i in keep]
+            weights = [weights[i] for i in keep] if weights else None
+        return rng.choices(choices, weights)[0] if weights else rng.choice(choices)
+
+
+class TaskSpec:
+    def __init__(self, cfg: DictConfig):
+        data = OmegaConf.to_container(cfg, resolve=True)
+        missing = [k for k in STRUCTURE_KEYS if not data.get(k)]
+        if missing:
+            raise UserError(f"task config lacks {', '.join(missing)}: every task YAML needs {', '.join(STRUCTURE_KEYS)}")
+        self.name: str = data["name"]
+        self.attributes = self._attributes(data)
+        self.output_keys = list(data["output"])
+        self.schema = _object_schema(data["output"], self.name)
+        self._validator = jsonschema.Draft202012Validator(self.schema)
+        try:
+            self._template = _JINJA.from_string(data["prompt"])
+        except TemplateSyntaxError as e:
+            raise UserError(f"task {self.name}: prompt template line {e.lineno}: {e.message}") from None
+
+    def _attributes(self, data: dict) -> list:
+        domains = data["domains"]
+        settings = {k: v for k, v in data.items() if k not in STRUCTURE_KEYS}
+        for name in settings.keys() - domains.keys():
+            raise UserError(f"task.{name} has no domain: declare it under domains: in the {self.name} task YAML")
+        for name in domains.keys() - settings.keys():
+            raise UserError(f"domains.{name} has no attribute: add `{name}: null` to the {self.name} task YAML")
+        attributes = [_attribute(name, spec, settings[name]) for name, spec in domains.items()]
+        # An attribute that must differ from another is drawn after it.
+        attributes.sort(key=lambda a: a.differs_from is not None)
+        for a in attributes:
+            if a.differs_from is not None:
+                if a.differs_from not in domains:
+                    raise UserError(f"domains.{a.name}.differs_from names no attribute: {a.differs_from}")
+                other = settings[a.differs_from]
+                if a.fixed is not None and a.fixed == other:
+                    raise UserError(f"task.{a.name} must differ from task.{a.differs_from} (both are {other})")
+        return attributes
+
+    def draw_attributes(self, seed: int, row: int) -> dict:
+        drawn: dict = {}
+        for a in self.attributes:
+            drawn[a.name] = a.draw(seed, row, drawn)
+        return drawn
+
+    def render(self, attributes: Mapping[str, Any]) -> str:
+        try:
+            return self._template.render(attributes)
+        except UndefinedError as e:
+            raise UserError(f"task {self.name}: the prompt uses an unknown variable ({e.message}); declare it as an attribute") from None
+
+    def validation_error(self, answer: Any) -> Optional[str]:
+        """The first reason the answer breaks the output schema, or None if it is valid."""
+        error = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
+        if error is None:
+            return None
+        where = "/".join(str(p) for p in error.absolute_path)
+        return f"{where}: {error.message}" if where else error.message
+
+
+def _attribute(name: str, spec: Any, setting: Any) -> Attribute:
+    if isinstance(spec, dict):
+        unknown = spec.keys() - {"values", "weights", "differs_from"}
+        if unknown or "values" not in spec:
+            raise UserError(f"domains.{name}: a domain is a list, `any`, or {{values, weights, differs_from}}")
+        values, weights, differs_from = spec["values"], spec.get("weights"), spec.get("differs_from")
+    else:
+        values, weights, differs_from = spec, None, None
+    if values == FREE:
+        return _free_attribute(name, setting)
+    if not isinstance(values, list) or not values:
+        raise UserError(f"domains.{name} must be a non-empty list of values or `{FREE}`")
+    if weights is not None and (len(weights) != len(values) or min(weights) < 0 or sum(weights) <= 0):
+        raise UserError(f"domains.{name}.weights must be {len(values)} non-negative numbers, not all zero")
+    values = tuple(values)
+    choices, fixed = values, None
+    if isinstance(setting, list):
+        choices = tuple(_in_domain(name, v, values) for v in setting)
+        if not choices:
+            raise UserError(f"task.{name} is an empty list: give at least one value, or null to use the whole domain")
+    elif setting is not None:
+        fixed = _in_domain(name, setting, values)
+    return Attribute(name, values, tuple(weights) if weights else None, differs_from, choices, fixed)
+
+
+def _in_domain(name: str, value: Any, domain: Sequence) -> Any:
+    for allowed in domain:
+        if value == allowed or str(value) == str(allowed):
+            return allowed  # the domain's own spelling, so 4.0 from the command line renders as 4
+    raise UserError(f"task.{name}={value!r} is not allowed; allowed values: {', '.join(map(str, domain))}")
+
+
+def _free_attribute(name: str, setting: Any) -> Attribute:
+    if isinstance(setting, str) and setting.startswith(FILE_PREFIX):
+        setting = read_values_file(name, Path(setting[len(FILE_PREFIX):]).expanduser())
+    if isinstance(setting, list):
+        items = tuple(str(s) for s in setting if str(s).strip())
+        if not items:
+            raise UserError(f"task.{name} holds no values: give at least one")
+        return Attribute(name, None, None, None, items)
+    if setting is None or not str(setting).strip():
+        raise UserError(f"task.{name} is not set: give it as task.{name}='...', a list [a,b], or {FILE_PREFIX}path/to/file.txt")
+    return Attribute(name, None, None, None, None, fixed=str(setting))
+
+
+def read_values_file(name: str, path: Path) -> list:
+    """Values from a file: one per line (.txt), a JSON list (.json), or JSONL rows holding `name`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"task.{name}: cannot read {path}: {e.strerror}") from None
+    try:
+        if path.suffix == ".json":
+            values = json.loads(text)
+        elif path.suffix == ".jsonl":
+            values = [json.loads(line)[name] for line in text.splitlines() if line.strip()]
+        else:
+            values = [line.strip() for line in text.splitlines()]
+    except (ValueError, KeyError, TypeError) as e:
+        raise UserError(f"task.{name}: {path} is not a list of values ({type(e).__name__}: {e})") from None
+    if not isinstance(values, list):
+        raise UserError(f"task.{name}: {path} must hold a JSON list")
+    return values
+
+
+def _object_schema(output: Mapping[str, Any], task: str) -> dict:
+    properties = {}
+    for key, spec in output.items():
+        # A bare type name is shorthand for a non-empty value of that type.
+        if spec == "string":
+            spec = {"type": "string", "minLength": 1}
+        elif isinstance(spec, str):
+            spec = {"type": spec}
+        properties[key] = spec
+    schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as e:
+        raise UserError(f"task {task}: output is not a valid JSON schema: {e.message}") from None
+    return schema
