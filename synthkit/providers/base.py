@@ -1,7 +1,7 @@
 """What the engine sees of a model: messages and a JSON schema in, text and token counts out."""
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Optional, Protocol
 
 from synthkit.errors import UserError
 
@@ -15,6 +15,11 @@ class Completion:
 
 class RequestFailed(Exception):
     """This request failed (network, server, rate limit); the row may be retried or rejected."""
+
+    def __init__(self, message: str, status: Optional[int] = None, retry_after: Optional[float] = None):
+        super().__init__(message)
+        self.status = status  # HTTP status, None for a connection failure or timeout
+        self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After)
 
 
 class ProviderRefused(UserError):

@@ -49,7 +49,7 @@ class LiteLLMProvider:
         except (litellm.NotFoundError, litellm.BadRequestError) as e:
             raise ProviderRefused(f"{self._llm.provider} refused the request for {self.model_name}: {_first_line(e)}") from None
         except Exception as e:  # litellm maps every transport and server failure to its own types
-            raise RequestFailed(_first_line(e)) from None
+            raise RequestFailed(_first_line(e), getattr(e, "status_code", None), _retry_after(e)) from None
         usage = getattr(response, "usage", None)
         return Completion(
             text=response.choices[0].message.content or "",
@@ -59,6 +59,14 @@ class LiteLLMProvider:
 
     async def aclose(self) -> None:
         pass
+
+
+def _retry_after(error: Exception) -> float | None:
+    response = getattr(error, "response", None)
+    try:
+        return float(response.headers["retry-after"])
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def _first_line(error: Exception) -> str:
