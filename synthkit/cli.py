@@ -1,7 +1,6 @@
 """`synthkit` command line: a Hydra app. User mistakes end as one line on stderr and exit 2;
 only bugs show a traceback."""
 
-import asyncio
 import os
 import re
 import sys
@@ -35,29 +34,25 @@ def main() -> None:
         _fail(_missing_config(e))
     except (HydraException, OmegaConfBaseException) as e:
         _fail(_one_line(e))
+    except BrokenPipeError:  # output piped into e.g. `head`: the reader left, the run is done
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)
     except KeyboardInterrupt:
         _fail("interrupted; rows written so far are kept, run again with the same output_dir to resume", code=130)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://synthkit.conf", config_name="config")
 def _run(cfg: DictConfig) -> None:
-    from synthkit.engine import generate  # after composition: `--cfg job` never loads the engine
+    from synthkit.run import generate  # after composition: `--cfg job` never loads the engine
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        _check_run_settings(cfg)
-        stats, files = asyncio.run(generate(cfg, out_dir))
+        stats, data_path = generate(cfg, out_dir)
     except UserError as e:
         _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
-    print(_summary(cfg, stats, files.data_path))
+    print(_summary(cfg, stats, data_path))
     if stats.stopped_early:
         _fail(stats.stopped_early, code=1)
-
-
-def _check_run_settings(cfg: DictConfig) -> None:
-    for key, least in (("num_rows", 0), ("concurrency", 1), ("max_attempts", 1)):
-        if cfg[key] < least:
-            raise UserError(f"{key}={cfg[key]} must be at least {least}")
 
 
 def _summary(cfg: DictConfig, stats, data_path: Path) -> str:

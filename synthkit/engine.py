@@ -1,17 +1,25 @@
 """The generic engine. The path of one row reads top to bottom in `RowMaker.make`:
-sampled attributes -> prompt + schema -> model call -> parse -> validate -> write."""
+sampled attributes -> prompt + schema -> model call -> parse -> validate -> write.
+
+A run is a list of cells: a task with some attributes fixed and a number of rows to write. A plain
+run is one cell; a recipe mixture or an in-process grid is many, all served by one pool of workers."""
 
 import asyncio
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Optional
-
-from omegaconf import DictConfig
 
 from synthkit.output import RunFiles
 from synthkit.parsing import ParseError, parse_json_object
-from synthkit.providers import Provider, RequestFailed, make_provider
+from synthkit.providers import Provider, RequestFailed
 from synthkit.task import TaskSpec
+
+
+@dataclass
+class Cell:
+    task: TaskSpec
+    num_rows: int
+    key: str = ""  # names the cell in rows and summaries; empty for a single-cell run
+    extra: dict = field(default_factory=dict)  # written into each of the cell's rows
 
 
 @dataclass
@@ -24,19 +32,27 @@ class RunStats:
     stopped_early: Optional[str] = None
 
 
-class RowMaker:
-    def __init__(self, task: TaskSpec, provider: Provider, files: RunFiles, seed: int, max_attempts: int, stats: RunStats):
-        self.task, self.provider, self.files = task, provider, files
-        self.seed, self.max_attempts, self.stats = seed, max_attempts, stats
+@dataclass
+class RunSettings:
+    seed: int
+    concurrency: int
+    max_attempts: int
 
-    async def make(self, row: int) -> bool:
-        """Make row `row`; True if it was written, False if it went to rejects."""
-        attributes = self.task.draw_attributes(self.seed, row)
-        messages = [{"role": "user", "content": self.task.render(attributes)}]
+
+class RowMaker:
+    def __init__(self, provider: Provider, files: RunFiles, settings: RunSettings, stats: RunStats):
+        self.provider, self.files, self.settings, self.stats = provider, files, settings, stats
+
+    async def make(self, cell: Cell, row: int) -> bool:
+        """Make one row of `cell`; True if it was written, False if it went to rejects."""
+        task, seed = cell.task, self.settings.seed
+        attributes = task.draw_attributes(seed, row, stream=cell.key)
+        messages = [{"role": "user", "content": task.render(attributes)}]
+        identity = {"row": row, **({"cell": cell.key} if cell.key else {}), "seed": seed, "task_type": task.name}
         reason, text = "", ""
-        for attempt in range(1, self.max_attempts + 1):
+        for attempt in range(1, self.settings.max_attempts + 1):
             try:
-                completion = await self.provider.complete(messages, self.task.schema, self.task.name)
+                completion = await self.provider.complete(messages, task.schema, task.name)
             except RequestFailed as e:
                 reason, text = f"request failed: {e}", ""
                 continue
@@ -45,34 +61,26 @@ class RowMaker:
             text = completion.text
             try:
                 answer = parse_json_object(text)
-                reason = self.task.validation_error(answer)
+                reason = task.validation_error(answer)
             except ParseError as e:
                 reason = str(e)
             if reason is None:
                 self.files.write_row({
-                    "row": row,
-                    "seed": self.seed,
-                    "task_type": self.task.name,
+                    **identity,
                     **answer,
                     "model_name": self.provider.model_name,
                     "attributes": attributes,
+                    **cell.extra,
                     "attempts": attempt,
                 })
                 return True
             # Re-ask in the same conversation: the model sees what was wrong with its answer.
             messages = messages + [
                 {"role": "assistant", "content": text},
-                {"role": "user", "content": _reask(reason, self.task.output_keys)},
+                {"role": "user", "content": _reask(reason, task.output_keys)},
             ]
-        self.files.write_reject({
-            "row": row,
-            "seed": self.seed,
-            "task_type": self.task.name,
-            "reason": reason,
-            "raw": text,
-            "attributes": attributes,
-            "attempts": self.max_attempts,
-        })
+        self.files.write_reject({**identity, "reason": reason, "raw": text, "attributes": attributes,
+                                 "attempts": self.settings.max_attempts})
         return False
 
 
@@ -83,18 +91,19 @@ def _reask(reason: str, keys: list) -> str:
     )
 
 
-class RowSchedule:
-    """Hands out row indices until `target` rows are written. A rejected row is replaced by the
-    next unused index, so a run ends with `target` valid rows unless rejects pass `max_rejects`."""
+class CellSchedule:
+    """Hands out a cell's row indices until `num_rows` rows are written. A rejected row is replaced
+    by the next unused index, so the cell ends full unless the run's reject limit is reached."""
 
-    def __init__(self, target: int, written: set, rejected: set, max_rejects: int):
-        self.target, self.max_rejects = target, max_rejects
-        self.done = written | rejected
-        self.written, self.rejected, self.in_flight = len(written), len(rejected), 0
+    def __init__(self, cell: Cell, written: set, rejected: set):
+        self.cell = cell
+        self.done = {row for key, row in written | rejected if key == cell.key}
+        self.written = sum(1 for key, _ in written if key == cell.key)
+        self.in_flight = 0
         self._next = 0
 
     def next_row(self) -> Optional[int]:
-        if self.written + self.in_flight >= self.target or self.rejected >= self.max_rejects:
+        if self.written + self.in_flight >= self.cell.num_rows:
             return None
         while self._next in self.done:
             self._next += 1
@@ -104,30 +113,52 @@ class RowSchedule:
 
     def finish(self, ok: bool) -> None:
         self.in_flight -= 1
-        if ok:
-            self.written += 1
-        else:
-            self.rejected += 1
+        self.written += ok
 
 
-async def generate(cfg: DictConfig, out_dir: Path) -> tuple[RunStats, RunFiles]:
-    task = TaskSpec(cfg.task)
-    task.render(task.draw_attributes(cfg.seed, 0))  # a template mistake surfaces before any request
-    provider = make_provider(cfg.llm)
-    files = RunFiles(out_dir)
+async def run_cells(cells: list, provider: Provider, files: RunFiles, settings: RunSettings) -> RunStats:
     stats = RunStats(resumed=len(files.written_rows))
+    schedules = [CellSchedule(c, files.written_rows, files.rejected_rows) for c in cells]
+    target = sum(c.num_rows for c in cells)
     # A model that fails every row should not burn the budget: stop after this many rejects.
-    schedule = RowSchedule(cfg.num_rows, files.written_rows, files.rejected_rows, max_rejects=max(10, cfg.num_rows))
-    maker = RowMaker(task, provider, files, cfg.seed, cfg.max_attempts, stats)
+    max_rejects = max(10, target)
+    maker = RowMaker(provider, files, settings, stats)
+    turn = 0
+
+    def next_job() -> Optional[tuple]:
+        nonlocal turn
+        if stats.rejected >= max_rejects:
+            return None
+        # Round-robin over cells, so that all of them progress together.
+        for i in range(len(schedules)):
+            schedule = schedules[(turn + i) % len(schedules)]
+            row = schedule.next_row()
+            if row is not None:
+                turn = (turn + i + 1) % len(schedules)
+                return schedule, row
+        return None
+
+    finished = asyncio.Condition()
 
     async def worker() -> None:
-        while (row := schedule.next_row()) is not None:
-            ok = await maker.make(row)
+        while True:
+            job = next_job()
+            if job is None:
+                # Rows in flight may still be rejected and need replacing: wait for them, then look again.
+                if stats.rejected >= max_rejects or not any(s.in_flight for s in schedules):
+                    return
+                async with finished:
+                    await finished.wait()
+                continue
+            schedule, row = job
+            ok = await maker.make(schedule.cell, row)
             schedule.finish(ok)
             stats.written += ok
             stats.rejected += not ok
+            async with finished:
+                finished.notify_all()
 
-    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(cfg.concurrency, cfg.num_rows)))]
+    workers = [asyncio.create_task(worker()) for _ in range(max(1, min(settings.concurrency, target)))]
     try:
         # The first worker to raise (e.g. the provider refuses the key) stops them all.
         done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
@@ -138,6 +169,6 @@ async def generate(cfg: DictConfig, out_dir: Path) -> tuple[RunStats, RunFiles]:
     finally:
         files.close()
         await provider.aclose()
-    if schedule.written < cfg.num_rows:
-        stats.stopped_early = f"stopped after {schedule.rejected} rejected rows; see {files.rejects_path}"
-    return stats, files
+    if sum(s.written for s in schedules) < target:
+        stats.stopped_early = f"stopped after {stats.rejected} rejected rows; see {files.rejects_path}"
+    return stats

@@ -44,4 +44,9 @@ def _finished_rows(path: Path) -> set:
     if len(complete) != len(raw):
         with open(path, "r+b") as handle:
             handle.truncate(len(complete))
-    return {json.loads(line)["row"] for line in complete.splitlines() if line.strip()}
+    return {row_key(json.loads(line)) for line in complete.splitlines() if line.strip()}
+
+
+def row_key(record: dict) -> tuple:
+    """What identifies a row within a run: its cell (empty for a single-cell run) and index."""
+    return record.get("cell", ""), record["row"]

@@ -32,13 +32,14 @@ class Attribute:
     choices: Optional[tuple]  # the subset to draw from: the domain unless the user narrowed it
     fixed: Any = None  # set when the user fixed one value
 
-    def draw(self, seed: int, row: int, drawn: Mapping[str, Any]) -> Any:
+    def draw(self, seed: int, row: int, drawn: Mapping[str, Any], stream: str = "") -> Any:
         if self.fixed is not None:
             return self.fixed
         if self.values is None:  # free text given as a list: cycle so every item gets its share
             return self.choices[row % len(self.choices)]
         # One generator per (seed, row, attribute): fixing one attribute leaves the others' draws alone.
-        rng = random.Random(f"{seed}:{row}:{self.name}")
+        # `stream` separates the rows of different cells of one run.
+        rng = random.Random(f"{seed}:{stream}{row}:{self.name}")
         choices = self.choices
         weights = self.weights if choices is self.values else None  # a user's subset is drawn uniformly
         if self.differs_from is not None:
@@ -83,10 +84,10 @@ class TaskSpec:
                     raise UserError(f"task.{a.name} must differ from task.{a.differs_from} (both are {other})")
         return attributes
 
-    def draw_attributes(self, seed: int, row: int) -> dict:
+    def draw_attributes(self, seed: int, row: int, stream: str = "") -> dict:
         drawn: dict = {}
         for a in self.attributes:
-            drawn[a.name] = a.draw(seed, row, drawn)
+            drawn[a.name] = a.draw(seed, row, drawn, stream)
         return drawn
 
     def render(self, attributes: Mapping[str, Any]) -> str:

@@ -1,0 +1,38 @@
+"""Run the installed `synthkit` CLI as a user would: a subprocess, from a directory of its own."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "synthkit", *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def server_llm(server, model: str = "openai/test-model") -> list[str]:
+    """Overrides that point synthkit at the loopback OpenAI-compatible test server."""
+    return ["llm=vllm", f"llm.api_base={server.base_url}", f"llm.model={model}"]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) -> str:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("synthkit: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
