@@ -22,7 +22,7 @@ _SECRET_OVERRIDE = re.compile(r"^[+~]*llm\.api_key=", re.IGNORECASE)
 def main() -> None:
     for arg in sys.argv[1:]:
         if _SECRET_OVERRIDE.match(arg):
-            _fail("API keys are not taken on the command line; export the variable named by llm.api_key_env instead")
+            _fail("API keys are not taken on the command line; put the key in the environment variable named by llm.api_key_env instead")
     register()
     # Let composition errors reach us so they can be reported in one line, not Hydra's multi-line form.
     os.environ["HYDRA_FULL_ERROR"] = "1"

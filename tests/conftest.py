@@ -1,0 +1,67 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+# The CLI subprocesses inherit this: litellm must not fetch its price map from the internet.
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+
+SERVER_SCRIPT = Path(__file__).with_name("openai_server.py")
+
+
+class LoopbackServer:
+    """tests/openai_server.py in a subprocess on 127.0.0.1; every request it got is in its log."""
+
+    def __init__(self, log: Path, plan: dict | None, latency_ms: float):
+        self.log = log
+        args = [sys.executable, str(SERVER_SCRIPT), "--log", str(log), "--latency-ms", str(latency_ms)]
+        if plan is not None:
+            args += ["--plan", json.dumps(plan)]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+        ready = self.process.stdout.readline().split()
+        assert ready[:1] == ["READY"], f"test server did not start: {ready}"
+        self.port = int(ready[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.base_url = self.url + "/v1"
+
+    def set_plan(self, plan: dict) -> None:
+        request = urllib.request.Request(self.url + "/_plan", data=json.dumps(plan).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def stats(self) -> dict:
+        return json.loads(urllib.request.urlopen(self.url + "/_stats", timeout=10).read())
+
+    def requests(self) -> list[dict]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def openai_server(tmp_path_factory):
+    """Start loopback servers: `openai_server(plan=..., latency_ms=...)`; all stop after the test."""
+    started = []
+
+    def start(plan: dict | None = None, latency_ms: float = 0) -> LoopbackServer:
+        log = tmp_path_factory.mktemp("server") / "requests.jsonl"
+        server = LoopbackServer(log, plan, latency_ms)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

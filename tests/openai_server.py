@@ -1,0 +1,185 @@
+"""A real OpenAI-compatible chat-completions server on 127.0.0.1 for tests and benchmarks.
+
+    python tests/openai_server.py [--port 0] [--latency-ms 0] [--log requests.jsonl] [--plan JSON]
+
+prints `READY <port>` once it listens. Answers are built from the request's JSON schema
+(`response_format`), so any task gets schema-valid rows. A *plan* scripts what it answers:
+
+    {"default": ["malformed", "valid"],                     # n-th ask of a conversation -> n-th step
+     "rules": [{"match": "phrase", "sequence": ["fenced"]}], # first rule whose text is in the prompt wins
+     "faults": {"rate": 0.2, "steps": ["status:429", "status:500"], "seed": 1}}
+
+A conversation is keyed by its first user message, so a re-ask gets the next step; the last
+step repeats. Steps: valid, fenced, malformed, missing_key, wrong_type, empty, drop (close the
+connection), sleep:<s> (then valid), status:<code>[:<retry-after>], text:<answer>.
+POST /_plan replaces the plan and resets counters; GET /_stats returns counters.
+"""
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import sys
+import time
+
+from aiohttp import web
+
+
+def build(schema: dict, tag: str, key: str = "value"):
+    """A schema-valid value whose strings differ per prompt (`tag`), so rows are distinct."""
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type", "string")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: build(s, tag, k) for k, s in props.items()}
+    if kind == "array":
+        return [build(schema.get("items", {}), tag, f"{key} {i}") for i in range(max(schema.get("minItems", 0), 2))]
+    if kind == "integer":
+        return int(schema.get("minimum", 1))
+    if kind == "number":
+        return float(schema.get("minimum", 1.0))
+    if kind == "boolean":
+        return True
+    return f"the {key} text number {tag} for this synthetic example"
+
+
+class Plan:
+    def __init__(self, plan: dict | None):
+        plan = plan or {}
+        self.default = plan.get("default") or ["valid"]
+        self.rules = plan.get("rules") or []
+        faults = plan.get("faults") or {}
+        self.fault_rate = faults.get("rate", 0.0)
+        self.fault_steps = faults.get("steps") or []
+        self.rng = random.Random(faults.get("seed", 0))
+        self.asks: dict[str, int] = {}
+
+    def step(self, prompt: str) -> str:
+        sequence = self.default
+        for rule in self.rules:
+            if rule["match"] in prompt:
+                sequence = rule["sequence"]
+                break
+        n = self.asks.get(prompt, 0)
+        self.asks[prompt] = n + 1
+        if self.fault_steps and self.rng.random() < self.fault_rate:
+            return self.rng.choice(self.fault_steps)
+        return sequence[min(n, len(sequence) - 1)]
+
+
+class Server:
+    def __init__(self, latency_ms: float, log_path: str | None, plan: dict | None):
+        self.latency = latency_ms / 1000
+        self.log = open(log_path, "a", encoding="utf-8") if log_path else None
+        self.plan = Plan(plan)
+        self.stats = {"requests": 0, "in_flight": 0, "max_in_flight": 0, "by_step": {}}
+
+    async def completions(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        received = time.time()
+        messages = body.get("messages") or [{}]
+        prompt = messages[0].get("content") or ""
+        step = self.plan.step(prompt)
+        stats = self.stats
+        stats["requests"] += 1
+        stats["by_step"][step.split(":")[0]] = stats["by_step"].get(step.split(":")[0], 0) + 1
+        if self.log:
+            record = {"t": received, "step": step, "auth": request.headers.get("Authorization", ""), "body": body}
+            self.log.write(json.dumps(record) + "\n")
+            self.log.flush()
+        stats["in_flight"] += 1
+        stats["max_in_flight"] = max(stats["max_in_flight"], stats["in_flight"])
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            return await self.answer(request, body, prompt, step)
+        finally:
+            stats["in_flight"] -= 1
+
+    async def answer(self, request: web.Request, body: dict, prompt: str, step: str) -> web.StreamResponse:
+        kind, _, arg = step.partition(":")
+        if kind == "status":
+            code, _, retry_after = arg.partition(":")
+            headers = {"Retry-After": retry_after or "1"} if code == "429" else {}
+            error = {"error": {"message": f"injected status {code}", "type": "injected", "code": code}}
+            return web.json_response(error, status=int(code), headers=headers)
+        if kind == "drop":
+            request.transport.close()
+            return web.Response()
+        if kind == "sleep":
+            await asyncio.sleep(float(arg))
+            kind = "valid"
+        schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
+        tag = hashlib.sha256(json.dumps(body["messages"]).encode()).hexdigest()[:12]
+        valid = build({"type": "object", **schema}, tag) if schema else {"answer": f"text {tag}"}
+        if kind == "text":
+            content = arg
+        elif kind == "fenced":
+            content = "Here you go:\n```json\n" + json.dumps(valid, indent=2) + "\n```"
+        elif kind == "malformed":
+            content = json.dumps(valid)[:-12]
+        elif kind == "missing_key":
+            content = json.dumps(dict(list(valid.items())[1:]))
+        elif kind == "wrong_type":
+            first = next(iter(valid))
+            content = json.dumps({**valid, first: 12345})
+        elif kind == "empty":
+            content = ""
+        else:
+            content = json.dumps(valid, ensure_ascii=False)
+        prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        return web.json_response({
+            "id": "chatcmpl-" + tag,
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "test-model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(content.split()),
+                      "total_tokens": prompt_words + len(content.split())},
+        })
+
+    async def set_plan(self, request: web.Request) -> web.Response:
+        self.plan = Plan(await request.json())
+        return web.json_response({"ok": True})
+
+    async def get_stats(self, request: web.Request) -> web.Response:
+        return web.json_response(self.stats)
+
+    async def models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [{"id": "test-model", "object": "model"}]})
+
+
+async def serve(port: int, latency_ms: float, log_path: str | None, plan: dict | None) -> None:
+    server = Server(latency_ms, log_path, plan)
+    app = web.Application(client_max_size=64 * 1024 * 1024)
+    app.router.add_post("/v1/chat/completions", server.completions)
+    app.router.add_post("/chat/completions", server.completions)
+    app.router.add_get("/v1/models", server.models)
+    app.router.add_post("/_plan", server.set_plan)
+    app.router.add_get("/_stats", server.get_stats)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
+    await site.start()
+    bound = site._server.sockets[0].getsockname()[1]
+    print(f"READY {bound}", flush=True)
+    await asyncio.Event().wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0)
+    parser.add_argument("--log", default=None, help="append one JSON line per request")
+    parser.add_argument("--plan", default=None, help="a JSON plan (see the module docstring)")
+    args = parser.parse_args()
+    try:
+        asyncio.run(serve(args.port, args.latency_ms, args.log, json.loads(args.plan) if args.plan else None))
+    except KeyboardInterrupt:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()
