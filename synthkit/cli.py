@@ -43,6 +43,11 @@ def main() -> None:
 
 @hydra.main(version_base="1.3", config_path="pkg://synthkit.conf", config_name="config")
 def _run(cfg: DictConfig) -> None:
+    if cfg.dry_run:
+        from synthkit.dry_run import describe
+
+        print(describe(cfg))
+        return
     from synthkit.run import generate  # after composition: `--cfg job` never loads the engine
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -58,8 +63,11 @@ def _run(cfg: DictConfig) -> None:
 def _summary(cfg: DictConfig, stats, data_path: Path) -> str:
     lines = [
         f"synthkit: {cfg.task.name} with {cfg.llm.model}: {stats.written} rows written, {stats.rejected} rejected"
+        + (f", {stats.failed} failed" if stats.failed else "")
         + (f" ({stats.resumed} already there from an earlier run)" if stats.resumed else ""),
+        f"  requests: {stats.requests}" + (f", {stats.cached} answers replayed from the cache" if stats.cached else ""),
         f"  tokens: {stats.prompt_tokens} prompt + {stats.completion_tokens} completion",
+        f"  cost: ${stats.cost_usd:.4f}" if stats.priced else f"  cost: unknown (litellm has no price for {cfg.llm.model})",
         f"  data: {data_path}",
     ]
     if cfg.llm.provider == "mock":

@@ -23,6 +23,18 @@ class LLMConfig:
     timeout_s: float = 120.0
     # Send the JSON schema as structured output: null asks litellm whether the model supports it.
     structured_output: Optional[bool] = None
+    # Limits of the account, shared by every synthkit process on this machine using the same endpoint.
+    rpm: Optional[int] = None  # requests per minute
+    tpm: Optional[int] = None  # tokens (prompt + completion) per minute
+    # Failed requests (429, 5xx, timeouts, dropped connections) are retried after Retry-After, or
+    # after an exponential backoff with full jitter: random up to backoff_s * 2^n, capped.
+    max_retries: int = 6
+    backoff_s: float = 1.0
+    backoff_max_s: float = 60.0
+    circuit_breaker: int = 5  # rows in a row whose requests all failed end the run
+    # USD per million tokens; null takes litellm's price map.
+    input_cost_per_mtok: Optional[float] = None
+    output_cost_per_mtok: Optional[float] = None
 
 
 @dataclass
@@ -34,6 +46,11 @@ class RunConfig:
     concurrency: int = 16
     max_attempts: int = 3  # answers per row (first ask + re-asks) before the row is rejected
     output_dir: str = MISSING
+    cache: bool = True  # replay answers to identical requests from the response cache
+    cache_dir: Optional[str] = None  # null: $SYNTHKIT_CACHE_DIR, else ~/.cache/synthkit
+    max_cost_usd: Optional[float] = None  # no new requests once this much is spent
+    dry_run: bool = False  # show attributes, a prompt, the schema and the estimated cost; call no model
+    progress_every_s: float = 10.0  # plain progress lines when stderr is not a terminal
     languages: Dict[str, Any] = field(default_factory=dict)
 
 

@@ -8,9 +8,11 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Optional
 
+from synthkit.calls import Answer, ModelCaller, RunStopped
 from synthkit.output import RunFiles
 from synthkit.parsing import ParseError, parse_json_object
-from synthkit.providers import Provider, RequestFailed
+from synthkit.progress import Progress
+from synthkit.providers import RequestFailed
 from synthkit.task import TaskSpec
 
 
@@ -28,7 +30,12 @@ class RunStats:
     rejected: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cached: int = 0  # answers replayed from the response cache
+    failed: int = 0  # rows whose requests failed after every retry; a later run makes them
     resumed: int = 0  # rows already in the output dir from an earlier run
+    requests: int = 0  # requests sent to the model, retries included
+    priced: bool = True  # False when the model has no known price
     stopped_early: Optional[str] = None
 
 
@@ -40,38 +47,40 @@ class RunSettings:
 
 
 class RowMaker:
-    def __init__(self, provider: Provider, files: RunFiles, settings: RunSettings, stats: RunStats):
-        self.provider, self.files, self.settings, self.stats = provider, files, settings, stats
+    def __init__(self, caller: ModelCaller, model_name: str, files: RunFiles, settings: RunSettings, stats: RunStats):
+        self.caller, self.model_name, self.files, self.settings, self.stats = caller, model_name, files, settings, stats
 
-    async def make(self, cell: Cell, row: int) -> bool:
-        """Make one row of `cell`; True if it was written, False if it went to rejects."""
+    async def make(self, cell: Cell, row: int) -> Optional[bool]:
+        """Make one row of `cell`: True if it was written, False if it went to rejects, None if
+        its requests failed (the row is left for a later run to make)."""
         task, seed = cell.task, self.settings.seed
         attributes = task.draw_attributes(seed, row, stream=cell.key)
         messages = [{"role": "user", "content": task.render(attributes)}]
         identity = {"row": row, **({"cell": cell.key} if cell.key else {}), "seed": seed, "task_type": task.name}
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cached": 0}
         reason, text = "", ""
         for attempt in range(1, self.settings.max_attempts + 1):
             try:
-                completion = await self.provider.complete(messages, task.schema, task.name)
-            except RequestFailed as e:
-                reason, text = f"request failed: {e}", ""
-                continue
-            self.stats.prompt_tokens += completion.prompt_tokens
-            self.stats.completion_tokens += completion.completion_tokens
-            text = completion.text
+                answer = await self.caller.call(messages, task.schema, task.name, f"{seed}:{cell.key}:{row}")
+            except RequestFailed:
+                self.stats.failed += 1
+                return None
+            self._count(usage, answer)
+            text = answer.completion.text
             try:
-                answer = parse_json_object(text)
-                reason = task.validation_error(answer)
+                parsed = parse_json_object(text)
+                reason = task.validation_error(parsed)
             except ParseError as e:
                 reason = str(e)
             if reason is None:
                 self.files.write_row({
                     **identity,
-                    **answer,
-                    "model_name": self.provider.model_name,
+                    **parsed,
+                    "model_name": self.model_name,
                     "attributes": attributes,
                     **cell.extra,
                     "attempts": attempt,
+                    "usage": usage,
                 })
                 return True
             # Re-ask in the same conversation: the model sees what was wrong with its answer.
@@ -80,8 +89,22 @@ class RowMaker:
                 {"role": "user", "content": _reask(reason, task.output_keys)},
             ]
         self.files.write_reject({**identity, "reason": reason, "raw": text, "attributes": attributes,
-                                 "attempts": self.settings.max_attempts})
+                                 "attempts": self.settings.max_attempts, "usage": usage})
         return False
+
+    def _count(self, usage: dict, answer: Answer) -> None:
+        completion, stats = answer.completion, self.stats
+        usage["prompt_tokens"] += completion.prompt_tokens
+        usage["completion_tokens"] += completion.completion_tokens
+        usage["cached"] += answer.cached
+        stats.prompt_tokens += completion.prompt_tokens
+        stats.completion_tokens += completion.completion_tokens
+        stats.cached += answer.cached
+        if answer.cost_usd is None:
+            usage["cost_usd"] = None  # the model has no price
+        elif usage["cost_usd"] is not None:
+            usage["cost_usd"] += answer.cost_usd
+            stats.cost_usd += answer.cost_usd
 
 
 def _reask(reason: str, keys: list) -> str:
@@ -113,21 +136,22 @@ class CellSchedule:
 
     def finish(self, ok: bool) -> None:
         self.in_flight -= 1
-        self.written += ok
+        self.written += bool(ok)
 
 
-async def run_cells(cells: list, provider: Provider, files: RunFiles, settings: RunSettings) -> RunStats:
+async def run_cells(cells: list, caller: ModelCaller, model_name: str, files: RunFiles, settings: RunSettings,
+                    progress: Optional[Progress] = None) -> RunStats:
     stats = RunStats(resumed=len(files.written_rows))
     schedules = [CellSchedule(c, files.written_rows, files.rejected_rows) for c in cells]
     target = sum(c.num_rows for c in cells)
     # A model that fails every row should not burn the budget: stop after this many rejects.
     max_rejects = max(10, target)
-    maker = RowMaker(provider, files, settings, stats)
+    maker = RowMaker(caller, model_name, files, settings, stats)
     turn = 0
 
     def next_job() -> Optional[tuple]:
         nonlocal turn
-        if stats.rejected >= max_rejects:
+        if stats.stopped_early or stats.rejected >= max_rejects:
             return None
         # Round-robin over cells, so that all of them progress together.
         for i in range(len(schedules)):
@@ -145,30 +169,46 @@ async def run_cells(cells: list, provider: Provider, files: RunFiles, settings: 
             job = next_job()
             if job is None:
                 # Rows in flight may still be rejected and need replacing: wait for them, then look again.
-                if stats.rejected >= max_rejects or not any(s.in_flight for s in schedules):
+                if stats.stopped_early or stats.rejected >= max_rejects or not any(s.in_flight for s in schedules):
                     return
                 async with finished:
                     await finished.wait()
                 continue
             schedule, row = job
-            ok = await maker.make(schedule.cell, row)
-            schedule.finish(ok)
-            stats.written += ok
-            stats.rejected += not ok
+            ok = None
+            try:
+                ok = await maker.make(schedule.cell, row)
+            except RunStopped as e:
+                stats.stopped_early = stats.stopped_early or str(e)
+                if not e.graceful:
+                    raise
+            finally:
+                schedule.finish(ok)
+            stats.written += ok is True
+            stats.rejected += ok is False
+            if progress:
+                progress.update()
             async with finished:
                 finished.notify_all()
 
+    if progress:
+        progress.start(stats)
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(settings.concurrency, target)))]
     try:
-        # The first worker to raise (e.g. the provider refuses the key) stops them all.
+        # The first worker to raise (a refused key, an endpoint that is down) stops them all.
         done, pending = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         for w in pending:
             w.cancel()
         for w in done:
-            w.result()
+            if not isinstance(w.exception(), RunStopped):
+                w.result()
     finally:
         files.close()
-        await provider.aclose()
-    if sum(s.written for s in schedules) < target:
-        stats.stopped_early = f"stopped after {stats.rejected} rejected rows; see {files.rejects_path}"
+        if progress:
+            progress.close()
+    if not stats.stopped_early and sum(s.written for s in schedules) < target:
+        if stats.rejected >= max_rejects:
+            stats.stopped_early = f"stopped after {stats.rejected} rejected rows; see {files.rejects_path}"
+        else:
+            stats.stopped_early = f"{stats.failed} rows failed after every retry; run again with the same output_dir to make them"
     return stats

@@ -9,6 +9,8 @@ from pathlib import Path
 
 def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    # Each test gets a response cache of its own, unless it shares one on purpose.
+    full_env["SYNTHKIT_CACHE_DIR"] = str(cwd / "synthkit-cache")
     full_env.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "synthkit", *args],

@@ -131,8 +131,9 @@ def test_same_seed_same_prompts_and_rows(openai_server, tmp_path):
     # Prompts sent to a real endpoint are byte-identical across runs with the same seed.
     def prompts(name: str) -> list[str]:
         before = len(server.requests())
-        result = run_synthkit(*server_llm(server), "num_rows=5", "concurrency=1", f"output_dir={tmp_path / name}",
-                              cwd=tmp_path)
+        # cache=off: otherwise the second run is answered from the response cache.
+        result = run_synthkit(*server_llm(server), "num_rows=5", "concurrency=1", "cache=off",
+                              f"output_dir={tmp_path / name}", cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         return [q["body"]["messages"][0]["content"] for q in server.requests()[before:]]
 

@@ -2,6 +2,9 @@
 litellm takes seconds."""
 
 import os
+import warnings
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 
 from synthkit.config import LLMConfig
 from synthkit.providers.base import Completion, ProviderRefused, RequestFailed
@@ -11,6 +14,9 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fe
 import litellm  # noqa: E402
 
 litellm.suppress_debug_info = True
+# A run that stops (a refused key, the circuit breaker) cancels the requests in flight; litellm then
+# warns about its own inner coroutines on stderr, which would bury the one-line reason.
+warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
 
 
 class LiteLLMProvider:
@@ -28,6 +34,7 @@ class LiteLLMProvider:
             "top_p": llm.top_p,
             "max_tokens": llm.max_tokens,
             "timeout": llm.timeout_s,
+            "max_retries": 0,  # synthkit retries (synthkit/calls.py): one policy, and Retry-After honoured
         }
         structured = llm.structured_output
         if structured is None:
@@ -62,10 +69,20 @@ class LiteLLMProvider:
 
 
 def _retry_after(error: Exception) -> float | None:
+    """Seconds the server asked us to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
     response = getattr(error, "response", None)
+    headers = getattr(error, "litellm_response_headers", None) or getattr(response, "headers", None) or {}
     try:
-        return float(response.headers["retry-after"])
-    except (AttributeError, KeyError, TypeError, ValueError):
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (AttributeError, TypeError, ValueError):
         return None
 
 

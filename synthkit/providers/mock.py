@@ -15,7 +15,9 @@ class MockProvider:
         # Derived from the prompt so that different rows get different placeholder text.
         tag = hashlib.sha256(messages[0]["content"].encode()).hexdigest()[:10]
         answer = {key: _placeholder(key, spec, tag) for key, spec in schema["properties"].items()}
-        return Completion(json.dumps(answer, ensure_ascii=False))
+        text = json.dumps(answer, ensure_ascii=False)
+        # Words stand in for tokens, so budgets and progress can be tried offline.
+        return Completion(text, sum(len(m["content"].split()) for m in messages), len(text.split()))
 
     async def aclose(self) -> None:
         pass

@@ -1,0 +1,125 @@
+"""One model call as the engine needs it: answered from the response cache when it can be, else
+within the budget and the rate limits, retried through transient failures, and priced. A
+provider only makes single attempts; everything that makes calls survive lives here."""
+
+import asyncio
+from dataclasses import dataclass
+from typing import Optional
+
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
+from synthkit.cache import ResponseCache, request_key
+from synthkit.config import LLMConfig
+from synthkit.cost import Budget
+from synthkit.limits import RateLimits
+from synthkit.providers import Completion, Provider, ProviderRefused, RequestFailed
+
+RETRY_AFTER_CAP_S = 600.0  # a server asking for more than this is down, not busy
+CHARS_PER_TOKEN = 4  # to reserve tokens per minute before the real count is known
+
+
+class RunStopped(Exception):
+    """No further requests in this run; rows so far are kept."""
+
+    graceful = False  # True: rows already in flight finish; False: they are abandoned
+
+
+class BudgetReached(RunStopped):
+    graceful = True  # requests in flight are paid for: let them finish
+
+
+class EndpointDown(RunStopped):
+    pass
+
+
+@dataclass(frozen=True)
+class Answer:
+    completion: Completion
+    cost_usd: Optional[float]  # paid for this answer now: 0 when replayed from the cache
+    cached: bool
+
+
+class ModelCaller:
+    def __init__(self, provider: Provider, llm: LLMConfig, cache: Optional[ResponseCache], limits: RateLimits,
+                 budget: Budget):
+        self.provider, self.llm, self.cache, self.limits, self.budget = provider, llm, cache, limits, budget
+        self.requests = 0  # requests sent to the provider, retries included
+        self._failed_rows_in_a_row = 0
+        self._mean_completion_tokens = min(llm.max_tokens, 512)
+        # The first request goes alone: a wrong key or model costs one request, not `concurrency`,
+        # and the client's one-off setup does not bunch the next requests past the rate limits.
+        self._first_done: Optional[asyncio.Event] = None
+        self._refused: Optional[ProviderRefused] = None
+        backoff = wait_random_exponential(multiplier=llm.backoff_s, max=llm.backoff_max_s)
+
+        def wait(state) -> float:
+            hint = state.outcome.exception().retry_after
+            return min(hint, RETRY_AFTER_CAP_S) if hint is not None else backoff(state)
+
+        self._retrying = dict(
+            retry=retry_if_exception_type(RequestFailed),
+            stop=stop_after_attempt(llm.max_retries + 1),
+            wait=wait,
+            reraise=True,
+        )
+
+    async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
+        """The answer to `messages` for the row `row_id`. Raises RequestFailed when every retry
+        failed, and RunStopped when the run must make no more requests."""
+        key = None
+        if self.cache is not None:
+            key = request_key(
+                model=self.llm.model, api_base=self.llm.api_base, messages=messages, schema=schema,
+                temperature=self.llm.temperature, top_p=self.llm.top_p, max_tokens=self.llm.max_tokens, row=row_id,
+            )
+            cached = self.cache.get(key)
+            if cached is not None:
+                return Answer(cached, 0.0, True)
+        if self.budget.exhausted:
+            raise BudgetReached(f"max_cost_usd={self.budget.max_cost_usd} reached (spent ${self.budget.spent:.4f})")
+        try:
+            completion = await self._request(messages, schema, schema_name)
+        except RequestFailed as e:
+            self._failed_rows_in_a_row += 1
+            if self._failed_rows_in_a_row >= self.llm.circuit_breaker:
+                raise EndpointDown(
+                    f"the endpoint kept failing ({self._failed_rows_in_a_row} rows in a row, "
+                    f"each after {self.llm.max_retries} retries; last: {e})"
+                ) from None
+            raise
+        self._failed_rows_in_a_row = 0
+        if key is not None:
+            self.cache.put(key, completion)
+        return Answer(completion, self.budget.charge(completion.prompt_tokens, completion.completion_tokens), False)
+
+    async def _request(self, messages: list, schema: dict, schema_name: str) -> Completion:
+        if self._first_done is None:
+            self._first_done = asyncio.Event()
+            try:
+                completion = await self._request_with_retries(messages, schema, schema_name)
+                # The client's setup delayed this request past its reserved slot by an unknown time:
+                # reserve one more slot from now, so that the next request cannot follow it too closely.
+                await self.limits.acquire(0)
+                return completion
+            except ProviderRefused as e:
+                self._refused = e  # every request would be refused alike
+                raise
+            finally:
+                self._first_done.set()
+        await self._first_done.wait()
+        if self._refused is not None:
+            raise self._refused
+        return await self._request_with_retries(messages, schema, schema_name)
+
+    async def _request_with_retries(self, messages: list, schema: dict, schema_name: str) -> Completion:
+        estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + self._mean_completion_tokens
+        async for attempt in AsyncRetrying(**self._retrying):
+            with attempt:
+                await self.limits.acquire(estimate)
+                self.requests += 1
+                completion = await self.provider.complete(messages, schema, schema_name)
+        used = completion.prompt_tokens + completion.completion_tokens
+        self.limits.settle(estimate, used)
+        # A running mean makes the next reservations closer to what answers really take.
+        self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
+        return completion

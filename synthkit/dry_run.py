@@ -1,0 +1,55 @@
+"""`dry_run=true`: what a run would ask for and roughly what it would cost, without calling a model
+(nor importing litellm)."""
+
+import json
+from collections import Counter
+
+from omegaconf import DictConfig
+
+from synthkit.calls import CHARS_PER_TOKEN
+from synthkit.cost import price_of
+from synthkit.task import TaskSpec
+
+MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
+MAX_PROMPTS_RENDERED = 1_000
+VALUES_SHOWN = 8
+
+
+def describe(cfg: DictConfig) -> str:
+    task = TaskSpec(cfg.task)
+    rows = cfg.num_rows
+    drawn = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_ROWS_DRAWN))]
+    lines = [f"dry run: {rows} rows of {task.name} with {cfg.llm.model}; no model is called", ""]
+    scope = f"the first {len(drawn)}" if len(drawn) < rows else f"the {len(drawn)}"
+    lines.append(f"attributes drawn for {scope} rows:")
+    width = max((len(a.name) for a in task.attributes), default=0)
+    for a in task.attributes:
+        counts = Counter(str(d[a.name]) for d in drawn).most_common()
+        shown = ", ".join(f"{value} {n}" for value, n in counts[:VALUES_SHOWN])
+        more = f", ... ({len(counts)} values)" if len(counts) > VALUES_SHOWN else ""
+        lines.append(f"  {a.name:<{width}}  {shown}{more}")
+    if drawn:
+        lines += ["", "prompt of row 0:", *("  " + line for line in task.render(drawn[0]).splitlines())]
+    lines += ["", "schema of the answer:", *("  " + line for line in json.dumps(task.schema, indent=2).splitlines())]
+    lines += ["", *_estimate(cfg, task, drawn)]
+    return "\n".join(lines)
+
+
+def _estimate(cfg: DictConfig, task: TaskSpec, drawn: list) -> list:
+    sample = drawn[:MAX_PROMPTS_RENDERED]
+    chars = sum(len(task.render(a)) for a in sample) / max(len(sample), 1)
+    prompt_tokens = round(chars / CHARS_PER_TOKEN * cfg.num_rows)
+    completion_tokens = cfg.num_rows * cfg.llm.max_tokens
+    lines = [
+        "estimate (one request per row; re-asks add to it):",
+        f"  prompt tokens      ~ {prompt_tokens:,} ({CHARS_PER_TOKEN} characters per token)",
+        f"  completion tokens  <= {completion_tokens:,} (llm.max_tokens per row)",
+    ]
+    price = price_of(cfg.llm)
+    if price is None:
+        lines.append(f"  cost               unknown: litellm has no price for {cfg.llm.model} "
+                     "(set llm.input_cost_per_mtok and llm.output_cost_per_mtok)")
+    else:
+        lines.append(f"  cost               ~ ${price.cost(prompt_tokens, 0):,.4f} for prompts, plus up to "
+                     f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})")
+    return lines
