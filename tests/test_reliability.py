@@ -49,17 +49,18 @@ def test_tpm_limits_tokens_per_minute(openai_server, tmp_path):
 
 
 def test_transient_faults_are_retried_until_every_row_is_valid(openai_server, tmp_path):
-    # 20% rate limits, server errors and dropped connections, 20% malformed answers.
-    faults = ["status:429:0.05", "status:500", "status:503", "drop"] + ["malformed"] * 4
+    # 20% rate limits, server errors, dropped connections and timeouts; 20% malformed answers.
+    faults = ["status:429:0.05", "status:500", "drop", "sleep:3"] + ["malformed"] * 4
     server = openai_server(plan={"faults": {"rate": 0.4, "steps": faults, "seed": 3}})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server), *FAST_RETRIES, "llm.max_retries=10", "max_attempts=6", "num_rows=40",
+    result = run_synthkit(*server_llm(server), *FAST_RETRIES, "llm.max_retries=10", "llm.timeout_s=0.5",
+                          "max_attempts=6", "num_rows=40",
                           f"output_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert sorted(r["row"] for r in rows) == list(range(40)) and read_jsonl(out / "rejects.jsonl") == []
     steps = server.stats()["by_step"]
-    assert steps["status"] >= 5 and steps["drop"] >= 1 and steps["malformed"] >= 5, steps
+    assert steps["status"] >= 3 and steps["drop"] >= 1 and steps["sleep"] >= 1 and steps["malformed"] >= 5, steps
     assert f"requests: {server.stats()['requests']}" in result.stdout  # litellm adds no retries of its own
 
 
