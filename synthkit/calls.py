@@ -46,9 +46,9 @@ class ModelCaller:
         self.requests = 0  # requests sent to the provider, retries included
         self._failed_rows_in_a_row = 0
         self._mean_completion_tokens = min(llm.max_tokens, 512)
-        # The first request goes alone: a wrong key or model costs one request, not `concurrency`,
-        # and the client's one-off setup does not bunch the next requests past the rate limits.
-        self._first_done: Optional[asyncio.Event] = None
+        # Under rate limits the first request goes alone, so that the client's one-off setup does not
+        # bunch the next requests past the limits (and a wrong key costs one request).
+        self._first_done: Optional[asyncio.Event] = None if limits.active else _done()
         self._refused: Optional[ProviderRefused] = None
         backoff = wait_random_exponential(multiplier=llm.backoff_s, max=llm.backoff_max_s)
 
@@ -123,3 +123,9 @@ class ModelCaller:
         # A running mean makes the next reservations closer to what answers really take.
         self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
         return completion
+
+
+def _done() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event

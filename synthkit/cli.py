@@ -20,6 +20,14 @@ _SECRET_OVERRIDE = re.compile(r"^[+~]*llm\.api_key=", re.IGNORECASE)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["export"]:  # a plain subcommand, outside Hydra: it reads a finished run
+        from synthkit.export import main as export
+
+        try:
+            export(sys.argv[2:])
+        except UserError as e:
+            _fail(str(e))
+        return
     for arg in sys.argv[1:]:
         if _SECRET_OVERRIDE.match(arg):
             _fail("API keys are not taken on the command line; put the key in the environment variable named by llm.api_key_env instead")
@@ -52,23 +60,29 @@ def _run(cfg: DictConfig) -> None:
 
     out_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
-        stats, data_path = generate(cfg, out_dir)
+        result = generate(cfg, out_dir)
     except UserError as e:
         _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
-    print(_summary(cfg, stats, data_path))
-    if stats.stopped_early:
-        _fail(stats.stopped_early, code=1)
+    try:
+        print(_summary(cfg, result), flush=True)
+    except BrokenPipeError:  # output piped into e.g. `head`: the reader left; the rows are written
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if result.stats.stopped_early:
+        _fail(result.stats.stopped_early, code=1)
 
 
-def _summary(cfg: DictConfig, stats, data_path: Path) -> str:
+def _summary(cfg: DictConfig, result) -> str:
+    stats = result.stats
     lines = [
-        f"synthkit: {cfg.task.name} with {cfg.llm.model}: {stats.written} rows written, {stats.rejected} rejected"
+        f"synthkit: {result.label} with {cfg.llm.model}: {stats.written} rows written, {stats.rejected} rejected"
         + (f", {stats.failed} failed" if stats.failed else "")
         + (f" ({stats.resumed} already there from an earlier run)" if stats.resumed else ""),
         f"  requests: {stats.requests}" + (f", {stats.cached} answers replayed from the cache" if stats.cached else ""),
+        f"  time: {stats.elapsed_s:.2f} s, {stats.written / max(stats.elapsed_s, 1e-9):.1f} rows/s",
         f"  tokens: {stats.prompt_tokens} prompt + {stats.completion_tokens} completion",
         f"  cost: ${stats.cost_usd:.4f}" if stats.priced else f"  cost: unknown (litellm has no price for {cfg.llm.model})",
-        f"  data: {data_path}",
+        *(f"  {note}" for note in result.notes),
+        f"  data: {result.data_path}",
     ]
     if cfg.llm.provider == "mock":
         lines.append("  note: llm=mock writes PLACEHOLDER rows (schema-valid, not model output); use a real llm for training data")

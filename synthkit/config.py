@@ -21,6 +21,9 @@ class LLMConfig:
     top_p: float = 1.0
     max_tokens: int = 2048
     timeout_s: float = 120.0
+    # auto: the lean HTTP client for OpenAI-compatible servers (an api_base and an openai/<name> model),
+    # litellm for everything else. litellm or http forces one.
+    client: str = "auto"
     # Send the JSON schema as structured output: null asks litellm whether the model supports it.
     structured_output: Optional[bool] = None
     # Limits of the account, shared by every synthkit process on this machine using the same endpoint.
@@ -40,11 +43,15 @@ class LLMConfig:
 @dataclass
 class RunConfig:
     task: Any = MISSING
+    brainstorm: Any = MISSING  # the brainstorm task, for tasks whose definitions are brainstormed
+    recipe: Any = None  # a mixture of tasks (recipe=e5) instead of one task
     llm: LLMConfig = MISSING
     num_rows: int = 10
     seed: int = 0
     concurrency: int = 16
     max_attempts: int = 3  # answers per row (first ask + re-asks) before the row is rejected
+    preset: str = "seed"
+    brainstorm_rows: Optional[int] = None
     output_dir: str = MISSING
     cache: bool = True  # replay answers to identical requests from the response cache
     cache_dir: Optional[str] = None  # null: $SYNTHKIT_CACHE_DIR, else ~/.cache/synthkit

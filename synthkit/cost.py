@@ -30,13 +30,19 @@ def price_of(llm: LLMConfig) -> Optional[Price]:
     """The model's price, or None when neither the config nor litellm's map knows it."""
     if llm.input_cost_per_mtok is not None or llm.output_cost_per_mtok is not None:
         return Price((llm.input_cost_per_mtok or 0) / 1e6, (llm.output_cost_per_mtok or 0) / 1e6)
-    prices = _litellm_prices()
-    # litellm keys most models by bare name, some by provider/name.
-    for name in (llm.model, llm.model.split("/", 1)[-1]):
-        entry = prices.get(name) or {}
-        if "input_cost_per_token" in entry:
-            return Price(entry["input_cost_per_token"], entry.get("output_cost_per_token", 0.0))
+    entry = model_info(llm.model)
+    if "input_cost_per_token" in entry:
+        return Price(entry["input_cost_per_token"], entry.get("output_cost_per_token", 0.0))
     return None
+
+
+def model_info(model: str) -> dict:
+    """What litellm's map knows of a model (prices, context, supports_response_schema...)."""
+    prices = _litellm_prices()
+    for name in (model, model.split("/", 1)[-1]):
+        if name in prices:
+            return prices[name]
+    return {}
 
 
 @functools.cache

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from synthkit.calls import CHARS_PER_TOKEN
 from synthkit.cost import price_of
+from synthkit.plan import needs_brainstorm, probe_spec, units_of
 from synthkit.task import TaskSpec
 
 MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
@@ -16,7 +17,26 @@ VALUES_SHOWN = 8
 
 
 def describe(cfg: DictConfig) -> str:
-    task = TaskSpec(cfg.task)
+    units = units_of(cfg)
+    specs = [probe_spec(unit, cfg.preset) for unit in units]
+    if cfg.recipe is not None:
+        lines = [f"dry run: {cfg.num_rows} rows of recipe {cfg.recipe.name} with {cfg.llm.model}; no model is called",
+                 "", "rows allocated per task type (most rows per language):"]
+        by_type: dict = {}
+        for unit in units:
+            by_type.setdefault(unit.key.split("/")[0], []).append(unit)
+        for name, group in by_type.items():
+            top = ", ".join(f"{u.key.split('/', 1)[1]} {u.rows}" for u in sorted(group, key=lambda u: -u.rows)[:5])
+            lines.append(f"  {name:<22} {sum(u.rows for u in group):>7}   {top}, ... ({len(group)} languages)")
+    else:
+        lines = _single(cfg, specs[0])
+    if any(map(needs_brainstorm, units)):
+        lines += ["", "task definitions are brainstormed first (see the brainstorm task); estimates leave that out"]
+    lines += ["", *_estimate(cfg, [(s, u.rows) for s, u in zip(specs, units)])]
+    return "\n".join(lines)
+
+
+def _single(cfg: DictConfig, task: TaskSpec) -> list:
     rows = cfg.num_rows
     drawn = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_ROWS_DRAWN))]
     lines = [f"dry run: {rows} rows of {task.name} with {cfg.llm.model}; no model is called", ""]
@@ -31,14 +51,15 @@ def describe(cfg: DictConfig) -> str:
     if drawn:
         lines += ["", "prompt of row 0:", *("  " + line for line in task.render(drawn[0]).splitlines())]
     lines += ["", "schema of the answer:", *("  " + line for line in json.dumps(task.schema, indent=2).splitlines())]
-    lines += ["", *_estimate(cfg, task, drawn)]
-    return "\n".join(lines)
+    return lines
 
 
-def _estimate(cfg: DictConfig, task: TaskSpec, drawn: list) -> list:
-    sample = drawn[:MAX_PROMPTS_RENDERED]
-    chars = sum(len(task.render(a)) for a in sample) / max(len(sample), 1)
-    prompt_tokens = round(chars / CHARS_PER_TOKEN * cfg.num_rows)
+def _estimate(cfg: DictConfig, tasks: list) -> list:
+    prompt_tokens = 0
+    for task, rows in tasks:
+        sample = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_PROMPTS_RENDERED))]
+        chars = sum(len(task.render(a)) for a in sample) / max(len(sample), 1)
+        prompt_tokens += round(chars / CHARS_PER_TOKEN * rows)
     completion_tokens = cfg.num_rows * cfg.llm.max_tokens
     lines = [
         "estimate (one request per row; re-asks add to it):",

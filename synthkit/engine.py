@@ -5,12 +5,13 @@ A run is a list of cells: a task with some attributes fixed and a number of rows
 run is one cell; a recipe mixture or an in-process grid is many, all served by one pool of workers."""
 
 import asyncio
+import time
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 from synthkit.calls import Answer, ModelCaller, RunStopped
 from synthkit.output import RunFiles
-from synthkit.parsing import ParseError, parse_json_object
+from synthkit.parsing import ParseError
 from synthkit.progress import Progress
 from synthkit.providers import RequestFailed
 from synthkit.task import TaskSpec
@@ -22,6 +23,8 @@ class Cell:
     num_rows: int
     key: str = ""  # names the cell in rows and summaries; empty for a single-cell run
     extra: dict = field(default_factory=dict)  # written into each of the cell's rows
+    # More fields for a row, from its attributes (e.g. the brainstorm row its task definition came from).
+    row_extra: Optional[Callable[[dict], dict]] = None
 
 
 @dataclass
@@ -36,6 +39,7 @@ class RunStats:
     resumed: int = 0  # rows already in the output dir from an earlier run
     requests: int = 0  # requests sent to the model, retries included
     priced: bool = True  # False when the model has no known price
+    elapsed_s: float = 0.0  # from the first request to the last row
     stopped_early: Optional[str] = None
 
 
@@ -68,7 +72,7 @@ class RowMaker:
             self._count(usage, answer)
             text = answer.completion.text
             try:
-                parsed = parse_json_object(text)
+                parsed = task.parse(text)
                 reason = task.validation_error(parsed)
             except ParseError as e:
                 reason = str(e)
@@ -79,6 +83,7 @@ class RowMaker:
                     "model_name": self.model_name,
                     "attributes": attributes,
                     **cell.extra,
+                    **(cell.row_extra(attributes) if cell.row_extra else {}),
                     "attempts": attempt,
                     "usage": usage,
                 })
@@ -193,6 +198,7 @@ async def run_cells(cells: list, caller: ModelCaller, model_name: str, files: Ru
 
     if progress:
         progress.start(stats)
+    started = time.monotonic()
     workers = [asyncio.create_task(worker()) for _ in range(max(1, min(settings.concurrency, target)))]
     try:
         # The first worker to raise (a refused key, an endpoint that is down) stops them all.
@@ -203,6 +209,7 @@ async def run_cells(cells: list, caller: ModelCaller, model_name: str, files: Ru
             if not isinstance(w.exception(), RunStopped):
                 w.result()
     finally:
+        stats.elapsed_s = time.monotonic() - started
         files.close()
         if progress:
             progress.close()

@@ -54,6 +54,10 @@ class RateLimits:
         self.requests = SharedRate(state_dir / f"{name}.rpm", rpm) if rpm else None
         self.tokens = SharedRate(state_dir / f"{name}.tpm", tpm) if tpm else None
 
+    @property
+    def active(self) -> bool:
+        return self.requests is not None or self.tokens is not None
+
     async def acquire(self, estimated_tokens: int) -> None:
         if self.requests:
             await self.requests.take()

@@ -1,6 +1,7 @@
 """Turn a model's answer into JSON data. Only JSON is accepted: nothing from a model is ever
-evaluated as code."""
+evaluated as code (ast.literal_eval reads literals only)."""
 
+import ast
 import json
 import re
 
@@ -33,3 +34,54 @@ def parse_json_object(text: str) -> dict:
         if isinstance(value, dict):
             return value
     raise ParseError("the answer holds no JSON object")
+
+
+_ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$")
+
+
+def parse_list(text: str) -> list:
+    """The list in `text`: a JSON list (whole, fenced or embedded), an object holding one list, a
+    Python literal list of strings (read with ast.literal_eval, which runs nothing), or else the
+    items of a bullet or numbered list."""
+    if not text or not text.strip():
+        raise ParseError("the answer is empty")
+    candidates = [text.strip()] + [m.group(1).strip() for m in _FENCE.finditer(text)]
+    if "[" in text and "]" in text:  # a list in prose: from the first [ to the last ]
+        candidates.append(text[text.index("["): text.rindex("]") + 1])
+    starts = [m.start() for m in re.finditer(r"[\[{]", text)]
+    for candidate in candidates:
+        value = _list_in(candidate)
+        if value is not None:
+            return value
+    for start in starts:
+        try:
+            value, _ = _DECODER.raw_decode(text, start)
+        except ValueError:
+            continue
+        value = _as_list(value)
+        if value is not None:
+            return value
+    items = [m.group(1) for m in map(_ITEM.match, text.splitlines()) if m]
+    if items:
+        return [item.strip("\"'") for item in items]
+    raise ParseError("the answer holds no list")
+
+
+def _list_in(candidate: str):
+    try:
+        return _as_list(json.loads(candidate))
+    except ValueError:
+        pass
+    try:
+        value = ast.literal_eval(candidate)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return _as_list(value)
+
+
+def _as_list(value):
+    if isinstance(value, dict) and len(value) == 1:
+        value = next(iter(value.values()))
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None

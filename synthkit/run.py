@@ -1,8 +1,10 @@
 """From a composed config to a finished run: plan the cells, build the call stack around the
-provider (cache, limits, retries, budget), run the engine."""
+provider (cache, limits, retries, budget), run the engine: a brainstorm stage first when task
+definitions are needed, then the rows."""
 
 import asyncio
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -10,22 +12,32 @@ from omegaconf import DictConfig, OmegaConf
 from synthkit.cache import ResponseCache, default_cache_dir
 from synthkit.calls import ModelCaller
 from synthkit.cost import Budget, price_of
-from synthkit.engine import Cell, RunSettings, RunStats, run_cells
+from synthkit.engine import RunSettings, RunStats, run_cells
 from synthkit.errors import UserError
 from synthkit.limits import RateLimits
 from synthkit.output import RunFiles
+from synthkit.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec, units_of,
+                           write_flat_tasks)
 from synthkit.progress import Progress
 from synthkit.providers import make_provider
-from synthkit.task import TaskSpec
 
 RUN_FILE = "synthkit-run.json"  # what the rows of an output dir were made with, to resume safely
 
 
-def generate(cfg: DictConfig, out_dir: Path) -> tuple[RunStats, Path]:
+@dataclass
+class RunResult:
+    stats: RunStats
+    data_path: Path
+    label: str  # what was made: a task name or a recipe
+    notes: list = field(default_factory=list)  # lines for the summary
+
+
+def generate(cfg: DictConfig, out_dir: Path) -> RunResult:
     _check_run_settings(cfg)
-    task = TaskSpec(cfg.task)
-    task.render(task.draw_attributes(cfg.seed, 0))  # a template mistake surfaces before any request
-    cells = [Cell(task, cfg.num_rows)]
+    units = units_of(cfg)
+    for unit in units:  # config and template mistakes surface before any request
+        spec = probe_spec(unit, cfg.preset)
+        spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.max_cost_usd is not None and price is None:
         raise UserError(f"max_cost_usd needs a price, and litellm has none for {cfg.llm.model}: "
@@ -36,22 +48,38 @@ def generate(cfg: DictConfig, out_dir: Path) -> tuple[RunStats, Path]:
     cache = ResponseCache(cache_dir) if cfg.cache and not provider.placeholder else None
     limits = RateLimits(cache_dir / "limits", f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
     caller = ModelCaller(provider, cfg.llm, cache, limits, Budget(price, cfg.max_cost_usd))
-    files = RunFiles(out_dir)
     settings = RunSettings(seed=cfg.seed, concurrency=cfg.concurrency, max_attempts=cfg.max_attempts)
+    label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
+    notes = []
 
-    async def run() -> RunStats:
+    async def stage(cells: list, directory: Path) -> tuple[RunStats, Path]:
+        files = RunFiles(directory)
         progress = Progress(sum(c.num_rows for c in cells), cfg.progress_every_s)
+        return await run_cells(cells, caller, provider.model_name, files, settings, progress), files.data_path
+
+    async def run() -> tuple[RunStats, Path]:
         try:
-            return await run_cells(cells, caller, provider.model_name, files, settings, progress)
+            brainstorm = brainstorm_cells(cfg, units)
+            brainstormed = None
+            if brainstorm:
+                stats, brainstormed = await stage(brainstorm, out_dir / BRAINSTORM_DIR)
+                kept, dropped = count_definitions(brainstormed)
+                notes.append(f"brainstorm: {stats.written} answers, {kept} task definitions "
+                             f"({dropped} duplicates dropped): {brainstormed}")
+                if stats.stopped_early:
+                    return stats, brainstormed
+            return await stage(generate_cells(cfg, units, brainstormed), out_dir)
         finally:
             await provider.aclose()
             if cache is not None:
                 cache.close()
 
-    stats = asyncio.run(run())
+    stats, data_path = asyncio.run(run())
     stats.requests = caller.requests
     stats.priced = price is not None
-    return stats, files.data_path
+    if cfg.recipe is None and cfg.task.get("flatten_tasks") and data_path.exists():
+        notes.append(f"flattened task definitions: {write_flat_tasks(data_path)}")
+    return RunResult(stats, data_path, label, notes)
 
 
 def _check_run_settings(cfg: DictConfig) -> None:
@@ -65,8 +93,11 @@ def _check_run_settings(cfg: DictConfig) -> None:
 
 def _claim_output_dir(out_dir: Path, cfg: DictConfig) -> None:
     """Rows are only resumed into a dir made with the same row-shaping config."""
+    made = {"recipe": cfg.recipe} if cfg.recipe is not None else {"task": cfg.task}
     shape = {
-        "task": OmegaConf.to_container(cfg.task, resolve=True),
+        **{k: OmegaConf.to_container(v, resolve=True) for k, v in made.items()},
+        "brainstorm": OmegaConf.to_container(cfg.brainstorm, resolve=True),
+        "preset": cfg.preset,
         "seed": cfg.seed,
         "llm": {k: cfg.llm[k] for k in ("model", "api_base", "temperature", "top_p", "max_tokens")},
     }

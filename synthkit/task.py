@@ -13,8 +13,17 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 from synthkit.errors import UserError
+from synthkit.parsing import parse_json_object, parse_list
 
 STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
+# Optional keys that are not prompt attributes:
+#   answer: object (default) or list -- a list answer is stored under the task's one output key
+#   brainstorm: the brainstorm category that supplies this task's `task` definitions when none are given
+#   flatten_tasks: for list answers, also write tasks.jsonl with one row per item
+#   paper: overrides that preset=paper applies (the paper's domains where they differ from the seed documents)
+#   export: which output keys are the query, positive and negative of a training example (synthkit export)
+OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export")
+PRESETS = ("seed", "paper")
 FREE = "any"  # domain of free-text attributes, such as a task definition
 FILE_PREFIX = "file:"
 
@@ -50,12 +59,21 @@ class Attribute:
 
 
 class TaskSpec:
-    def __init__(self, cfg: DictConfig):
-        data = OmegaConf.to_container(cfg, resolve=True)
+    def __init__(self, cfg: DictConfig | dict, preset: str = "seed"):
+        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
         missing = [k for k in STRUCTURE_KEYS if not data.get(k)]
         if missing:
             raise UserError(f"task config lacks {', '.join(missing)}: every task YAML needs {', '.join(STRUCTURE_KEYS)}")
+        if preset not in PRESETS:
+            raise UserError(f"preset={preset!r} is not allowed; allowed values: {', '.join(PRESETS)}")
+        if preset == "paper":
+            data = _merged(data, data.get("paper") or {})
         self.name: str = data["name"]
+        self.data = data
+        self.answer_format = data.get("answer", "object")
+        if self.answer_format not in ("object", "list") or (self.answer_format == "list" and len(data["output"]) != 1):
+            raise UserError(f"task {self.name}: answer is `object` or `list` (a list needs exactly one output key)")
+        self.brainstorm_category: Optional[str] = data.get("brainstorm")
         self.attributes = self._attributes(data)
         self.output_keys = list(data["output"])
         self.schema = _object_schema(data["output"], self.name)
@@ -67,7 +85,7 @@ class TaskSpec:
 
     def _attributes(self, data: dict) -> list:
         domains = data["domains"]
-        settings = {k: v for k, v in data.items() if k not in STRUCTURE_KEYS}
+        settings = {k: v for k, v in data.items() if k not in STRUCTURE_KEYS + OPTIONAL_KEYS}
         for name in settings.keys() - domains.keys():
             raise UserError(f"task.{name} has no domain: declare it under domains: in the {self.name} task YAML")
         for name in domains.keys() - settings.keys():
@@ -96,6 +114,12 @@ class TaskSpec:
         except UndefinedError as e:
             raise UserError(f"task {self.name}: the prompt uses an unknown variable ({e.message}); declare it as an attribute") from None
 
+    def parse(self, text: str) -> Any:
+        """The answer as the schema sees it; raises ParseError. Never evaluates the text."""
+        if self.answer_format == "list":
+            return {self.output_keys[0]: parse_list(text)}
+        return parse_json_object(text)
+
     def validation_error(self, answer: Any) -> Optional[str]:
         """The first reason the answer breaks the output schema, or None if it is valid."""
         error = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
@@ -107,10 +131,14 @@ class TaskSpec:
 
 def _attribute(name: str, spec: Any, setting: Any) -> Attribute:
     if isinstance(spec, dict):
-        unknown = spec.keys() - {"values", "weights", "differs_from"}
+        unknown = spec.keys() - {"values", "weights", "other_weight", "differs_from"}
         if unknown or "values" not in spec:
-            raise UserError(f"domains.{name}: a domain is a list, `any`, or {{values, weights, differs_from}}")
+            raise UserError(f"domains.{name}: a domain is a list, `any`, or {{values, weights, other_weight, differs_from}}")
         values, weights, differs_from = spec["values"], spec.get("weights"), spec.get("differs_from")
+        if isinstance(weights, dict):  # {value: weight}; values not named weigh other_weight
+            for value in weights.keys() - set(map(str, values)):
+                raise UserError(f"domains.{name}.weights names {value!r}, which is not in the domain")
+            weights = [weights.get(str(v), spec.get("other_weight", 0)) for v in values]
     else:
         values, weights, differs_from = spec, None, None
     if values == FREE:
@@ -168,6 +196,13 @@ def read_values_file(name: str, path: Path) -> list:
     if not isinstance(values, list):
         raise UserError(f"task.{name}: {path} must hold a JSON list")
     return values
+
+
+def _merged(base: dict, overrides: dict) -> dict:
+    merged = dict(base)
+    for key, value in overrides.items():
+        merged[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
 
 
 def _object_schema(output: Mapping[str, Any], task: str) -> dict:

@@ -65,3 +65,9 @@ def openai_server(tmp_path_factory):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(params=["litellm", "http"])
+def client(request) -> str:
+    """Both provider paths: tests that take this run once through litellm, once through the lean client."""
+    return request.param

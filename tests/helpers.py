@@ -18,9 +18,10 @@ def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float 
     )
 
 
-def server_llm(server, model: str = "openai/test-model") -> list[str]:
-    """Overrides that point synthkit at the loopback OpenAI-compatible test server."""
-    return ["llm=vllm", f"llm.api_base={server.base_url}", f"llm.model={model}"]
+def server_llm(server, model: str = "openai/test-model", client: str = "auto") -> list[str]:
+    """Overrides that point synthkit at the loopback OpenAI-compatible test server (through the
+    lean http client unless `client` says litellm)."""
+    return ["llm=vllm", f"llm.api_base={server.base_url}", f"llm.model={model}", f"llm.client={client}"]
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -56,7 +56,8 @@ class Plan:
         self.rng = random.Random(faults.get("seed", 0))
         self.asks: dict[str, int] = {}
 
-    def step(self, prompt: str) -> str:
+    def step(self, prompt: str) -> tuple[str, int]:
+        """The step for this ask of `prompt`, and how many times it was asked before."""
         sequence = self.default
         for rule in self.rules:
             if rule["match"] in prompt:
@@ -65,8 +66,8 @@ class Plan:
         n = self.asks.get(prompt, 0)
         self.asks[prompt] = n + 1
         if self.fault_steps and self.rng.random() < self.fault_rate:
-            return self.rng.choice(self.fault_steps)
-        return sequence[min(n, len(sequence) - 1)]
+            return self.rng.choice(self.fault_steps), n
+        return sequence[min(n, len(sequence) - 1)], n
 
 
 class Server:
@@ -81,7 +82,7 @@ class Server:
         received = time.time()
         messages = body.get("messages") or [{}]
         prompt = messages[0].get("content") or ""
-        step = self.plan.step(prompt)
+        step, asked_before = self.plan.step(prompt)
         stats = self.stats
         stats["requests"] += 1
         stats["by_step"][step.split(":")[0]] = stats["by_step"].get(step.split(":")[0], 0) + 1
@@ -94,11 +95,11 @@ class Server:
         try:
             if self.latency:
                 await asyncio.sleep(self.latency)
-            return await self.answer(request, body, prompt, step)
+            return await self.answer(request, body, step, asked_before)
         finally:
             stats["in_flight"] -= 1
 
-    async def answer(self, request: web.Request, body: dict, prompt: str, step: str) -> web.StreamResponse:
+    async def answer(self, request: web.Request, body: dict, step: str, asked_before: int) -> web.StreamResponse:
         kind, _, arg = step.partition(":")
         if kind == "status":
             code, _, retry_after = arg.partition(":")
@@ -112,7 +113,8 @@ class Server:
             await asyncio.sleep(float(arg))
             kind = "valid"
         schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
-        tag = hashlib.sha256(json.dumps(body["messages"]).encode()).hexdigest()[:12]
+        # Distinct per prompt and per ask, as a sampling model's answers are.
+        tag = hashlib.sha256(json.dumps(body["messages"]).encode()).hexdigest()[:10] + f"{asked_before:02d}"
         valid = build({"type": "object", **schema}, tag) if schema else {"answer": f"text {tag}"}
         if kind == "text":
             content = arg

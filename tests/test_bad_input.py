@@ -13,7 +13,9 @@ CASES = [
     (["llm=mock", "task.unit=word"], ["task.unit='word' is not allowed", "sentence, phrase, passage"]),
     (["llm=mock", "task.target_language=Klingon"], ["not allowed", "Afrikaans"]),
     (["llm=mock", "task.target_language=English"], ["must differ from task.source_language"]),
-    (["llm=mock", "task=text_classification"], ["task.task is not set"]),
+    (["llm=mock", "task=text_classification", "task.brainstorm=null"], ["task.task is not set"]),
+    (["llm=mock", "preset=mine"], ["preset='mine' is not allowed", "seed, paper"]),
+    (["llm=mock", "recipe=e6"], ["no recipe named 'e6'", "e5"]),
     (["llm=mock", "task=text_classification", "task.task=file:missing.txt"], ["cannot read missing.txt"]),
     (["llm=mock", "concurrency=0"], ["concurrency=0 must be at least 1"]),
     (["llm=openai"], ["OPENAI_API_KEY is not set", "llm=mock"]),
@@ -37,9 +39,9 @@ def test_api_key_on_the_command_line_is_refused_and_never_written(tmp_path):
     assert written == []
 
 
-def test_rejected_key_fails_fast_and_keeps_rows(openai_server, tmp_path):
+def test_rejected_key_fails_fast_and_keeps_rows(openai_server, client, tmp_path):
     server = openai_server(plan={"default": ["status:401"]})
-    result = run_synthkit(*server_llm(server), "llm.api_key_env=TEST_KEY", "num_rows=50",
+    result = run_synthkit(*server_llm(server, client=client), "llm.api_key_env=TEST_KEY", "num_rows=50",
                           f"output_dir={tmp_path / 'run'}", env={"TEST_KEY": "sk-wrong-key-123456"}, cwd=tmp_path)
     line = assert_one_line_error(result, "refused the API key", "TEST_KEY")
     assert "sk-wrong-key-123456" not in line

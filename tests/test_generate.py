@@ -5,10 +5,10 @@ import json
 from helpers import read_jsonl, run_synthkit, server_llm
 
 
-def test_bitext_rows_through_litellm(openai_server, tmp_path):
+def test_bitext_rows_through_both_clients(openai_server, client, tmp_path):
     server = openai_server()
     out = tmp_path / "run"
-    result = run_synthkit("task=bitext_retrieval", *server_llm(server), "num_rows=6", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit("task=bitext_retrieval", *server_llm(server, client=client), "num_rows=6", f"output_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert sorted(r["row"] for r in rows) == list(range(6))
@@ -63,10 +63,10 @@ def test_definitions_from_a_file(openai_server, tmp_path):
         "Classify emails as spam or not", "Identify the language of a tweet", "Classify emails as spam or not"]
 
 
-def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, tmp_path):
+def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, client, tmp_path):
     server = openai_server(plan={"default": ["malformed", "valid"], "rules": [{"match": "phrase", "sequence": ["fenced"]}]})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server), "num_rows=8", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(*server_llm(server, client=client), "num_rows=8", f"output_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert len(rows) == 8 and read_jsonl(out / "rejects.jsonl") == []
@@ -78,11 +78,11 @@ def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, tmp_p
     assert reasks[0][1]["role"] == "assistant" and "not valid" in reasks[0][2]["content"]
 
 
-def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, tmp_path):
+def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, client, tmp_path):
     server = openai_server(plan={"default": ["valid"], "rules": [{"match": "BROKEN", "sequence": ["missing_key"]}]})
     out = tmp_path / "run"
     result = run_synthkit(
-        "task=text_classification", *server_llm(server), "num_rows=4", "max_attempts=2", f"output_dir={out}",
+        "task=text_classification", *server_llm(server, client=client), "num_rows=4", "max_attempts=2", f"output_dir={out}",
         "task.task=[Classify reviews by sentiment,BROKEN definition]", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -98,10 +98,10 @@ def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, tmp_pat
     assert "4 rows written, 3 rejected" in result.stdout
 
 
-def test_a_model_that_never_answers_validly_stops_the_run(openai_server, tmp_path):
+def test_a_model_that_never_answers_validly_stops_the_run(openai_server, client, tmp_path):
     server = openai_server(plan={"default": ["wrong_type"]})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server), "num_rows=3", "max_attempts=1", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(*server_llm(server, client=client), "num_rows=3", "max_attempts=1", f"output_dir={out}", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     rejects = read_jsonl(out / "rejects.jsonl")
     # The limit is max(10, num_rows) rejects; rows already in flight when it is reached still finish.

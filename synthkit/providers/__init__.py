@@ -3,10 +3,13 @@
 import os
 
 from synthkit.config import LLMConfig
+from synthkit.cost import model_info
 from synthkit.errors import UserError
 from synthkit.providers.base import Completion, Provider, ProviderRefused, RequestFailed
 
 __all__ = ["Completion", "Provider", "ProviderRefused", "RequestFailed", "make_provider"]
+
+CLIENTS = ("auto", "litellm", "http")
 
 
 def make_provider(llm: LLMConfig) -> Provider:
@@ -21,6 +24,24 @@ def make_provider(llm: LLMConfig) -> Provider:
             raise UserError(
                 f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock"
             )
+    if _client(llm) == "http":
+        from synthkit.providers.openai_http import OpenAIHTTPProvider
+
+        structured = llm.structured_output
+        if structured is None:
+            structured = bool(model_info(llm.model).get("supports_response_schema"))
+        return OpenAIHTTPProvider(llm, api_key, structured)
     from synthkit.providers.litellm_provider import LiteLLMProvider
 
     return LiteLLMProvider(llm, api_key)
+
+
+def _client(llm: LLMConfig) -> str:
+    if llm.client not in CLIENTS:
+        raise UserError(f"llm.client={llm.client!r} is not allowed; allowed values: {', '.join(CLIENTS)}")
+    if llm.client == "auto":
+        # litellm's spelling of "a model on an OpenAI-compatible server at api_base"
+        return "http" if llm.api_base and llm.model.startswith("openai/") else "litellm"
+    if llm.client == "http" and not llm.api_base:
+        raise UserError("llm.client=http needs llm.api_base, the URL of an OpenAI-compatible server")
+    return llm.client

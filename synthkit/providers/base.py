@@ -1,6 +1,8 @@
 """What the engine sees of a model: messages and a JSON schema in, text and token counts out."""
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Optional, Protocol
 
 from synthkit.errors import UserError
@@ -33,3 +35,19 @@ class Provider(Protocol):
     async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+def retry_after(headers) -> Optional[float]:
+    """Seconds the server asked us to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
+    try:
+        if headers.get("retry-after-ms"):
+            return float(headers["retry-after-ms"]) / 1000
+        value = headers.get("retry-after")
+        if value is None:
+            return None
+        try:
+            return max(float(value), 0.0)
+        except ValueError:
+            return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
+    except (AttributeError, TypeError, ValueError):
+        return None

@@ -3,11 +3,9 @@ litellm takes seconds."""
 
 import os
 import warnings
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 from synthkit.config import LLMConfig
-from synthkit.providers.base import Completion, ProviderRefused, RequestFailed
+from synthkit.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 
@@ -69,21 +67,8 @@ class LiteLLMProvider:
 
 
 def _retry_after(error: Exception) -> float | None:
-    """Seconds the server asked us to wait: Retry-After (seconds or an HTTP date) or retry-after-ms."""
     response = getattr(error, "response", None)
-    headers = getattr(error, "litellm_response_headers", None) or getattr(response, "headers", None) or {}
-    try:
-        if headers.get("retry-after-ms"):
-            return float(headers["retry-after-ms"]) / 1000
-        value = headers.get("retry-after")
-        if value is None:
-            return None
-        try:
-            return max(float(value), 0.0)
-        except ValueError:
-            return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
-    except (AttributeError, TypeError, ValueError):
-        return None
+    return retry_after(getattr(error, "litellm_response_headers", None) or getattr(response, "headers", None) or {})
 
 
 def _first_line(error: Exception) -> str:

@@ -1,0 +1,164 @@
+"""`synthkit export`: a run's rows as training examples, in the formats trainers load.
+
+    synthkit export RUN_DIR_OR_JSONL --to e5|sentence-transformers|flagembedding [--out DIR] [--force]
+
+Which output keys are a row's query, positive and negative is data: the `export:` block of its task
+YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged task configs."""
+
+import argparse
+import json
+import random
+import shutil
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import OmegaConf
+
+from synthkit.errors import UserError
+
+FORMATS = ("e5", "sentence-transformers", "flagembedding")
+QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not
+
+
+@dataclass
+class Example:
+    task_type: str
+    instruction: str
+    query: str
+    positive: str
+    negative: Optional[str]
+    kind: str  # FlagEmbedding's `type`
+
+
+def main(argv: list) -> None:
+    parser = _Parser(prog="synthkit export", description="Write a run's rows as training examples.")
+    parser.add_argument("source", help="a run's output dir, or a data .jsonl file")
+    parser.add_argument("--to", required=True, choices=FORMATS, help="the trainer format")
+    parser.add_argument("--out", help="where to write (default: <run dir>/exports/<format>)")
+    parser.add_argument("--force", action="store_true", help="replace an earlier export at --out")
+    parser.add_argument("--seed", type=int, default=0, help="for negatives sampled where none was generated")
+    args = parser.parse_args(argv)
+    data = Path(args.source)
+    data = data / "data.jsonl" if data.is_dir() else data
+    if not data.is_file():
+        raise UserError(f"{args.source} holds no data.jsonl: give a run's output dir or a .jsonl file")
+    out = Path(args.out) if args.out else data.parent / "exports" / args.to
+    if out.exists():
+        if not args.force:
+            raise UserError(f"{out} already exists: add --force to replace it, or choose --out")
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    examples, skipped = to_examples(_read_rows(data), _task_configs(data.parent))
+    if not examples:
+        raise UserError(f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)")
+    out.mkdir(parents=True)
+    written = {"e5": write_e5, "sentence-transformers": write_sentence_transformers,
+               "flagembedding": write_flagembedding}[args.to](examples, out, args.seed)
+    print(f"synthkit: exported {len(examples)} examples to {args.to}: {', '.join(map(str, written))}")
+    if skipped:
+        print(f"  skipped {skipped} rows of tasks that make no training examples (e.g. brainstorm)")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        raise UserError(f"export: {message}; see synthkit export --help")
+
+
+def _read_rows(path: Path) -> list:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                raise UserError(f"{path} line {n} is not JSON: is it a synthkit data file?") from None
+    return rows
+
+
+def _task_configs(run_dir: Path) -> dict:
+    """Task configs by name: the packaged ones, overridden by those the run was made with (when
+    these say how to export, as a user's own task does)."""
+    configs = {}
+    for entry in resources.files("synthkit.conf").joinpath("task").iterdir():
+        if entry.name.endswith(".yaml"):
+            task = OmegaConf.to_container(OmegaConf.create(entry.read_text(encoding="utf-8")))
+            configs[task["name"]] = task
+    saved = run_dir / ".hydra" / "config.yaml"
+    if saved.exists():
+        cfg = OmegaConf.load(saved)
+        used = [cfg.get("task")] + list((cfg.get("recipe") or {}).get("tasks", {}).values())
+        for task in filter(None, used):
+            if task.get("export"):
+                configs[task["name"]] = OmegaConf.to_container(task)
+    return configs
+
+
+def to_examples(rows: list, tasks: dict) -> tuple:
+    examples, skipped = [], 0
+    for row in rows:
+        spec = (tasks.get(row.get("task_type")) or {}).get("export")
+        if not spec:
+            skipped += 1
+            continue
+        instruction = spec.get("instruction") or row["attributes"].get("task")
+        if not instruction:
+            raise UserError(f"row {row['row']} of {row['task_type']} has no task definition for its instruction")
+        negative = row.get(spec["negative"]) if spec.get("negative") else None
+        examples.append(Example(row["task_type"], instruction, row[spec["query"]], row[spec["positive"]], negative,
+                                spec.get("type", "normal")))
+    return examples, skipped
+
+
+def write_e5(examples: list, out: Path, seed: int) -> list:
+    path = out / "e5.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for e in examples:
+            row = {"instruction": e.instruction, "query": e.query, "positive": e.positive, "negative": e.negative}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return [path]
+
+
+def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
+    """Two datasets, because a dataset has one set of columns: triplets (anchor, positive,
+    negative) and pairs (anchor, positive) for rows generated without a negative."""
+    try:
+        import datasets
+    except ImportError:
+        raise UserError("this export needs the datasets library: pip install 'synthkit[export]'") from None
+    datasets.disable_progress_bars()
+    written = []
+    for name, group in (("triplets", [e for e in examples if e.negative]), ("pairs", [e for e in examples if not e.negative])):
+        if not group:
+            continue
+        columns = {"anchor": [QUERY_TEMPLATE.format(instruction=e.instruction) + e.query for e in group],
+                   "positive": [e.positive for e in group]}
+        if name == "triplets":
+            columns["negative"] = [e.negative for e in group]
+        dataset = datasets.Dataset.from_dict(columns)
+        dataset.save_to_disk(str(out / name))
+        dataset.to_parquet(str(out / f"{name}.parquet"))
+        written += [out / name, out / f"{name}.parquet"]
+    return written
+
+
+def write_flagembedding(examples: list, out: Path, seed: int) -> list:
+    """FlagEmbedding wants a non-empty `neg`. Where none was generated, one is drawn from the
+    positives of other rows of the same task type, as its docs advise (random corpus negatives)."""
+    rng = random.Random(seed)
+    positives: dict = {}
+    for e in examples:
+        positives.setdefault(e.task_type, []).append(e.positive)
+    path = out / "flagembedding.jsonl"
+    with open(path, "w", encoding="utf-8") as f:
+        for e in examples:
+            negative = e.negative
+            if not negative:
+                others = [p for p in positives[e.task_type] if p != e.positive]
+                if not others:
+                    raise UserError(f"{e.task_type} has a single distinct positive: no negative can be sampled for it")
+                negative = rng.choice(others)
+            row = {"query": e.query, "pos": [e.positive], "neg": [negative],
+                   "prompt": QUERY_TEMPLATE.format(instruction=e.instruction), "type": e.kind}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return [path]

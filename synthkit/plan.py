@@ -1,0 +1,176 @@
+"""What a run makes, as engine cells: one task, or a recipe's mixture allocated over task types
+and languages. Tasks that need task definitions get them from the config, a file, an earlier
+brainstorm's output, or a brainstorm stage that runs first."""
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf
+
+from synthkit.engine import Cell
+from synthkit.errors import UserError
+from synthkit.task import FILE_PREFIX, TaskSpec
+
+BRAINSTORM_DIR = "brainstorm"  # the brainstorm stage's output, inside the run's output dir
+ROWS_PER_BRAINSTORM = 60  # ~20 definitions per answer, ~3 examples each: the paper's 500k from 150k
+DEFINITION = "task"  # the attribute that holds a task definition
+
+
+@dataclass
+class Unit:
+    """A share of the run: a task config (resolved), its row count, and its key among the cells."""
+    key: str
+    task: dict
+    rows: int
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Definition:
+    text: str
+    origin: dict  # written into the rows made from it: {"brainstorm_row": i, ...}
+    source: dict  # the brainstorm row it came from
+
+
+def allocate(total: int, weights: dict) -> dict:
+    """Split `total` by `weights` into integers (largest remainder): the rounded shares, summing to total."""
+    whole = sum(weights.values())
+    exact = {k: total * w / whole for k, w in weights.items()}
+    counts = {k: math.floor(v) for k, v in exact.items()}
+    by_remainder = sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)
+    for k in by_remainder[: total - sum(counts.values())]:
+        counts[k] += 1
+    return counts
+
+
+def units_of(cfg: DictConfig) -> list:
+    if cfg.recipe is None:
+        return [Unit("", OmegaConf.to_container(cfg.task, resolve=True), cfg.num_rows)]
+    recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
+    languages = recipe["languages"]
+    if isinstance(languages, list):
+        languages = {"values": languages}
+    values = languages["values"]
+    weights = languages.get("weights") or [1] * len(values)
+    if isinstance(weights, dict):
+        weights = [weights.get(v, languages.get("other_weight", 0)) for v in values]
+    units = []
+    for name, rows in allocate(cfg.num_rows, recipe["shares"]).items():
+        if name not in recipe["tasks"]:
+            raise UserError(f"recipe.shares names {name}, which is not under recipe.tasks")
+        key = (recipe.get("language_attribute") or {}).get(name, "language")
+        for language, n in allocate(rows, dict(zip(values, weights))).items():
+            if n:
+                task = json.loads(json.dumps(recipe["tasks"][name]))
+                task[key] = language
+                task["domains"][key] = values  # the recipe's languages are this attribute's domain
+                units.append(Unit(f"{name}/{language}", task, n, {"recipe": recipe["name"]}))
+    return units
+
+
+def needs_brainstorm(unit: Unit) -> bool:
+    return bool(unit.task.get("brainstorm")) and unit.task.get(DEFINITION) is None
+
+
+def probe_spec(unit: Unit, preset: str) -> TaskSpec:
+    """The unit's task, with a stand-in definition where the definitions are not known yet."""
+    task = unit.task
+    if needs_brainstorm(unit) or _brainstorm_file(unit) is not None:
+        task = {**task, DEFINITION: "<a brainstormed task definition>"}
+    return TaskSpec(task, preset)
+
+
+def brainstorm_cells(cfg: DictConfig, units: list) -> list:
+    """One brainstorm cell per category that some unit needs definitions for."""
+    rows_by_category: dict = {}
+    for unit in filter(needs_brainstorm, units):
+        category = unit.task["brainstorm"]
+        rows_by_category[category] = rows_by_category.get(category, 0) + unit.rows
+    cells = []
+    for category, rows in rows_by_category.items():
+        task = OmegaConf.to_container(cfg.brainstorm, resolve=True)
+        task["category"] = category
+        answers = cfg.brainstorm_rows or math.ceil(rows / ROWS_PER_BRAINSTORM)
+        cells.append(Cell(TaskSpec(task, cfg.preset), answers, key=f"brainstorm/{category}",
+                          extra={"category": category}))
+    return cells
+
+
+def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -> list:
+    """The cells that make the run's rows. Units that share a definition pool take consecutive
+    stretches of it, so every definition gets its share however many cells there are."""
+    cells, used = [], {}
+    for unit in units:
+        task, row_extra = dict(unit.task), None
+        definitions = _definitions(unit, brainstormed)
+        if definitions is not None:
+            pool = task.get("brainstorm") or task[DEFINITION]
+            start = used.get(pool, 0) % len(definitions)
+            used[pool] = used.get(pool, 0) + unit.rows
+            task[DEFINITION] = [d.text for d in definitions[start:] + definitions[:start]]
+            origins = {d.text: d.origin for d in definitions}
+            row_extra = lambda attributes, origins=origins: origins[attributes[DEFINITION]]  # noqa: E731
+        spec = TaskSpec(task, cfg.preset)
+        cells.append(Cell(spec, unit.rows, key=unit.key, extra=unit.extra, row_extra=row_extra))
+    return cells
+
+
+def _definitions(unit: Unit, brainstormed: Optional[Path]) -> Optional[list]:
+    if needs_brainstorm(unit):
+        return read_definitions(brainstormed, category=unit.task["brainstorm"])
+    path = _brainstorm_file(unit)
+    return read_definitions(path, category=None, source=str(path)) if path else None
+
+
+def _brainstorm_file(unit: Unit) -> Optional[Path]:
+    """The brainstorm output that `task.task=file:...jsonl` names, if it is one."""
+    value = unit.task.get(DEFINITION)
+    if not (isinstance(value, str) and value.startswith(FILE_PREFIX) and value.endswith(".jsonl")):
+        return None
+    path = Path(value[len(FILE_PREFIX):]).expanduser()
+    try:
+        with open(path, encoding="utf-8") as f:
+            first = json.loads(f.readline() or "{}")
+    except (OSError, ValueError):
+        return None
+    return path if first.get("task_type") == "brainstorm" else None
+
+
+def read_definitions(path: Path, category: Optional[str], source: Optional[str] = None) -> list:
+    """Task definitions from brainstorm rows, in row order, with case- and space-insensitive
+    duplicates dropped; each remembers the brainstorm row it came from."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [r for r in rows if category is None or r.get("category", r["attributes"].get("category")) == category]
+    seen, definitions = set(), []
+    for r in sorted(rows, key=lambda r: (r.get("cell", ""), r["row"])):
+        for text in r.get("tasks") or [r.get(DEFINITION)]:
+            norm = " ".join(str(text).lower().split())
+            if text and norm not in seen:
+                seen.add(norm)
+                origin = {"brainstorm_row": r["row"], **({"brainstorm_file": source} if source else {})}
+                definitions.append(Definition(" ".join(str(text).split()), origin, r))
+    if not definitions:
+        raise UserError(f"{path} holds no task definitions: brainstorm again, or give task.task")
+    return definitions
+
+
+def count_definitions(path: Path) -> tuple:
+    """(definitions kept, duplicates dropped) in a brainstorm output."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    total = sum(len(r.get("tasks") or []) for r in rows)
+    kept = len(read_definitions(path, None)) if total else 0
+    return kept, total - kept
+
+
+def write_flat_tasks(data_path: Path) -> Path:
+    """flatten_tasks: tasks.jsonl beside a brainstorm's data, one row per distinct definition."""
+    out = data_path.with_name("tasks.jsonl")
+    with open(out, "w", encoding="utf-8") as f:
+        for d in read_definitions(data_path, None):
+            row = {DEFINITION: d.text, "category": d.source["attributes"]["category"], **d.origin,
+                   "model_name": d.source["model_name"]}
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return out
