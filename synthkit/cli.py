@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
@@ -36,12 +37,21 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _run()
+        from synthkit.sweep import failed_jobs  # filled after a multirun, in this process
+
+        if failed_jobs:
+            _fail(f"{len(failed_jobs)} sweep jobs did not finish cleanly ({', '.join(failed_jobs)}); see the coverage table",
+                  code=1)
     except UserError as e:
         _fail(str(e))
     except MissingConfigException as e:
         _fail(_missing_config(e))
     except (HydraException, OmegaConfBaseException) as e:
         _fail(_one_line(e))
+    except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
+        if "can be specified" not in str(e):
+            raise
+        _fail(str(e))
     except BrokenPipeError:  # output piped into e.g. `head`: the reader left, the run is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
@@ -57,18 +67,33 @@ def _run(cfg: DictConfig) -> None:
         print(describe(cfg))
         return
     from synthkit.run import generate  # after composition: `--cfg job` never loads the engine
+    from synthkit.sweep import write_status
 
-    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    # In a sweep, a job that fails or stops early is reported and the others go on.
+    sweep_dir = Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     try:
-        result = generate(cfg, out_dir)
+        result = generate(cfg, out_dir, shared_dir=sweep_dir)
     except UserError as e:
-        _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
+        if sweep_dir is None:
+            _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
+        write_status(out_dir, error=str(e))
+        print(f"synthkit: error: job {hydra_cfg.job.num}: {e}", file=sys.stderr)
+        return
+    write_status(out_dir, result.stats)
     try:
         print(_summary(cfg, result), flush=True)
+    except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
+        if "can be specified" not in str(e):
+            raise
+        _fail(str(e))
     except BrokenPipeError:  # output piped into e.g. `head`: the reader left; the rows are written
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     if result.stats.stopped_early:
-        _fail(result.stats.stopped_early, code=1)
+        if sweep_dir is None:
+            _fail(result.stats.stopped_early, code=1)
+        print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stats.stopped_early}", file=sys.stderr)
 
 
 def _summary(cfg: DictConfig, result) -> str:
@@ -82,6 +107,7 @@ def _summary(cfg: DictConfig, result) -> str:
         f"  tokens: {stats.prompt_tokens} prompt + {stats.completion_tokens} completion",
         f"  cost: ${stats.cost_usd:.4f}" if stats.priced else f"  cost: unknown (litellm has no price for {cfg.llm.model})",
         *(f"  {note}" for note in result.notes),
+        *(f"  {line}" for line in result.coverage.splitlines()),
         f"  data: {result.data_path}",
     ]
     if cfg.llm.provider == "mock":

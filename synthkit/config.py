@@ -5,7 +5,7 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -51,6 +51,7 @@ class RunConfig:
     concurrency: int = 16
     max_attempts: int = 3  # answers per row (first ask + re-asks) before the row is rejected
     preset: str = "seed"
+    grid: Optional[List[str]] = None  # attributes whose every combination gets num_rows rows, in one run
     brainstorm_rows: Optional[int] = None
     output_dir: str = MISSING
     cache: bool = True  # replay answers to identical requests from the response cache

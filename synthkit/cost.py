@@ -2,9 +2,11 @@
 the JSON file litellm ships (what it loads with LITELLM_LOCAL_MODEL_COST_MAP), so that pricing
 never costs the seconds of importing litellm."""
 
+import fcntl
 import functools
 import importlib.util
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -56,22 +58,45 @@ def _litellm_prices() -> dict:
         return {}
 
 
-class Budget:
-    """Money spent by this run, against an optional cap. The cap is checked before each request:
-    requests already in flight when it is reached still finish, so a run may end slightly above it."""
+BUDGET_LEDGER = "spent_usd"  # in a sweep dir: what all its jobs have spent together
 
-    def __init__(self, price: Optional[Price], max_cost_usd: Optional[float]):
+
+class Budget:
+    """Money spent, against an optional cap. The cap is checked before each request: requests
+    already in flight when it is reached still finish, so a run may end slightly above it. With a
+    ledger file, every process charging the same file shares one budget (the jobs of a sweep)."""
+
+    def __init__(self, price: Optional[Price], max_cost_usd: Optional[float], ledger: Optional[Path] = None):
         self.price = price
         self.max_cost_usd = max_cost_usd
-        self.spent = 0.0
+        self.ledger = ledger
+        self._spent = 0.0
 
     def charge(self, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
         if self.price is None:
             return None
         cost = self.price.cost(prompt_tokens, completion_tokens)
-        self.spent += cost
+        self._spent += cost
+        if self.ledger is not None:
+            self._update_ledger(cost)
         return cost
+
+    @property
+    def spent(self) -> float:
+        return self._update_ledger(0.0) if self.ledger is not None else self._spent
 
     @property
     def exhausted(self) -> bool:
         return self.max_cost_usd is not None and self.spent >= self.max_cost_usd
+
+    def _update_ledger(self, cost: float) -> float:
+        fd = os.open(self.ledger, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            raw = os.pread(fd, 64, 0).strip()
+            total = (float(raw) if raw else 0.0) + cost
+            if cost:
+                os.pwrite(fd, f"{total:.12f}".encode().ljust(64), 0)
+            return total
+        finally:
+            os.close(fd)

@@ -2,6 +2,7 @@
 and languages. Tasks that need task definitions get them from the config, a file, an earlier
 brainstorm's output, or a brainstorm stage that runs first."""
 
+import itertools
 import json
 import math
 from dataclasses import dataclass, field
@@ -47,6 +48,10 @@ def allocate(total: int, weights: dict) -> dict:
 
 
 def units_of(cfg: DictConfig) -> list:
+    if cfg.grid:
+        if cfg.recipe is not None:
+            raise UserError("grid and recipe do not combine: sweep a recipe's task types with -m instead")
+        return grid_units(OmegaConf.to_container(cfg.task, resolve=True), list(cfg.grid), cfg.num_rows, cfg.preset)
     if cfg.recipe is None:
         return [Unit("", OmegaConf.to_container(cfg.task, resolve=True), cfg.num_rows)]
     recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
@@ -68,6 +73,28 @@ def units_of(cfg: DictConfig) -> list:
                 task[key] = language
                 task["domains"][key] = values  # the recipe's languages are this attribute's domain
                 units.append(Unit(f"{name}/{language}", task, n, {"recipe": recipe["name"]}))
+    return units
+
+
+def grid_units(task: dict, names: list, rows: int, preset: str) -> list:
+    """One unit per combination of the named attributes' values (their domains, or the subsets the
+    task narrows them to), each with `rows` rows."""
+    attributes = {a.name: a for a in TaskSpec(task, preset).attributes}
+    axes = []
+    for name in names:
+        a = attributes.get(name)
+        if a is None:
+            raise UserError(f"grid names {name}, which is not an attribute of {task['name']}; "
+                            f"its attributes: {', '.join(attributes)}")
+        values = (a.fixed,) if a.fixed is not None else a.choices
+        if values is None:
+            raise UserError(f"grid: task.{name} is free text; give it as a list to sweep it")
+        axes.append([(name, v) for v in values])
+    units = []
+    for combination in itertools.product(*axes):
+        fixed = dict(combination)
+        key = ",".join(f"{k}={v}" for k, v in fixed.items())
+        units.append(Unit(key, {**task, **fixed}, rows, {"grid": fixed}))
     return units
 
 

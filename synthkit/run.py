@@ -6,12 +6,13 @@ import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
 from synthkit.cache import ResponseCache, default_cache_dir
 from synthkit.calls import ModelCaller
-from synthkit.cost import Budget, price_of
+from synthkit.cost import BUDGET_LEDGER, Budget, price_of
 from synthkit.engine import RunSettings, RunStats, run_cells
 from synthkit.errors import UserError
 from synthkit.limits import RateLimits
@@ -20,6 +21,7 @@ from synthkit.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, 
                            write_flat_tasks)
 from synthkit.progress import Progress
 from synthkit.providers import make_provider
+from synthkit.sweep import grid_coverage
 
 RUN_FILE = "synthkit-run.json"  # what the rows of an output dir were made with, to resume safely
 
@@ -30,9 +32,12 @@ class RunResult:
     data_path: Path
     label: str  # what was made: a task name or a recipe
     notes: list = field(default_factory=list)  # lines for the summary
+    coverage: str = ""  # the coverage table of a grid run
 
 
-def generate(cfg: DictConfig, out_dir: Path) -> RunResult:
+def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None) -> RunResult:
+    """Make the run's rows in `out_dir`. Jobs of one sweep pass its dir as `shared_dir`: they share
+    one max_cost_usd budget there."""
     _check_run_settings(cfg)
     units = units_of(cfg)
     for unit in units:  # config and template mistakes surface before any request
@@ -47,10 +52,13 @@ def generate(cfg: DictConfig, out_dir: Path) -> RunResult:
     cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
     cache = ResponseCache(cache_dir) if cfg.cache and not provider.placeholder else None
     limits = RateLimits(cache_dir / "limits", f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
-    caller = ModelCaller(provider, cfg.llm, cache, limits, Budget(price, cfg.max_cost_usd))
+    ledger = shared_dir / BUDGET_LEDGER if shared_dir and cfg.max_cost_usd is not None else None
+    caller = ModelCaller(provider, cfg.llm, cache, limits, Budget(price, cfg.max_cost_usd, ledger))
     settings = RunSettings(seed=cfg.seed, concurrency=cfg.concurrency, max_attempts=cfg.max_attempts)
     label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
-    notes = []
+    if cfg.grid:
+        label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
+    notes, cells = [], []
 
     async def stage(cells: list, directory: Path) -> tuple[RunStats, Path]:
         files = RunFiles(directory)
@@ -68,7 +76,8 @@ def generate(cfg: DictConfig, out_dir: Path) -> RunResult:
                              f"({dropped} duplicates dropped): {brainstormed}")
                 if stats.stopped_early:
                     return stats, brainstormed
-            return await stage(generate_cells(cfg, units, brainstormed), out_dir)
+            cells.extend(generate_cells(cfg, units, brainstormed))
+            return await stage(cells, out_dir)
         finally:
             await provider.aclose()
             if cache is not None:
@@ -79,7 +88,8 @@ def generate(cfg: DictConfig, out_dir: Path) -> RunResult:
     stats.priced = price is not None
     if cfg.recipe is None and cfg.task.get("flatten_tasks") and data_path.exists():
         notes.append(f"flattened task definitions: {write_flat_tasks(data_path)}")
-    return RunResult(stats, data_path, label, notes)
+    coverage = grid_coverage(out_dir, cells) if cfg.grid else ""
+    return RunResult(stats, data_path, label, notes, coverage)
 
 
 def _check_run_settings(cfg: DictConfig) -> None:
@@ -95,6 +105,7 @@ def _claim_output_dir(out_dir: Path, cfg: DictConfig) -> None:
     """Rows are only resumed into a dir made with the same row-shaping config."""
     made = {"recipe": cfg.recipe} if cfg.recipe is not None else {"task": cfg.task}
     shape = {
+        "grid": list(cfg.grid or []),
         **{k: OmegaConf.to_container(v, resolve=True) for k, v in made.items()},
         "brainstorm": OmegaConf.to_container(cfg.brainstorm, resolve=True),
         "preset": cfg.preset,
