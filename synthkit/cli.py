@@ -82,6 +82,8 @@ def _run(cfg: DictConfig) -> None:
         print(f"synthkit: error: job {hydra_cfg.job.num}: {e}", file=sys.stderr)
         return
     write_status(out_dir, result.stats)
+    if cfg.card:
+        result.notes.append(_card(out_dir))
     try:
         print(_summary(cfg, result), flush=True)
     except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
@@ -96,6 +98,15 @@ def _run(cfg: DictConfig) -> None:
         print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stats.stopped_early}", file=sys.stderr)
 
 
+def _card(out_dir: Path) -> str:
+    from synthkit.card import write_card
+
+    try:
+        return f"dataset card: {write_card(out_dir)}"
+    except Exception as e:  # the rows are written: a card that fails must not fail the run
+        return f"dataset card not written ({type(e).__name__}: {e})"
+
+
 def _summary(cfg: DictConfig, result) -> str:
     stats = result.stats
     lines = [
@@ -103,6 +114,8 @@ def _summary(cfg: DictConfig, result) -> str:
         + (f", {stats.failed} failed" if stats.failed else "")
         + (f" ({stats.resumed} already there from an earlier run)" if stats.resumed else ""),
         f"  requests: {stats.requests}" + (f", {stats.cached} answers replayed from the cache" if stats.cached else ""),
+        *([f"  duplicates: {stats.duplicates} answers repeated an earlier row and were asked again or rejected"]
+          if stats.duplicates else []),
         f"  time: {stats.elapsed_s:.2f} s, {stats.written / max(stats.elapsed_s, 1e-9):.1f} rows/s",
         f"  tokens: {stats.prompt_tokens} prompt + {stats.completion_tokens} completion",
         f"  cost: ${stats.cost_usd:.4f}" if stats.priced else f"  cost: unknown (litellm has no price for {cfg.llm.model})",

@@ -57,6 +57,10 @@ class RunConfig:
     cache: bool = True  # replay answers to identical requests from the response cache
     cache_dir: Optional[str] = None  # null: $SYNTHKIT_CACHE_DIR, else ~/.cache/synthkit
     max_cost_usd: Optional[float] = None  # no new requests once this much is spent
+    checks: bool = True  # the tasks' quality checks (never on llm=mock placeholder rows)
+    dedup: bool = True  # reject rows that repeat an earlier row of the run, exactly or nearly
+    dedup_threshold: float = 0.9  # near duplicate: estimated Jaccard similarity of word 3-grams at least this
+    card: bool = True  # write README.md, a dataset card with plots, into the output dir
     dry_run: bool = False  # show attributes, a prompt, the schema and the estimated cost; call no model
     progress_every_s: float = 10.0  # plain progress lines when stderr is not a terminal
     languages: Dict[str, Any] = field(default_factory=dict)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from synthkit.calls import Answer, ModelCaller, RunStopped
+from synthkit.checks import CheckFailure
+from synthkit.dedup import Deduplicator, row_text
 from synthkit.output import RunFiles
 from synthkit.parsing import ParseError
 from synthkit.progress import Progress
@@ -35,6 +37,7 @@ class RunStats:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     cached: int = 0  # answers replayed from the response cache
+    duplicates: int = 0  # answers that repeated an earlier row
     failed: int = 0  # rows whose requests failed after every retry; a later run makes them
     resumed: int = 0  # rows already in the output dir from an earlier run
     requests: int = 0  # requests sent to the model, retries included
@@ -48,11 +51,14 @@ class RunSettings:
     seed: int
     concurrency: int
     max_attempts: int
+    checks: bool = True  # the tasks' quality checks
 
 
 class RowMaker:
-    def __init__(self, caller: ModelCaller, model_name: str, files: RunFiles, settings: RunSettings, stats: RunStats):
+    def __init__(self, caller: ModelCaller, model_name: str, files: RunFiles, settings: RunSettings, stats: RunStats,
+                 dedup: Optional[Deduplicator]):
         self.caller, self.model_name, self.files, self.settings, self.stats = caller, model_name, files, settings, stats
+        self.dedup = dedup
 
     async def make(self, cell: Cell, row: int) -> Optional[bool]:
         """Make one row of `cell`: True if it was written, False if it went to rejects, None if
@@ -62,8 +68,9 @@ class RowMaker:
         messages = [{"role": "user", "content": task.render(attributes)}]
         identity = {"row": row, **({"cell": cell.key} if cell.key else {}), "seed": seed, "task_type": task.name}
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cached": 0}
-        reason, text = "", ""
+        reason, text, check = "", "", None
         for attempt in range(1, self.settings.max_attempts + 1):
+            check = None
             try:
                 answer = await self.caller.call(messages, task.schema, task.name, f"{seed}:{cell.key}:{row}")
             except RequestFailed:
@@ -76,7 +83,12 @@ class RowMaker:
                 reason = task.validation_error(parsed)
             except ParseError as e:
                 reason = str(e)
-            if reason is None:
+            failure = self._quality(cell, row, parsed, attributes) if reason is None else None
+            if failure is not None:
+                reason, check = f"check {failure.name}: {failure.message}", failure.name
+                if not failure.reask:
+                    break
+            elif reason is None:
                 self.files.write_row({
                     **identity,
                     **parsed,
@@ -93,9 +105,23 @@ class RowMaker:
                 {"role": "assistant", "content": text},
                 {"role": "user", "content": _reask(reason, task.output_keys)},
             ]
-        self.files.write_reject({**identity, "reason": reason, "raw": text, "attributes": attributes,
-                                 "attempts": self.settings.max_attempts, "usage": usage})
+        self.files.write_reject({**identity, "reason": reason, **({"check": check} if check else {}), "raw": text,
+                                 "attributes": attributes, "attempts": attempt, "usage": usage})
         return False
+
+    def _quality(self, cell: Cell, row: int, answer: dict, attributes: dict) -> Optional[CheckFailure]:
+        """The first check the answer fails, then whether it duplicates an earlier row."""
+        if self.settings.checks:
+            for c in cell.task.checks:
+                failure = c.failure(answer, attributes)
+                if failure is not None:
+                    return failure
+        if self.dedup is not None:
+            earlier = self.dedup.add(f"{cell.key}:{row}", row_text(answer, cell.task.output_keys))
+            if earlier is not None:
+                self.stats.duplicates += 1
+                return CheckFailure("duplicate", f"the same as (or nearly) row {earlier}", reask=True)
+        return None
 
     def _count(self, usage: dict, answer: Answer) -> None:
         completion, stats = answer.completion, self.stats
@@ -145,13 +171,17 @@ class CellSchedule:
 
 
 async def run_cells(cells: list, caller: ModelCaller, model_name: str, files: RunFiles, settings: RunSettings,
-                    progress: Optional[Progress] = None) -> RunStats:
+                    progress: Optional[Progress] = None, dedup: Optional[Deduplicator] = None) -> RunStats:
     stats = RunStats(resumed=len(files.written_rows))
     schedules = [CellSchedule(c, files.written_rows, files.rejected_rows) for c in cells]
     target = sum(c.num_rows for c in cells)
     # A model that fails every row should not burn the budget: stop after this many rejects.
     max_rejects = max(10, target)
-    maker = RowMaker(caller, model_name, files, settings, stats)
+    if dedup is not None:  # rows from an earlier run into this dir count too
+        keys = {c.key: c.task.output_keys for c in cells}
+        for r in files.existing_rows():
+            dedup.add(f"{r.get('cell', '')}:{r['row']}", row_text(r, keys.get(r.get("cell", ""), [])))
+    maker = RowMaker(caller, model_name, files, settings, stats, dedup)
     turn = 0
 
     def next_job() -> Optional[tuple]:

@@ -18,6 +18,11 @@ class RunFiles:
         self._data = open(self.data_path, "a", encoding="utf-8")
         self._rejects = open(self.rejects_path, "a", encoding="utf-8")
 
+    def existing_rows(self):
+        """The rows already in data.jsonl (from an earlier run into this dir)."""
+        with open(self.data_path, encoding="utf-8") as f:
+            yield from (json.loads(line) for line in f if line.strip())
+
     def write_row(self, record: dict) -> None:
         _append(self._data, record)
 

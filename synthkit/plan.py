@@ -11,6 +11,7 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.dedup import Deduplicator
 from synthkit.engine import Cell
 from synthkit.errors import UserError
 from synthkit.task import FILE_PREFIX, TaskSpec
@@ -167,16 +168,14 @@ def _brainstorm_file(unit: Unit) -> Optional[Path]:
 
 
 def read_definitions(path: Path, category: Optional[str], source: Optional[str] = None) -> list:
-    """Task definitions from brainstorm rows, in row order, with case- and space-insensitive
-    duplicates dropped; each remembers the brainstorm row it came from."""
+    """Task definitions from brainstorm rows, in row order, with duplicates dropped (case, space and
+    punctuation aside, or nearly the same); each remembers the brainstorm row it came from."""
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     rows = [r for r in rows if category is None or r.get("category", r["attributes"].get("category")) == category]
-    seen, definitions = set(), []
+    pool, definitions = Deduplicator(), []
     for r in sorted(rows, key=lambda r: (r.get("cell", ""), r["row"])):
-        for text in r.get("tasks") or [r.get(DEFINITION)]:
-            norm = " ".join(str(text).lower().split())
-            if text and norm not in seen:
-                seen.add(norm)
+        for i, text in enumerate(r.get("tasks") or [r.get(DEFINITION)]):
+            if text and pool.add(f"{r.get('cell', '')}:{r['row']}.{i}", str(text)) is None:
                 origin = {"brainstorm_row": r["row"], **({"brainstorm_file": source} if source else {})}
                 definitions.append(Definition(" ".join(str(text).split()), origin, r))
     if not definitions:

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from synthkit.cache import ResponseCache, default_cache_dir
 from synthkit.calls import ModelCaller
 from synthkit.cost import BUDGET_LEDGER, Budget, price_of
+from synthkit.dedup import Deduplicator
 from synthkit.engine import RunSettings, RunStats, run_cells
 from synthkit.errors import UserError
 from synthkit.limits import RateLimits
@@ -54,7 +55,8 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None) 
     limits = RateLimits(cache_dir / "limits", f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
     ledger = shared_dir / BUDGET_LEDGER if shared_dir and cfg.max_cost_usd is not None else None
     caller = ModelCaller(provider, cfg.llm, cache, limits, Budget(price, cfg.max_cost_usd, ledger))
-    settings = RunSettings(seed=cfg.seed, concurrency=cfg.concurrency, max_attempts=cfg.max_attempts)
+    settings = RunSettings(seed=cfg.seed, concurrency=cfg.concurrency, max_attempts=cfg.max_attempts,
+                           checks=cfg.checks and not provider.placeholder)  # placeholder text has no meaning to check
     label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
     if cfg.grid:
         label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -63,7 +65,8 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None) 
     async def stage(cells: list, directory: Path) -> tuple[RunStats, Path]:
         files = RunFiles(directory)
         progress = Progress(sum(c.num_rows for c in cells), cfg.progress_every_s)
-        return await run_cells(cells, caller, provider.model_name, files, settings, progress), files.data_path
+        dedup = Deduplicator(cfg.dedup_threshold) if cfg.dedup and not provider.placeholder else None
+        return await run_cells(cells, caller, provider.model_name, files, settings, progress, dedup), files.data_path
 
     async def run() -> tuple[RunStats, Path]:
         try:

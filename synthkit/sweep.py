@@ -9,6 +9,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.dedup import Deduplicator
 from synthkit.output import DATA_FILE, REJECTS_FILE
 
 STATUS_FILE = "synthkit-status.json"  # how a job ended: rows, rejects, and why it stopped early
@@ -31,6 +32,10 @@ class MergeSweep(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
             print(merge_sweep(sweep_dir), flush=True)
+            if config.get("card"):
+                from synthkit.card import write_card
+
+                print(f"  dataset card: {write_card(sweep_dir)}", flush=True)
 
 
 def merge_sweep(sweep_dir: Path) -> str:
@@ -40,20 +45,24 @@ def merge_sweep(sweep_dir: Path) -> str:
     # The sweep's coordinates are the overrides whose values differ from job to job.
     keys = [k for k in dict.fromkeys(k for o in overrides.values() for k in o)
             if len({o.get(k) for o in overrides.values()}) > 1]
-    table = []
+    table, dedup, dropped = [], Deduplicator(), 0
     with open(sweep_dir / DATA_FILE, "w", encoding="utf-8") as merged:
         for job in jobs:
             coordinates = {k: overrides[job].get(k) for k in keys}
             rows = _read(job / DATA_FILE)
             for row in rows:
+                if dedup.add(f"{job.name}:{row.get('cell', '')}:{row['row']}", _text(row)) is not None:
+                    dropped += 1  # the same example made by another job
+                    continue
                 merged.write(json.dumps({**row, "sweep": coordinates, "job": job.name}, ensure_ascii=False) + "\n")
             status = _status(job)
             if status != "ok":
                 failed_jobs.append(job.name)
             table.append([job.name, *(str(coordinates[k]) for k in keys), len(rows), len(_read(job / REJECTS_FILE)), status])
-    total = sum(r[-3] for r in table)
+    total = sum(r[-3] for r in table) - dropped
     text = _markdown(["job", *keys, "rows", "rejects", "status"], table)
-    summary = f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
+    summary = (f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
+               f" ({dropped} duplicates dropped)")
     return _save(sweep_dir, text, summary)
 
 
@@ -71,6 +80,12 @@ def grid_coverage(out_dir: Path, cells: list) -> str:
 def _save(directory: Path, table: str, summary: str) -> str:
     (directory / COVERAGE_FILE).write_text(f"# Coverage\n\n{table}\n", encoding="utf-8")
     return f"{summary}\n{table}\n  coverage table: {directory / COVERAGE_FILE}"
+
+
+def _text(row: dict) -> str:
+    """A row's generated text: its string fields other than the bookkeeping ones."""
+    skip = {"cell", "task_type", "model_name", "job"}
+    return "\n".join(v for k, v in row.items() if isinstance(v, str) and k not in skip)
 
 
 def _overrides(job: Path) -> dict:

@@ -12,6 +12,7 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.checks import build_checks
 from synthkit.errors import UserError
 from synthkit.parsing import parse_json_object, parse_list
 
@@ -22,7 +23,8 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   flatten_tasks: for list answers, also write tasks.jsonl with one row per item
 #   paper: overrides that preset=paper applies (the paper's domains where they differ from the seed documents)
 #   export: which output keys are the query, positive and negative of a training example (synthkit export)
-OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export")
+#   checks: quality checks of the answers' meaning (synthkit/checks.py)
+OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks")
 PRESETS = ("seed", "paper")
 FREE = "any"  # domain of free-text attributes, such as a task definition
 FILE_PREFIX = "file:"
@@ -76,6 +78,7 @@ class TaskSpec:
         self.brainstorm_category: Optional[str] = data.get("brainstorm")
         self.attributes = self._attributes(data)
         self.output_keys = list(data["output"])
+        self.checks = build_checks(data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes])
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
         try:

@@ -7,13 +7,15 @@ import sys
 from pathlib import Path
 
 
-def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120,
+                 card: bool = False) -> subprocess.CompletedProcess:
+    """`card=False` skips the dataset card (about a second of plotting per run) in tests not about it."""
     full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     # Each test gets a response cache of its own, unless it shares one on purpose.
     full_env["SYNTHKIT_CACHE_DIR"] = str(cwd / "synthkit-cache")
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "synthkit", *args],
+        [sys.executable, "-m", "synthkit", *args, *([] if card else ["card=false"])],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
 

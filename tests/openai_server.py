@@ -7,7 +7,8 @@ prints `READY <port>` once it listens. Answers are built from the request's JSON
 
     {"default": ["malformed", "valid"],                     # n-th ask of a conversation -> n-th step
      "rules": [{"match": "phrase", "sequence": ["fenced"]}], # first rule whose text is in the prompt wins
-     "faults": {"rate": 0.2, "steps": ["status:429", "status:500"], "seed": 1}}
+     "faults": {"rate": 0.2, "steps": ["status:429", "status:500"], "seed": 1},
+     "first": ["text:..."]}                                  # the server's first answers, whatever is asked
 
 A conversation is keyed by its first user message, so a re-ask gets the next step; the last
 step repeats. Steps: valid, fenced, malformed, missing_key, wrong_type, empty, drop (close the
@@ -20,29 +21,32 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import sys
 import time
 
 from aiohttp import web
 
 
-def build(schema: dict, tag: str, key: str = "value"):
-    """A schema-valid value whose strings differ per prompt (`tag`), so rows are distinct."""
+def build(schema: dict, tag: str, key: str = "value", words: int = 8):
+    """A schema-valid value whose strings differ per prompt (`tag`), so rows are distinct. Strings
+    are the key and numbers: no natural language to identify, `words` words long."""
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type", "string")
     if kind == "object":
         props = schema.get("properties") or {}
-        return {k: build(s, tag, k) for k, s in props.items()}
+        return {k: build(s, tag, k, words) for k, s in props.items()}
     if kind == "array":
-        return [build(schema.get("items", {}), tag, f"{key} {i}") for i in range(max(schema.get("minItems", 0), 2))]
+        return [build(schema.get("items", {}), tag, f"{key} {i}", words) for i in range(max(schema.get("minItems", 0), 2))]
     if kind == "integer":
         return int(schema.get("minimum", 1))
     if kind == "number":
         return float(schema.get("minimum", 1.0))
     if kind == "boolean":
         return True
-    return f"the {key} text number {tag} for this synthetic example"
+    seed = int(hashlib.sha256(f"{tag}{key}".encode()).hexdigest(), 16)
+    return f"{key} {tag} " + " ".join(str((seed >> (7 * i)) % 9973) for i in range(max(words - 2, 1)))
 
 
 class Plan:
@@ -54,6 +58,7 @@ class Plan:
         self.fault_rate = faults.get("rate", 0.0)
         self.fault_steps = faults.get("steps") or []
         self.rng = random.Random(faults.get("seed", 0))
+        self.first = list(plan.get("first") or [])  # steps for the server's first requests, whatever they ask
         self.asks: dict[str, int] = {}
 
     def step(self, prompt: str) -> tuple[str, int]:
@@ -65,6 +70,8 @@ class Plan:
                 break
         n = self.asks.get(prompt, 0)
         self.asks[prompt] = n + 1
+        if self.first:
+            return self.first.pop(0), n
         if self.fault_steps and self.rng.random() < self.fault_rate:
             return self.rng.choice(self.fault_steps), n
         return sequence[min(n, len(sequence) - 1)], n
@@ -115,7 +122,9 @@ class Server:
         schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
         # Distinct per prompt and per ask, as a sampling model's answers are.
         tag = hashlib.sha256(json.dumps(body["messages"]).encode()).hexdigest()[:10] + f"{asked_before:02d}"
-        valid = build({"type": "object", **schema}, tag) if schema else {"answer": f"text {tag}"}
+        # As long as the prompt asks ("at least 300 words"), so that length checks pass.
+        words = max([8] + [int(n) for n in re.findall(r"at least (\d+) words", body["messages"][0].get("content", ""))])
+        valid = build({"type": "object", **schema}, tag, words=words) if schema else {"answer": f"text {tag}"}
         if kind == "text":
             content = arg
         elif kind == "fenced":

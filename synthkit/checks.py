@@ -1,0 +1,137 @@
+"""Quality checks a task declares in its YAML, beyond the schema: answers that parse and fit the
+schema can still be wrong in meaning. Each check is a named kind with parameters:
+
+    checks:
+      - {check: min_words, fields: [positive_document], words: num_words, ratio: 0.5}  # a number, or an attribute (if set)
+      - {check: language, fields: {S1: source_language, S2: target_language}}        # field: the attribute naming its language
+      - {check: distinct, fields: [S1, S2, S3], near: 0.9}    # pairwise different, not near duplicates (word Jaccard)
+      - {check: not_contained, needles: [label], fields: [input_text]}   # a needle field's text is not inside these
+      - {..., name: label_in_text, reask: false}              # optional: the name in rejects, and no re-ask
+
+A failing answer is re-asked with the reason (unless `reask: false`) and, once attempts run out,
+rejected with the check's name."""
+
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from synthkit.errors import UserError
+from synthkit.langid import detect, language_code
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_NUMBER = re.compile(r"\d+")
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    name: str
+    message: str
+    reask: bool
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    reask: bool
+    test: Callable[[dict, dict], Optional[str]]  # (answer, attributes) -> what is wrong, or None
+
+    def failure(self, answer: dict, attributes: dict) -> Optional[CheckFailure]:
+        message = self.test(answer, attributes)
+        return CheckFailure(self.name, message, self.reask) if message else None
+
+
+def build_checks(specs: Any, task: str, output_keys: list, attributes: list) -> list:
+    if not specs:
+        return []
+    if not isinstance(specs, list):
+        raise UserError(f"task {task}: checks must be a list of {{check: kind, ...}}")
+    checks = []
+    for spec in specs:
+        kind = spec.get("check") if isinstance(spec, dict) else None
+        if kind not in KINDS:
+            raise UserError(f"task {task}: a check needs `check:` one of {', '.join(KINDS)} (got {spec!r})")
+        params = {k: v for k, v in spec.items() if k not in ("check", "name", "reask")}
+        fields = params.get("fields")
+        named = list(fields) + list(params.get("needles") or []) if fields else []
+        for key in named:
+            if key not in output_keys:
+                raise UserError(f"task {task}: check {kind} names {key}, which is not an output key")
+        try:
+            test = KINDS[kind](**params)
+        except TypeError as e:
+            raise UserError(f"task {task}: check {kind}: {e}") from None
+        for attribute in _attributes_used(kind, params):
+            if attribute not in attributes:
+                raise UserError(f"task {task}: check {kind} uses the attribute {attribute}, which the task lacks")
+        checks.append(Check(spec.get("name", kind), bool(spec.get("reask", True)), test))
+    return checks
+
+
+def _attributes_used(kind: str, params: dict) -> list:
+    if kind == "language":
+        return list(params["fields"].values())
+    return []  # min_words may name an attribute the task has only under a preset (num_words)
+
+
+def _words(text: str) -> list:
+    return _WORD.findall(text.lower())
+
+
+def _min_words(fields: list, words, ratio: float = 1.0):
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        least = attributes.get(words) if isinstance(words, str) else words
+        if least is None:
+            return None
+        if isinstance(least, str):  # "at least 50" asks for a minimum; "less than 10" does not
+            match = _NUMBER.search(least)
+            if not least.startswith("at least") or not match:
+                return None
+            least = int(match.group())
+        need = int(least * ratio)
+        for field in fields:
+            have = len(_words(answer[field]))
+            if have < need:
+                return f"{field} has {have} words; it needs at least {need}"
+        return None
+    return test
+
+
+def _language(fields: dict):
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        for field, attribute in fields.items():
+            wanted = attributes[attribute]
+            codes = language_code(wanted)
+            found = detect(answer[field]) if codes else None
+            if found is not None and found not in codes:
+                return f"{field} looks written in '{found}', not in {wanted}"
+        return None
+    return test
+
+
+def _distinct(fields: list, near: float = 0.9):
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        sets = {f: set(_words(answer[f])) for f in fields}
+        for i, a in enumerate(fields):
+            for b in fields[i + 1:]:
+                union = sets[a] | sets[b]
+                similarity = len(sets[a] & sets[b]) / len(union) if union else 1.0
+                if similarity >= near:
+                    return f"{a} and {b} are (near) duplicates (word overlap {similarity:.2f})"
+        return None
+    return test
+
+
+def _not_contained(needles: list, fields: list):
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        for needle in needles:
+            text = " ".join(_words(answer[needle]))
+            if not text:
+                continue
+            for field in fields:
+                if re.search(rf"(?<!\w){re.escape(text)}(?!\w)", " ".join(_words(answer[field]))):
+                    return f"{field} contains {needle} ({answer[needle]!r})"
+        return None
+    return test
+
+
+KINDS = {"min_words": _min_words, "language": _language, "distinct": _distinct, "not_contained": _not_contained}

@@ -1,0 +1,57 @@
+"""Exact and near-duplicate detection over texts: exact after case and space folding, near by
+MinHash LSH over word 3-grams (datasketch). Used online within a run (a duplicate row is rejected
+and replaced), over a merged sweep, and over a brainstormed pool of task definitions."""
+
+import hashlib
+import re
+from typing import Iterable, Optional
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+NUM_PERM = 64
+
+
+class Deduplicator:
+    def __init__(self, threshold: float = 0.9):
+        from datasketch import MinHashLSH  # numpy and scipy: only for runs that deduplicate
+
+        self.threshold = threshold
+        self._exact: dict = {}
+        self._keys: list = []  # LSH entries by number: the caller's keys need not be unique
+        self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM) if threshold < 1 else None
+
+    def add(self, key: str, text: str) -> Optional[str]:
+        """Remember `text` under `key`, unless it duplicates an earlier text: then return that one's key."""
+        words = _WORD.findall(text.lower())
+        if not words:
+            return None
+        digest = hashlib.sha256(" ".join(words).encode()).hexdigest()
+        if digest in self._exact:
+            return self._exact[digest]
+        minhash = None
+        if self._lsh is not None and len(words) >= 3:
+            minhash = _minhash(words)
+            similar = self._lsh.query(minhash)
+            if similar:
+                return self._keys[min(similar)]
+        self._exact[digest] = key
+        if minhash is not None:
+            self._lsh.insert(len(self._keys), minhash)
+            self._keys.append(key)
+        return None
+
+
+def _minhash(words: list):
+    from datasketch import MinHash
+
+    minhash = MinHash(num_perm=NUM_PERM)
+    minhash.update_batch([" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)])
+    return minhash
+
+
+def row_text(row: dict, keys: Iterable) -> str:
+    """The text a row is compared by: its output values that are text or lists of text."""
+    parts = []
+    for key in keys:
+        value = row.get(key)
+        parts += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+    return "\n".join(parts)
