@@ -15,7 +15,7 @@ def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float 
     full_env["SYNTHKIT_CACHE_DIR"] = str(cwd / "synthkit-cache")
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "synthkit", *args, *([] if card else ["card=false"])],
+        [sys.executable, "-m", "synthkit", *args, *([] if card or "--cfg" in args else ["card=false"])],
         cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
     )
 
