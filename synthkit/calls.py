@@ -3,10 +3,9 @@ within the budget and the rate limits, retried through transient failures, and p
 provider only makes single attempts; everything that makes calls survive lives here."""
 
 import asyncio
+import functools
 from dataclasses import dataclass
 from typing import Optional
-
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from synthkit.cache import ResponseCache, request_key
 from synthkit.config import LLMConfig
@@ -45,6 +44,9 @@ class ModelCaller:
         self.provider, self.llm, self.cache, self.limits, self.budget = provider, llm, cache, limits, budget
         self.requests = 0  # requests sent to the provider, retries included
         self._failed_rows_in_a_row = 0
+        # Imported here: dry runs and --cfg job load this module but make no call.
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+
         self._mean_completion_tokens = min(llm.max_tokens, 512)
         # Under rate limits the first request goes alone, so that the client's one-off setup does not
         # bunch the next requests past the limits (and a wrong key costs one request).
@@ -56,7 +58,8 @@ class ModelCaller:
             hint = state.outcome.exception().retry_after
             return min(hint, RETRY_AFTER_CAP_S) if hint is not None else backoff(state)
 
-        self._retrying = dict(
+        self._retrying = functools.partial(
+            AsyncRetrying,
             retry=retry_if_exception_type(RequestFailed),
             stop=stop_after_attempt(llm.max_retries + 1),
             wait=wait,
@@ -113,7 +116,7 @@ class ModelCaller:
 
     async def _request_with_retries(self, messages: list, schema: dict, schema_name: str) -> Completion:
         estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + self._mean_completion_tokens
-        async for attempt in AsyncRetrying(**self._retrying):
+        async for attempt in self._retrying():
             with attempt:
                 await self.limits.acquire(estimate)
                 self.requests += 1

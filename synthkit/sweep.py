@@ -49,8 +49,9 @@ def merge_sweep(sweep_dir: Path) -> str:
     with open(sweep_dir / DATA_FILE, "w", encoding="utf-8") as merged:
         for job in jobs:
             coordinates = {k: overrides[job].get(k) for k in keys}
-            rows = _read(job / DATA_FILE)
-            for row in rows:
+            count = 0
+            for row in _read(job / DATA_FILE):
+                count += 1
                 if dedup.add(f"{job.name}:{row.get('cell', '')}:{row['row']}", _text(row)) is not None:
                     dropped += 1  # the same example made by another job
                     continue
@@ -58,7 +59,8 @@ def merge_sweep(sweep_dir: Path) -> str:
             status = _status(job)
             if status != "ok":
                 failed_jobs.append(job.name)
-            table.append([job.name, *(str(coordinates[k]) for k in keys), len(rows), len(_read(job / REJECTS_FILE)), status])
+            rejects = sum(1 for _ in _read(job / REJECTS_FILE))
+            table.append([job.name, *(str(coordinates[k]) for k in keys), count, rejects, status])
     total = sum(r[-3] for r in table) - dropped
     text = _markdown(["job", *keys, "rows", "rejects", "status"], table)
     summary = (f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
@@ -102,10 +104,11 @@ def _status(job: Path) -> str:
     return status.get("error") or status.get("stopped_early") or "ok"
 
 
-def _read(path: Path) -> list:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _read(path: Path):
+    """The rows of a JSONL file, one at a time."""
+    if path.exists():
+        with open(path, encoding="utf-8") as f:
+            yield from (json.loads(line) for line in f if line.strip())
 
 
 def _markdown(header: list, rows: list) -> str:
