@@ -1,5 +1,6 @@
 """The generic engine. The path of one row reads top to bottom in `RowMaker.make`:
-sampled attributes -> prompt + schema -> model call -> parse -> validate -> write.
+sampled attributes -> prompt + schema -> model call -> parse -> validate and check -> write
+(or re-ask, or reject).
 
 A run is a list of cells: a task with some attributes fixed and a number of rows to write. A plain
 run is one cell; a recipe mixture or an in-process grid is many, all served by one pool of workers."""
@@ -70,7 +71,6 @@ class RowMaker:
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0, "cached": 0}
         reason, text, check = "", "", None
         for attempt in range(1, self.settings.max_attempts + 1):
-            check = None
             try:
                 answer = await self.caller.call(messages, task.schema, task.name, f"{seed}:{cell.key}:{row}")
             except RequestFailed:
@@ -78,17 +78,8 @@ class RowMaker:
                 return None
             self._count(usage, answer)
             text = answer.completion.text
-            try:
-                parsed = task.parse(text)
-                reason = task.validation_error(parsed)
-            except ParseError as e:
-                reason = str(e)
-            failure = self._quality(cell, row, parsed, attributes) if reason is None else None
-            if failure is not None:
-                reason, check = f"check {failure.name}: {failure.message}", failure.name
-                if not failure.reask:
-                    break
-            elif reason is None:
+            parsed, problem = self._judge(cell, row, text, attributes)
+            if problem is None:
                 self.files.write_row({
                     **identity,
                     **parsed,
@@ -100,6 +91,9 @@ class RowMaker:
                     "usage": usage,
                 })
                 return True
+            reason, check = problem.message, problem.name or None
+            if not problem.reask:
+                break
             # Re-ask in the same conversation: the model sees what was wrong with its answer.
             messages = messages + [
                 {"role": "assistant", "content": text},
@@ -109,19 +103,27 @@ class RowMaker:
                                  "attributes": attributes, "attempts": attempt, "usage": usage})
         return False
 
-    def _quality(self, cell: Cell, row: int, answer: dict, attributes: dict) -> Optional[CheckFailure]:
-        """The first check the answer fails, then whether it duplicates an earlier row."""
-        if self.settings.checks:
-            for c in cell.task.checks:
-                failure = c.failure(answer, attributes)
-                if failure is not None:
-                    return failure
+    def _judge(self, cell: Cell, row: int, text: str, attributes: dict) -> tuple:
+        """(the parsed answer, what is wrong with it or None): parse, schema, the task's checks,
+        then whether it repeats an earlier row."""
+        task = cell.task
+        try:
+            parsed = task.parse(text)
+        except ParseError as e:
+            return None, CheckFailure("", str(e), reask=True)
+        reason = task.validation_error(parsed)
+        if reason is not None:
+            return parsed, CheckFailure("", reason, reask=True)
+        for c in task.checks if self.settings.checks else ():
+            failure = c.failure(parsed, attributes)
+            if failure is not None:
+                return parsed, CheckFailure(failure.name, f"check {failure.name}: {failure.message}", failure.reask)
         if self.dedup is not None:
-            earlier = self.dedup.add(f"{cell.key}:{row}", row_text(answer, cell.task.output_keys))
+            earlier = self.dedup.add(f"{cell.key}:{row}", row_text(parsed, task.output_keys))
             if earlier is not None:
                 self.stats.duplicates += 1
-                return CheckFailure("duplicate", f"the same as (or nearly) row {earlier}", reask=True)
-        return None
+                return parsed, CheckFailure("duplicate", f"check duplicate: the same as (or nearly) row {earlier}", True)
+        return parsed, None
 
     def _count(self, usage: dict, answer: Answer) -> None:
         completion, stats = answer.completion, self.stats
