@@ -79,3 +79,4 @@ def register() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     if not OmegaConf.has_resolver("synthkit.run_id"):
         OmegaConf.register_new_resolver("synthkit.run_id", _run_id)
+        OmegaConf.register_new_resolver("synthkit.hydra_subdir", lambda dry_run: None if dry_run else ".hydra")
