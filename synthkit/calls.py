@@ -4,6 +4,7 @@ provider only makes single attempts; everything that makes calls survive lives h
 
 import asyncio
 import functools
+import random
 from dataclasses import dataclass
 from typing import Optional
 
@@ -45,26 +46,27 @@ class ModelCaller:
         self.requests = 0  # requests sent to the provider, retries included
         self._failed_rows_in_a_row = 0
         # Imported here: dry runs and --cfg job load this module but make no call.
-        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
         self._mean_completion_tokens = min(llm.max_tokens, 512)
         # Under rate limits the first request goes alone, so that the client's one-off setup does not
         # bunch the next requests past the limits (and a wrong key costs one request).
         self._first_done: Optional[asyncio.Event] = None if limits.active else _done()
         self._refused: Optional[ProviderRefused] = None
-        backoff = wait_random_exponential(multiplier=llm.backoff_s, max=llm.backoff_max_s)
-
-        def wait(state) -> float:
-            hint = state.outcome.exception().retry_after
-            return min(hint, RETRY_AFTER_CAP_S) if hint is not None else backoff(state)
-
+        # The retries after a first failure (which is waited for outside, to keep the happy path lean).
         self._retrying = functools.partial(
             AsyncRetrying,
             retry=retry_if_exception_type(RequestFailed),
-            stop=stop_after_attempt(llm.max_retries + 1),
-            wait=wait,
+            stop=stop_after_attempt(llm.max_retries),
+            wait=lambda state: self._wait(state.outcome.exception(), failures=state.attempt_number + 1),
             reraise=True,
         )
+
+    def _wait(self, error: RequestFailed, failures: int) -> float:
+        """Retry-After when the server gives one, else exponential backoff with full jitter."""
+        if error.retry_after is not None:
+            return min(error.retry_after, RETRY_AFTER_CAP_S)
+        return random.uniform(0, min(self.llm.backoff_max_s, self.llm.backoff_s * 2 ** (failures - 1)))
 
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         """The answer to `messages` for the row `row_id`. Raises RequestFailed when every retry
@@ -116,11 +118,21 @@ class ModelCaller:
 
     async def _request_with_retries(self, messages: list, schema: dict, schema_name: str) -> Completion:
         estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + self._mean_completion_tokens
-        async for attempt in self._retrying():
-            with attempt:
-                await self.limits.acquire(estimate)
-                self.requests += 1
-                completion = await self.provider.complete(messages, schema, schema_name)
+
+        async def attempt() -> Completion:
+            await self.limits.acquire(estimate)
+            self.requests += 1
+            return await self.provider.complete(messages, schema, schema_name)
+
+        try:
+            completion = await attempt()  # most requests succeed at once: no retry machinery for them
+        except RequestFailed as first:
+            if not self.llm.max_retries:
+                raise
+            await asyncio.sleep(self._wait(first, failures=1))
+            async for retry in self._retrying():
+                with retry:
+                    completion = await attempt()
         used = completion.prompt_tokens + completion.completion_tokens
         self.limits.settle(estimate, used)
         # A running mean makes the next reservations closer to what answers really take.

@@ -12,9 +12,12 @@ NUM_PERM = 64
 
 class Deduplicator:
     def __init__(self, threshold: float = 0.9):
-        from datasketch import MinHashLSH  # numpy and scipy: only for runs that deduplicate
+        from datasketch import MinHash, MinHashLSH  # numpy and scipy: only for runs that deduplicate
 
         self.threshold = threshold
+        # Drawn once: a MinHash draws its permutations anew otherwise, most of its cost.
+        template = MinHash(num_perm=NUM_PERM, hashfunc=_hash32)
+        self._permutations, self._scheme = template.permutations, template.scheme
         self._exact: dict = {}
         self._keys: list = []  # LSH entries by number: the caller's keys need not be unique
         self._lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM) if threshold < 1 else None
@@ -29,7 +32,7 @@ class Deduplicator:
             return self._exact[digest]
         minhash = None
         if self._lsh is not None and len(words) >= 3:
-            minhash = _minhash(words)
+            minhash = self._minhash(words)
             similar = self._lsh.query(minhash)
             if similar:
                 return self._keys[min(similar)]
@@ -39,13 +42,18 @@ class Deduplicator:
             self._keys.append(key)
         return None
 
+    def _minhash(self, words: list):
+        from datasketch import MinHash
 
-def _minhash(words: list):
-    from datasketch import MinHash
+        minhash = MinHash(num_perm=NUM_PERM, hashfunc=_hash32, permutations=self._permutations, scheme=self._scheme)
+        minhash.update_batch([" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)])
+        return minhash
 
-    minhash = MinHash(num_perm=NUM_PERM)
-    minhash.update_batch([" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)])
-    return minhash
+
+def _hash32(data: bytes) -> int:
+    # Python's own hash: salted per process, which is fine for an index that lives in one process,
+    # and several times faster than the default SHA-1.
+    return hash(data) & 0xFFFFFFFF
 
 
 def row_text(row: dict, keys: Iterable) -> str:

@@ -2,6 +2,7 @@
 downloaded). Loaded on first use. Languages it cannot tell (romanized scripts, Sanskrit's few
 samples...) are not checked, and texts too short to judge are let through."""
 
+import re
 from typing import Optional
 
 MIN_LETTERS = 30  # texts with fewer letters give unreliable guesses
@@ -30,6 +31,7 @@ CODES = {
 }
 
 _identifier = None
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 def language_code(name: str) -> tuple:
@@ -40,7 +42,7 @@ def language_code(name: str) -> tuple:
 def detect(text: str) -> Optional[str]:
     """The code of the language `text` is written in, or None when it is too short to tell."""
     global _identifier
-    if sum(c.isalpha() for c in text) < MIN_LETTERS:
+    if len(_LETTER.findall(text, 0, 20 * MIN_LETTERS)) < MIN_LETTERS:
         return None
     if _identifier is None:
         import py3langid.langid as langid
