@@ -64,7 +64,7 @@ def _run(cfg: DictConfig) -> None:
     if cfg.dry_run:
         from synthkit.dry_run import describe
 
-        print(describe(cfg))
+        _print(describe(cfg))
         return
     from synthkit.run import generate  # after composition: `--cfg job` never loads the engine
     from synthkit.sweep import write_status
@@ -96,6 +96,13 @@ def _run(cfg: DictConfig) -> None:
         if sweep_dir is None:
             _fail(result.stats.stopped_early, code=1)
         print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stats.stopped_early}", file=sys.stderr)
+
+
+def _print(text: str) -> None:
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # output piped into e.g. `head`: the reader left; nothing is lost
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _card(out_dir: Path) -> str:

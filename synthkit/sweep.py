@@ -75,7 +75,7 @@ def grid_coverage(out_dir: Path, cells: list) -> str:
     keys = list(cells[0].extra["grid"]) if cells else []
     table = [[*(str(c.extra["grid"][k]) for k in keys), rows[c.key], rejects[c.key],
               "ok" if rows[c.key] >= c.num_rows else "short"] for c in cells]
-    summary = f"synthkit: grid of {len(cells)} cells"
+    summary = f"coverage of the grid's {len(cells)} cells:"
     return _save(out_dir, _markdown([*keys, "rows", "rejects", "status"], table), summary)
 
 
