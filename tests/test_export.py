@@ -1,6 +1,5 @@
 """synthkit export: a run's rows as E5 rows, a sentence-transformers dataset and FlagEmbedding JSONL."""
 
-import json
 import subprocess
 import sys
 
