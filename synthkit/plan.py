@@ -130,10 +130,10 @@ def brainstorm_cells(cfg: DictConfig, units: list) -> list:
 def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -> list:
     """The cells that make the run's rows. Units that share a definition pool take consecutive
     stretches of it, so every definition gets its share however many cells there are."""
-    cells, used = [], {}
+    cells, used, pools = [], {}, {}
     for unit in units:
         task, row_extra = dict(unit.task), None
-        definitions = _definitions(unit, brainstormed)
+        definitions = _definitions(unit, brainstormed, pools)
         if definitions is not None:
             pool = task.get("brainstorm") or task[DEFINITION]
             start = used.get(pool, 0) % len(definitions)
@@ -146,11 +146,19 @@ def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -
     return cells
 
 
-def _definitions(unit: Unit, brainstormed: Optional[Path]) -> Optional[list]:
+def _definitions(unit: Unit, brainstormed: Optional[Path], pools: dict) -> Optional[list]:
+    """The unit's definition pool, read once per source however many units share it."""
     if needs_brainstorm(unit):
-        return read_definitions(brainstormed, category=unit.task["brainstorm"])
-    path = _brainstorm_file(unit)
-    return read_definitions(path, category=None, source=str(path)) if path else None
+        source = (brainstormed, unit.task["brainstorm"])
+    else:
+        path = _brainstorm_file(unit)
+        if path is None:
+            return None
+        source = (path, None)
+    if source not in pools:
+        path, category = source
+        pools[source] = read_definitions(path, category, source=None if category else str(path))
+    return pools[source]
 
 
 def _brainstorm_file(unit: Unit) -> Optional[Path]:
