@@ -13,7 +13,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from openai import AsyncOpenAI
 
-from synthkit.task import TaskSpec
+from synthkit.spec.task import TaskSpec
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 

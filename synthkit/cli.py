@@ -22,7 +22,7 @@ _SECRET_OVERRIDE = re.compile(r"^[+~]*llm\.api_key=", re.IGNORECASE)
 
 def main() -> None:
     if sys.argv[1:2] == ["export"]:  # a plain subcommand, outside Hydra: it reads a finished run
-        from synthkit.export import main as export
+        from synthkit.outputs.export import main as export
 
         try:
             export(sys.argv[2:])
@@ -37,7 +37,7 @@ def main() -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         _run()
-        from synthkit.sweep import failed_jobs  # filled after a multirun, in this process
+        from synthkit.outputs.sweep import failed_jobs  # filled after a multirun, in this process
 
         if failed_jobs:
             _fail(f"{len(failed_jobs)} sweep jobs did not finish cleanly ({', '.join(failed_jobs)}); see the coverage table",
@@ -62,12 +62,12 @@ def main() -> None:
 @hydra.main(version_base="1.3", config_path="pkg://synthkit.conf", config_name="config")
 def _run(cfg: DictConfig) -> None:
     if cfg.dry_run:
-        from synthkit.dry_run import describe
+        from synthkit.engine.dry_run import describe
 
         _print(describe(cfg))
         return
-    from synthkit.run import generate  # after composition: `--cfg job` never loads the engine
-    from synthkit.sweep import write_status
+    from synthkit.engine.run import generate  # after composition: `--cfg job` never loads the engine
+    from synthkit.outputs.sweep import write_status
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -106,7 +106,7 @@ def _print(text: str) -> None:
 
 
 def _card(out_dir: Path) -> str:
-    from synthkit.card import write_card
+    from synthkit.outputs.card import write_card
 
     try:
         return f"dataset card: {write_card(out_dir)}"

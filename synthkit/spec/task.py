@@ -12,9 +12,9 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.checks import build_checks
+from synthkit.spec.checks import build_checks
 from synthkit.errors import UserError
-from synthkit.parsing import parse_json_object, parse_list
+from synthkit.spec.parsing import parse_json_object, parse_list
 
 STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 # Optional keys that are not prompt attributes:

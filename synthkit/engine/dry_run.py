@@ -6,10 +6,10 @@ from collections import Counter
 
 from omegaconf import DictConfig
 
-from synthkit.calls import CHARS_PER_TOKEN
-from synthkit.cost import price_of
-from synthkit.plan import needs_brainstorm, probe_spec, units_of
-from synthkit.task import TaskSpec
+from synthkit.calls.caller import CHARS_PER_TOKEN
+from synthkit.calls.cost import price_of
+from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
+from synthkit.spec.task import TaskSpec
 
 MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
 MAX_PROMPTS_RENDERED = 1_000

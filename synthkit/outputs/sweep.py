@@ -9,8 +9,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.dedup import Deduplicator
-from synthkit.output import DATA_FILE, REJECTS_FILE
+from synthkit.quality.dedup import Deduplicator
+from synthkit.outputs.files import DATA_FILE, REJECTS_FILE
 
 STATUS_FILE = "synthkit-status.json"  # how a job ended: rows, rejects, and why it stopped early
 COVERAGE_FILE = "coverage.md"
@@ -33,7 +33,7 @@ class MergeSweep(Callback):
         if sweep_dir.is_dir():
             print(merge_sweep(sweep_dir), flush=True)
             if config.get("card"):
-                from synthkit.card import write_card
+                from synthkit.outputs.card import write_card
 
                 print(f"  dataset card: {write_card(sweep_dir)}", flush=True)
 

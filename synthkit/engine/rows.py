@@ -10,14 +10,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from synthkit.calls import Answer, ModelCaller, RunStopped
-from synthkit.checks import CheckFailure
-from synthkit.dedup import Deduplicator, row_text
-from synthkit.output import RunFiles
-from synthkit.parsing import ParseError
-from synthkit.progress import Progress
-from synthkit.providers import RequestFailed
-from synthkit.task import TaskSpec
+from synthkit.calls.caller import Answer, ModelCaller, RunStopped
+from synthkit.spec.checks import CheckFailure
+from synthkit.quality.dedup import Deduplicator, row_text
+from synthkit.outputs.files import RunFiles
+from synthkit.spec.parsing import ParseError
+from synthkit.outputs.progress import Progress
+from synthkit.calls.providers import RequestFailed
+from synthkit.spec.task import TaskSpec
 
 
 @dataclass

@@ -10,19 +10,19 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.cache import ResponseCache, default_cache_dir
-from synthkit.calls import ModelCaller
-from synthkit.cost import BUDGET_LEDGER, Budget, price_of
-from synthkit.dedup import Deduplicator
-from synthkit.engine import RunSettings, RunStats, run_cells
+from synthkit.calls.cache import ResponseCache, default_cache_dir
+from synthkit.calls.caller import ModelCaller
+from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
+from synthkit.quality.dedup import Deduplicator
+from synthkit.engine.rows import RunSettings, RunStats, run_cells
 from synthkit.errors import UserError
-from synthkit.limits import RateLimits
-from synthkit.output import RunFiles
-from synthkit.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec, units_of,
+from synthkit.calls.limits import RateLimits
+from synthkit.outputs.files import RunFiles
+from synthkit.engine.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec, units_of,
                            write_flat_tasks)
-from synthkit.progress import Progress
-from synthkit.providers import make_provider
-from synthkit.sweep import grid_coverage
+from synthkit.outputs.progress import Progress
+from synthkit.calls.providers import make_provider
+from synthkit.outputs.sweep import grid_coverage
 
 RUN_FILE = "synthkit-run.json"  # what the rows of an output dir were made with, to resume safely
 

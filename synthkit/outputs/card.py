@@ -5,8 +5,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from synthkit.langid import language_code
-from synthkit.output import DATA_FILE, REJECTS_FILE
+from synthkit.spec.langid import language_code
+from synthkit.outputs.files import DATA_FILE, REJECTS_FILE
 
 CARD_FILE = "README.md"
 TOP = 15  # values shown per attribute

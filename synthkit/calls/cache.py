@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 from typing import Optional
 
-from synthkit.providers.base import Completion
+from synthkit.calls.providers.base import Completion
 
 CACHE_FILE = "responses.sqlite"
 

@@ -5,7 +5,7 @@ import os
 import warnings
 
 from synthkit.config import LLMConfig
-from synthkit.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
+from synthkit.calls.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 

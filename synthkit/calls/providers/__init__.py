@@ -3,9 +3,9 @@
 import os
 
 from synthkit.config import LLMConfig
-from synthkit.cost import model_info
+from synthkit.calls.cost import model_info
 from synthkit.errors import UserError
-from synthkit.providers.base import Completion, Provider, ProviderRefused, RequestFailed
+from synthkit.calls.providers.base import Completion, Provider, ProviderRefused, RequestFailed
 
 __all__ = ["Completion", "Provider", "ProviderRefused", "RequestFailed", "make_provider"]
 
@@ -14,7 +14,7 @@ CLIENTS = ("auto", "litellm", "http")
 
 def make_provider(llm: LLMConfig) -> Provider:
     if llm.provider == "mock":
-        from synthkit.providers.mock import MockProvider
+        from synthkit.calls.providers.mock import MockProvider
 
         return MockProvider()
     api_key = None
@@ -25,13 +25,13 @@ def make_provider(llm: LLMConfig) -> Provider:
                 f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock"
             )
     if _client(llm) == "http":
-        from synthkit.providers.openai_http import OpenAIHTTPProvider
+        from synthkit.calls.providers.openai_http import OpenAIHTTPProvider
 
         structured = llm.structured_output
         if structured is None:
             structured = bool(model_info(llm.model).get("supports_response_schema"))
         return OpenAIHTTPProvider(llm, api_key, structured)
-    from synthkit.providers.litellm_provider import LiteLLMProvider
+    from synthkit.calls.providers.litellm_provider import LiteLLMProvider
 
     return LiteLLMProvider(llm, api_key)
 

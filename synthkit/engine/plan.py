@@ -11,10 +11,10 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.dedup import Deduplicator
-from synthkit.engine import Cell
+from synthkit.quality.dedup import Deduplicator
+from synthkit.engine.rows import Cell
 from synthkit.errors import UserError
-from synthkit.task import FILE_PREFIX, TaskSpec
+from synthkit.spec.task import FILE_PREFIX, TaskSpec
 
 BRAINSTORM_DIR = "brainstorm"  # the brainstorm stage's output, inside the run's output dir
 ROWS_PER_BRAINSTORM = 60  # ~20 definitions per answer, ~3 examples each: the paper's 500k from 150k

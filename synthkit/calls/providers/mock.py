@@ -4,7 +4,7 @@ through the same parse and validate path as a real model's."""
 import hashlib
 import json
 
-from synthkit.providers.base import Completion
+from synthkit.calls.providers.base import Completion
 
 
 class MockProvider:

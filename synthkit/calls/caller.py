@@ -8,11 +8,11 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
-from synthkit.cache import ResponseCache, request_key
+from synthkit.calls.cache import ResponseCache, request_key
 from synthkit.config import LLMConfig
-from synthkit.cost import Budget
-from synthkit.limits import RateLimits
-from synthkit.providers import Completion, Provider, ProviderRefused, RequestFailed
+from synthkit.calls.cost import Budget
+from synthkit.calls.limits import RateLimits
+from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
 
 RETRY_AFTER_CAP_S = 600.0  # a server asking for more than this is down, not busy
 CHARS_PER_TOKEN = 4  # to reserve tokens per minute before the real count is known

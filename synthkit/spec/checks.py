@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from synthkit.errors import UserError
-from synthkit.langid import detect, language_code
+from synthkit.spec.langid import detect, language_code
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d+")

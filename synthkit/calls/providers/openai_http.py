@@ -10,7 +10,7 @@ from typing import Optional
 import aiohttp
 
 from synthkit.config import LLMConfig
-from synthkit.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
+from synthkit.calls.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
 
 REFUSED = {401: "refused the API key", 403: "refused the API key", 400: "refused the request",
            404: "refused the request", 422: "refused the request"}
