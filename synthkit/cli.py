@@ -1,46 +1,72 @@
-"""`synthkit` command line: a Hydra app. User mistakes end as one line on stderr and exit 2;
-only bugs show a traceback."""
+"""`synthkit` command line: a Hydra app for runs, plus plain subcommands that read a finished run.
+User mistakes, faults and refusals end as one line on stderr and a non-zero exit; only bugs show a
+traceback."""
 
 import os
 import re
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from hydra.errors import HydraException, MissingConfigException
-from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
-
-from synthkit.config import register
-from synthkit.errors import UserError
-
-# Keys must come from the environment: Hydra writes every override into <output_dir>/.hydra/.
-_SECRET_OVERRIDE = re.compile(r"^[+~]*llm\.api_key=", re.IGNORECASE)
+SUBCOMMANDS = {
+    "export": ("synthkit.outputs.export", "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)"),
+}
+# Keys must come from the environment: synthkit writes every override into <output_dir>/.hydra/.
+_SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.IGNORECASE)
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_STARTED = time.time()
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["export"]:  # a plain subcommand, outside Hydra: it reads a finished run
-        from synthkit.outputs.export import main as export
-
-        try:
-            export(sys.argv[2:])
-        except UserError as e:
-            _fail(str(e))
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
+    if command in SUBCOMMANDS:  # outside Hydra: it reads a finished run
+        _subcommand(command, sys.argv[2:])
         return
+    if command in ("--help", "-h"):
+        print(_subcommand_help())
     for arg in sys.argv[1:]:
         if _SECRET_OVERRIDE.match(arg):
-            _fail("API keys are not taken on the command line; put the key in the environment variable named by llm.api_key_env instead")
+            _fail("keys are not taken on the command line (synthkit saves overrides to disk): put the key in the "
+                  "environment variable named by llm.api_key_env")
+    _main_hydra()
+
+
+def _subcommand(name: str, argv: list) -> None:
+    from importlib import import_module
+
+    from synthkit.errors import UserError
+
+    try:
+        import_module(SUBCOMMANDS[name][0]).main(argv)
+    except UserError as e:
+        _fail(str(e))
+
+
+def _subcommand_help() -> str:
+    lines = ["synthkit: generate synthetic training data for embedding models; subcommands:"]
+    lines += [f"  synthkit {name:<8} {about} (synthkit {name} --help)" for name, (_, about) in SUBCOMMANDS.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _main_hydra() -> None:
+    from hydra.errors import HydraException, MissingConfigException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from synthkit.config import register
+    from synthkit.errors import UserError
+    from synthkit.outputs.sweep import REPORT_ENV
+
     register()
     # Let composition errors reach us so they can be reported in one line, not Hydra's multi-line form.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    report = Path(tempfile.mkstemp(prefix="synthkit-sweep-", suffix=".json")[1])
+    os.environ[REPORT_ENV] = str(report)
     try:
         _run()
-        from synthkit.outputs.sweep import failed_jobs  # filled after a multirun, in this process
-
-        if failed_jobs:
-            _fail(f"{len(failed_jobs)} sweep jobs did not finish cleanly ({', '.join(failed_jobs)}); see the coverage table",
+        failed = _read_report(report)
+        if failed:
+            _fail(f"{len(failed)} sweep jobs did not finish cleanly ({', '.join(failed)}); see the coverage table",
                   code=1)
     except UserError as e:
         _fail(str(e))
@@ -55,47 +81,73 @@ def main() -> None:
     except BrokenPipeError:  # output piped into e.g. `head`: the reader left, the run is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
-    except KeyboardInterrupt:
-        _fail("interrupted; rows written so far are kept, run again with the same output_dir to resume", code=130)
+    except KeyboardInterrupt as e:
+        why = f"stopped by {e}" if str(e).startswith("SIG") else "interrupted"
+        _fail(f"{why}; rows written so far are kept, run again with the same output_dir to resume", code=130)
+    finally:
+        report.unlink(missing_ok=True)
 
 
-@hydra.main(version_base="1.3", config_path="pkg://synthkit.conf", config_name="config")
-def _run(cfg: DictConfig) -> None:
+def _read_report(path: Path) -> list:
+    import json
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        return json.loads(text) if text.strip() else []
+    except (OSError, ValueError):
+        return []
+
+
+def _hydra_main():
+    import hydra
+
+    return hydra.main(version_base="1.3", config_path="pkg://synthkit.conf", config_name="config")
+
+
+@_hydra_main()
+def _run(cfg) -> None:
     if cfg.dry_run:
         from synthkit.engine.dry_run import describe
 
         _print(describe(cfg))
         return
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
     from synthkit.engine.run import generate  # after composition: `--cfg job` never loads the engine
-    from synthkit.outputs.sweep import write_status
+    from synthkit.errors import UserError
+    from synthkit.outputs.sweep import record_job_error
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
+    overrides = tuple(hydra_cfg.overrides.task)
     # In a sweep, a job that fails or stops early is reported and the others go on.
     sweep_dir = Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
     try:
-        result = generate(cfg, out_dir, shared_dir=sweep_dir)
+        result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides)
     except UserError as e:
         if sweep_dir is None:
+            _drop_if_made_empty(out_dir)
             _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
-        write_status(out_dir, error=str(e))
+        record_job_error(out_dir, str(e), list(overrides))
         print(f"synthkit: error: job {hydra_cfg.job.num}: {e}", file=sys.stderr)
         return
-    write_status(out_dir, result.stats)
     if cfg.card:
         result.notes.append(_card(out_dir))
-    try:
-        print(_summary(cfg, result), flush=True)
-    except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
-        if "can be specified" not in str(e):
-            raise
-        _fail(str(e))
-    except BrokenPipeError:  # output piped into e.g. `head`: the reader left; the rows are written
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    if result.stats.stopped_early:
+    _print(summary(result))
+    if result.stopped_early:
         if sweep_dir is None:
-            _fail(result.stats.stopped_early, code=1)
-        print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stats.stopped_early}", file=sys.stderr)
+            _fail(result.stopped_early, code=1)
+        print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stopped_early}", file=sys.stderr)
+
+
+def _drop_if_made_empty(out_dir: Path) -> None:
+    """Hydra makes the output dir before the run can refuse: a refused run leaves nothing behind."""
+    try:
+        if out_dir.is_dir() and not any(out_dir.iterdir()) and out_dir.stat().st_mtime >= _STARTED - 1:
+            out_dir.rmdir()
+    except OSError:
+        pass
 
 
 def _print(text: str) -> None:
@@ -114,28 +166,33 @@ def _card(out_dir: Path) -> str:
         return f"dataset card not written ({type(e).__name__}: {e})"
 
 
-def _summary(cfg: DictConfig, result) -> str:
-    stats = result.stats
+def summary(result) -> str:
+    """The run's totals, all stages included, from its ledger."""
+    ledger, totals = result.ledger, result.ledger.totals()
     lines = [
-        f"synthkit: {result.label} with {cfg.llm.model}: {stats.written} rows written, {stats.rejected} rejected"
-        + (f", {stats.failed} failed" if stats.failed else "")
-        + (f" ({stats.resumed} already there from an earlier run)" if stats.resumed else ""),
-        f"  requests: {stats.requests}" + (f", {stats.cached} answers replayed from the cache" if stats.cached else ""),
-        *([f"  duplicates: {stats.duplicates} answers repeated an earlier row and were asked again or rejected"]
-          if stats.duplicates else []),
-        f"  time: {stats.elapsed_s:.2f} s, {stats.written / max(stats.elapsed_s, 1e-9):.1f} rows/s",
-        f"  tokens: {stats.prompt_tokens} prompt + {stats.completion_tokens} completion",
-        f"  cost: ${stats.cost_usd:.4f}" if stats.priced else f"  cost: unknown (litellm has no price for {cfg.llm.model})",
+        f"synthkit: {result.label} with {result.model}: {totals.written} rows written, {totals.rejected} rejected"
+        + (f", {totals.failed} failed" if totals.failed else "")
+        + (f" ({totals.resumed} already there from an earlier run)" if totals.resumed else ""),
+        f"  requests: {totals.requests}" + (f", {totals.cached} answers replayed from the cache" if totals.cached else ""),
+        *([f"  duplicates: {totals.duplicates} answers repeated an earlier row and were asked again or rejected"]
+          if totals.duplicates else []),
+        *([f"  truncated: {totals.truncated} answers were cut off at llm.max_tokens; raise llm.max_tokens"]
+          if totals.truncated else []),
+        *([f"  rejects by reason: {', '.join(f'{k} {v}' for k, v in totals.reasons.most_common(6))}"]
+          if totals.reasons else []),
+        f"  time: {ledger.elapsed_s:.2f} s, {totals.written / max(ledger.elapsed_s, 1e-9):.1f} rows/s",
+        f"  tokens: {totals.prompt_tokens} prompt + {totals.completion_tokens} completion",
+        f"  cost: ${totals.cost_usd:.4f}" if ledger.priced else f"  cost: unknown (litellm has no price for {result.model})",
         *(f"  {note}" for note in result.notes),
         *(f"  {line}" for line in result.coverage.splitlines()),
         f"  data: {result.data_path}",
     ]
-    if cfg.llm.provider == "mock":
+    if result.placeholder:
         lines.append("  note: llm=mock writes PLACEHOLDER rows (schema-valid, not model output); use a real llm for training data")
     return "\n".join(lines)
 
 
-def _missing_config(error: MissingConfigException) -> str:
+def _missing_config(error) -> str:
     group, _, name = (error.missing_cfg_file or "").rpartition("/")
     if group and error.options:
         return f"no {group} named '{name}'; available: {', '.join(error.options)}"
@@ -156,5 +213,7 @@ def _one_line(error: Exception) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    print(f"synthkit: error: {message}", file=sys.stderr)
+    from synthkit.secrets import redact
+
+    print(f"synthkit: error: {redact(message)}", file=sys.stderr)
     sys.exit(code)

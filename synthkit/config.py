@@ -5,10 +5,22 @@ import os
 import secrets
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+
+class Client(str, Enum):
+    auto = "auto"  # the lean HTTP client for OpenAI-compatible servers, litellm for everything else
+    litellm = "litellm"
+    http = "http"
+
+
+class Preset(str, Enum):
+    seed = "seed"  # the seed documents' attribute domains
+    paper = "paper"  # the paper's, where they differ
 
 
 @dataclass
@@ -23,7 +35,7 @@ class LLMConfig:
     timeout_s: float = 120.0
     # auto: the lean HTTP client for OpenAI-compatible servers (an api_base and an openai/<name> model),
     # litellm for everything else. litellm or http forces one.
-    client: str = "auto"
+    client: Client = Client.auto
     # Send the JSON schema as structured output: null asks litellm whether the model supports it.
     structured_output: Optional[bool] = None
     # Limits of the account, shared by every synthkit process on this machine using the same endpoint.
@@ -50,7 +62,7 @@ class RunConfig:
     seed: int = 0
     concurrency: int = 16
     max_attempts: int = 3  # answers per row (first ask + re-asks) before the row is rejected
-    preset: str = "seed"
+    preset: Preset = Preset.seed
     grid: Optional[List[str]] = None  # attributes whose every combination gets num_rows rows, in one run
     brainstorm_rows: Optional[int] = None
     output_dir: str = MISSING
@@ -63,7 +75,41 @@ class RunConfig:
     card: bool = True  # write README.md, a dataset card with plots, into the output dir
     dry_run: bool = False  # show attributes, a prompt, the schema and the estimated cost; call no model
     progress_every_s: float = 10.0  # plain progress lines when stderr is not a terminal
+    # A cell (or the run) stops when this share of its last reject_window rows were rejected, once
+    # reject_min_rows rows are seen: a model unfit for a task does not burn the budget.
+    max_reject_rate: float = 0.9
+    reject_window: int = 50
+    reject_min_rows: int = 20
     languages: Dict[str, Any] = field(default_factory=dict)
+
+
+# Bounds of numeric settings: (least, most, whether the least is excluded). Checked once, before anything runs.
+BOUNDS = {
+    "num_rows": (1, None, False), "concurrency": (1, None, False), "max_attempts": (1, None, False),
+    "brainstorm_rows": (1, None, False), "max_cost_usd": (0, None, True), "dedup_threshold": (0, 1, True),
+    "progress_every_s": (0, None, False), "max_reject_rate": (0, 1, True), "reject_window": (1, None, False),
+    "reject_min_rows": (1, None, False),
+    "llm.max_tokens": (1, None, False), "llm.timeout_s": (0, None, True), "llm.temperature": (0, None, False),
+    "llm.top_p": (0, 1, True), "llm.max_retries": (0, None, False), "llm.backoff_s": (0, None, False),
+    "llm.backoff_max_s": (0, None, False), "llm.circuit_breaker": (1, None, False), "llm.rpm": (1, None, False),
+    "llm.tpm": (1, None, False), "llm.input_cost_per_mtok": (0, None, False), "llm.output_cost_per_mtok": (0, None, False),
+}
+
+
+def check_bounds(cfg) -> None:
+    """One line for the first numeric setting out of its bounds (types are checked by the schema)."""
+    from synthkit.errors import UserError
+
+    for key, (least, most, strict) in BOUNDS.items():
+        value = OmegaConf.select(cfg, key)
+        if value is None:
+            continue
+        if value < least or (strict and value == least) or (most is not None and value > most):
+            if most is None:
+                need = f"more than {least}" if strict else f"at least {least}"
+            else:
+                need = f"in ({least}, {most}]" if strict else f"in [{least}, {most}]"
+            raise UserError(f"{key}={value} must be {need}")
 
 
 def _run_id() -> str:
@@ -79,4 +125,3 @@ def register() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     if not OmegaConf.has_resolver("synthkit.run_id"):
         OmegaConf.register_new_resolver("synthkit.run_id", _run_id)
-        OmegaConf.register_new_resolver("synthkit.hydra_subdir", lambda dry_run: None if dry_run else ".hydra")

@@ -1,17 +1,23 @@
 """The response cache: model answers on disk, addressed by a hash of everything that shapes the
 request, shared by every run and process on the machine. SQLite in WAL mode gives concurrent
-readers and writers across processes, and survives a kill -9 at any moment."""
+readers and writers across processes, and survives a kill -9 at any moment. A damaged cache file is
+set aside (renamed, never deleted) and a new one started: a cache only saves money, it must never
+stop a run."""
 
 import hashlib
 import json
 import os
 import sqlite3
+import sys
+import time
 from pathlib import Path
 from typing import Optional
 
 from synthkit.calls.providers.base import Completion
+from synthkit.errors import UserError
 
 CACHE_FILE = "responses.sqlite"
+_SIDE_FILES = ("-wal", "-shm")
 
 
 def default_cache_dir() -> Path:
@@ -19,6 +25,26 @@ def default_cache_dir() -> Path:
         return Path(os.environ["SYNTHKIT_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "synthkit"
+
+
+def cache_dir(cfg) -> Path:
+    """The machine's cache dir (it also holds the shared rate-limit schedules), made if needed."""
+    directory = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"cache_dir={directory} is a file: choose a directory (cache_dir=...), or cache=off")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise UserError(f"cannot write the cache dir {directory}: {e.strerror}; choose another with cache_dir=... "
+                        "(or SYNTHKIT_CACHE_DIR)") from None
+    return directory
+
+
+def open_cache(cfg) -> "ResponseCache":
+    return ResponseCache(cache_dir(cfg))
 
 
 def request_key(**parts) -> str:
@@ -29,28 +55,77 @@ def request_key(**parts) -> str:
 
 class ResponseCache:
     def __init__(self, directory: Path):
-        directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / CACHE_FILE
+        try:
+            self._db = self._open()
+        except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise UserError(f"the response cache {self.path} is locked by another process for too long; "
+                                "run with cache=off or another cache_dir") from None
+            self._set_aside(e)
+            try:
+                self._db = self._open()
+            except sqlite3.DatabaseError as again:
+                raise UserError(f"cannot open the response cache {self.path} ({again}); run with cache=off or "
+                                "choose another cache_dir") from None
+
+    def _open(self) -> sqlite3.Connection:
         # Autocommit: each answer is durable as soon as it is stored.
-        self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
-            " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL)"
-        )
+        db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+                " prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,"
+                " finish_reason TEXT NOT NULL DEFAULT 'stop')"
+            )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(responses)")}
+            if "finish_reason" not in columns:  # a cache written before finish reasons were kept
+                try:
+                    db.execute("ALTER TABLE responses ADD COLUMN finish_reason TEXT NOT NULL DEFAULT 'stop'")
+                except sqlite3.OperationalError as e:
+                    if "duplicate column" not in str(e):  # another process added it first
+                        raise
+            db.execute("SELECT key, text, prompt_tokens, completion_tokens, finish_reason FROM responses LIMIT 1")
+            return db
+        except BaseException:
+            db.close()
+            raise
+
+    def _set_aside(self, error: Exception) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        moved = self.path.with_name(f"{CACHE_FILE}.damaged-{stamp}")
+        for suffix in ("", *_SIDE_FILES):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                try:
+                    os.replace(source, f"{moved}{suffix}")
+                except OSError as e:
+                    raise UserError(f"the response cache {self.path} is damaged ({error}) and cannot be moved aside "
+                                    f"({e.strerror}); run with cache=off or choose another cache_dir") from None
+        print(f"synthkit: warning: the response cache {self.path} was damaged ({error}); it was moved to {moved} "
+              "and a new one started", file=sys.stderr)
 
     def get(self, key: str) -> Optional[Completion]:
-        row = self._db.execute(
-            "SELECT text, prompt_tokens, completion_tokens FROM responses WHERE key = ?", (key,)
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT text, prompt_tokens, completion_tokens, finish_reason FROM responses WHERE key = ?", (key,)
+            ).fetchone()
+        except sqlite3.DatabaseError:
+            return None  # a damaged page: ask the model again
         return Completion(*row) if row else None
 
     def put(self, key: str, completion: Completion) -> None:
-        self._db.execute(
-            "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?)",
-            (key, completion.text, completion.prompt_tokens, completion.completion_tokens),
-        )
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
+                (key, completion.text, completion.prompt_tokens, completion.completion_tokens,
+                 completion.finish_reason),
+            )
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"cannot store an answer in the response cache {self.path} ({e}); free some space, "
+                            "run with cache=off, or choose another cache_dir") from None
 
     def close(self) -> None:
         self._db.close()

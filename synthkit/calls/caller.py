@@ -1,21 +1,24 @@
 """One model call as the engine needs it: answered from the response cache when it can be, else
-within the budget and the rate limits, retried through transient failures, and priced. A
-provider only makes single attempts; everything that makes calls survive lives here."""
+within the budget and the rate limits, retried through transient failures, and priced. A provider
+only makes single attempts; everything that makes calls survive lives here. Each request sent and
+each answer is reported to the run ledger."""
 
 import asyncio
 import functools
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Optional
 
 from synthkit.calls.cache import ResponseCache, request_key
-from synthkit.config import LLMConfig
-from synthkit.calls.cost import Budget
+from synthkit.calls.cost import CHARS_PER_TOKEN, Budget, BudgetExhausted
 from synthkit.calls.limits import RateLimits
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
+from synthkit.config import LLMConfig
+from synthkit.engine.ledger import Ledger
 
 RETRY_AFTER_CAP_S = 600.0  # a server asking for more than this is down, not busy
-CHARS_PER_TOKEN = 4  # to reserve tokens per minute before the real count is known
+MAX_ANSWER_CHARS = 256_000  # an answer longer than this is kept cut short (cache, rejects) and rejected
+OVERSIZE = "oversize"  # the finish reason of an answer cut short here
 
 
 class RunStopped(Exception):
@@ -35,15 +38,15 @@ class EndpointDown(RunStopped):
 @dataclass(frozen=True)
 class Answer:
     completion: Completion
-    cost_usd: Optional[float]  # paid for this answer now: 0 when replayed from the cache
+    cost_usd: Optional[float]  # paid for this answer now: 0 when replayed from the cache, None if unpriced
     cached: bool
 
 
 class ModelCaller:
     def __init__(self, provider: Provider, llm: LLMConfig, cache: Optional[ResponseCache], limits: RateLimits,
-                 budget: Budget):
+                 budget: Budget, ledger: Ledger):
         self.provider, self.llm, self.cache, self.limits, self.budget = provider, llm, cache, limits, budget
-        self.requests = 0  # requests sent to the provider, retries included
+        self.ledger = ledger
         self._failed_rows_in_a_row = 0
         # Imported here: dry runs and --cfg job load this module but make no call.
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -70,7 +73,8 @@ class ModelCaller:
 
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         """The answer to `messages` for the row `row_id`. Raises RequestFailed when every retry
-        failed, and RunStopped when the run must make no more requests."""
+        failed, RowRefused when the provider refuses this request, and RunStopped when the run must
+        make no more requests."""
         key = None
         if self.cache is not None:
             key = request_key(
@@ -79,12 +83,16 @@ class ModelCaller:
             )
             cached = self.cache.get(key)
             if cached is not None:
-                return Answer(cached, 0.0, True)
-        if self.budget.exhausted:
-            raise BudgetReached(f"max_cost_usd={self.budget.max_cost_usd} reached (spent ${self.budget.spent:.4f})")
+                return self._answered(cached, 0.0, True)
+        prompt_tokens = _estimate(messages)
+        try:
+            reserved = self.budget.reserve(prompt_tokens, self.llm.max_tokens)
+        except BudgetExhausted as e:
+            raise BudgetReached(str(e)) from None
         try:
             completion = await self._request(messages, schema, schema_name)
         except RequestFailed as e:
+            self.budget.release(reserved)
             self._failed_rows_in_a_row += 1
             if self._failed_rows_in_a_row >= self.llm.circuit_breaker:
                 raise EndpointDown(
@@ -92,10 +100,21 @@ class ModelCaller:
                     f"each after {self.llm.max_retries} retries; last: {e})"
                 ) from None
             raise
+        except BaseException:
+            self.budget.release(reserved)
+            raise
         self._failed_rows_in_a_row = 0
+        if len(completion.text) > MAX_ANSWER_CHARS:
+            completion = replace(completion, text=completion.text[:MAX_ANSWER_CHARS], finish_reason=OVERSIZE)
+        cost = self.budget.settle(reserved, completion.prompt_tokens, completion.completion_tokens)
         if key is not None:
             self.cache.put(key, completion)
-        return Answer(completion, self.budget.charge(completion.prompt_tokens, completion.completion_tokens), False)
+        return self._answered(completion, cost, False)
+
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
+        self.ledger.answered(completion.prompt_tokens, completion.completion_tokens, cost, cached,
+                             truncated=completion.finish_reason == "length")
+        return Answer(completion, cost, cached)
 
     async def _request(self, messages: list, schema: dict, schema_name: str) -> Completion:
         if self._first_done is None:
@@ -117,11 +136,11 @@ class ModelCaller:
         return await self._request_with_retries(messages, schema, schema_name)
 
     async def _request_with_retries(self, messages: list, schema: dict, schema_name: str) -> Completion:
-        estimate = sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + self._mean_completion_tokens
+        estimate = _estimate(messages) + self._mean_completion_tokens
 
         async def attempt() -> Completion:
             await self.limits.acquire(estimate)
-            self.requests += 1
+            self.ledger.request_sent()
             return await self.provider.complete(messages, schema, schema_name)
 
         try:
@@ -138,6 +157,10 @@ class ModelCaller:
         # A running mean makes the next reservations closer to what answers really take.
         self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
         return completion
+
+
+def _estimate(messages: list) -> int:
+    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
 
 
 def _done() -> asyncio.Event:

@@ -6,8 +6,8 @@ from collections import Counter
 
 from omegaconf import DictConfig
 
-from synthkit.calls.caller import CHARS_PER_TOKEN
-from synthkit.calls.cost import price_of
+from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
+from synthkit.config import check_bounds
 from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
 from synthkit.spec.task import TaskSpec
 
@@ -17,6 +17,7 @@ VALUES_SHOWN = 8
 
 
 def describe(cfg: DictConfig) -> str:
+    check_bounds(cfg)
     units = units_of(cfg)
     specs = [probe_spec(unit, cfg.preset) for unit in units]
     if cfg.recipe is not None:

@@ -11,14 +11,15 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.quality.dedup import Deduplicator
-from synthkit.engine.rows import Cell
+from synthkit.engine.rows import DEFINITION, Cell
 from synthkit.errors import UserError
-from synthkit.spec.task import FILE_PREFIX, TaskSpec
+from synthkit.quality.dedup import Deduplicator
+from synthkit.record import read_rows
+from synthkit.spec.task import TaskSpec
+from synthkit.spec.values import file_path
 
 BRAINSTORM_DIR = "brainstorm"  # the brainstorm stage's output, inside the run's output dir
 ROWS_PER_BRAINSTORM = 60  # ~20 definitions per answer, ~3 examples each: the paper's 500k from 150k
-DEFINITION = "task"  # the attribute that holds a task definition
 
 
 @dataclass
@@ -27,14 +28,14 @@ class Unit:
     key: str
     task: dict
     rows: int
-    extra: dict = field(default_factory=dict)
+    tags: dict = field(default_factory=dict)  # written into each of the unit's rows
 
 
 @dataclass(frozen=True)
 class Definition:
     text: str
     origin: dict  # written into the rows made from it: {"brainstorm_row": i, ...}
-    source: dict  # the brainstorm row it came from
+    source: object  # the brainstorm Row it came from
 
 
 def allocate(total: int, weights: dict) -> dict:
@@ -123,7 +124,7 @@ def brainstorm_cells(cfg: DictConfig, units: list) -> list:
         task["category"] = category
         answers = cfg.brainstorm_rows or math.ceil(rows / ROWS_PER_BRAINSTORM)
         cells.append(Cell(TaskSpec(task, cfg.preset), answers, key=f"brainstorm/{category}",
-                          extra={"category": category}))
+                          tags={"category": category}))
     return cells
 
 
@@ -132,7 +133,7 @@ def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -
     stretches of it, so every definition gets its share however many cells there are."""
     cells, used, pools = [], {}, {}
     for unit in units:
-        task, row_extra = dict(unit.task), None
+        task, origins = dict(unit.task), {}
         definitions = _definitions(unit, brainstormed, pools)
         if definitions is not None:
             pool = task.get("brainstorm") or task[DEFINITION]
@@ -140,9 +141,8 @@ def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -
             used[pool] = used.get(pool, 0) + unit.rows
             task[DEFINITION] = [d.text for d in definitions[start:] + definitions[:start]]
             origins = {d.text: d.origin for d in definitions}
-            row_extra = lambda attributes, origins=origins: origins[attributes[DEFINITION]]  # noqa: E731
         spec = TaskSpec(task, cfg.preset)
-        cells.append(Cell(spec, unit.rows, key=unit.key, extra=unit.extra, row_extra=row_extra))
+        cells.append(Cell(spec, unit.rows, key=unit.key, tags=unit.tags, origins=origins))
     return cells
 
 
@@ -163,28 +163,27 @@ def _definitions(unit: Unit, brainstormed: Optional[Path], pools: dict) -> Optio
 
 def _brainstorm_file(unit: Unit) -> Optional[Path]:
     """The brainstorm output that `task.task=file:...jsonl` names, if it is one."""
-    value = unit.task.get(DEFINITION)
-    if not (isinstance(value, str) and value.startswith(FILE_PREFIX) and value.endswith(".jsonl")):
+    path = file_path(unit.task.get(DEFINITION))
+    if path is None or path.suffix != ".jsonl":
         return None
-    path = Path(value[len(FILE_PREFIX):]).expanduser()
     try:
         with open(path, encoding="utf-8") as f:
             first = json.loads(f.readline() or "{}")
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    return path if first.get("task_type") == "brainstorm" else None
+    return path if isinstance(first, dict) and first.get("task_type") == "brainstorm" else None
 
 
 def read_definitions(path: Path, category: Optional[str], source: Optional[str] = None) -> list:
     """Task definitions from brainstorm rows, in row order, with duplicates dropped (case, space and
     punctuation aside, or nearly the same); each remembers the brainstorm row it came from."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    rows = [r for r in rows if category is None or r.get("category", r["attributes"].get("category")) == category]
+    rows = [r for r in read_rows(path)
+            if category is None or r.tags.get("category", r.attributes.get("category")) == category]
     pool, definitions = Deduplicator(), []
-    for r in sorted(rows, key=lambda r: (r.get("cell", ""), r["row"])):
-        for i, text in enumerate(r.get("tasks") or [r.get(DEFINITION)]):
-            if text and pool.add(f"{r.get('cell', '')}:{r['row']}.{i}", str(text)) is None:
-                origin = {"brainstorm_row": r["row"], **({"brainstorm_file": source} if source else {})}
+    for r in sorted(rows, key=lambda r: (r.cell, r.row)):
+        for i, text in enumerate(r.outputs.get("tasks") or [r.outputs.get(DEFINITION)]):
+            if text and pool.add((r.cell, r.row, i), str(text)) is None:
+                origin = {"brainstorm_row": r.row, **({"brainstorm_file": source} if source else {})}
                 definitions.append(Definition(" ".join(str(text).split()), origin, r))
     if not definitions:
         raise UserError(f"{path} holds no task definitions: brainstorm again, or give task.task")
@@ -193,8 +192,7 @@ def read_definitions(path: Path, category: Optional[str], source: Optional[str] 
 
 def count_definitions(path: Path) -> tuple:
     """(definitions kept, duplicates dropped) in a brainstorm output."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    total = sum(len(r.get("tasks") or []) for r in rows)
+    total = sum(len(r.outputs.get("tasks") or []) for r in read_rows(path))
     kept = len(read_definitions(path, None)) if total else 0
     return kept, total - kept
 
@@ -204,7 +202,7 @@ def write_flat_tasks(data_path: Path) -> Path:
     out = data_path.with_name("tasks.jsonl")
     with open(out, "w", encoding="utf-8") as f:
         for d in read_definitions(data_path, None):
-            row = {DEFINITION: d.text, "category": d.source["attributes"]["category"], **d.origin,
-                   "model_name": d.source["model_name"]}
+            row = {DEFINITION: d.text, "category": d.source.attributes["category"], **d.origin,
+                   "model_name": d.source.model_name}
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return out

@@ -1,130 +1,233 @@
-"""From a composed config to a finished run: plan the cells, build the call stack around the
-provider (cache, limits, retries, budget), run the engine: a brainstorm stage first when task
-definitions are needed, then the rows."""
+"""From a composed config to a finished run, in explicit steps: check the config, claim the output
+dir, build the call stack around the provider (cache, limits, retries, budget), plan the stages
+(a brainstorm stage first when task definitions are needed, then the rows), run each stage through
+the scheduler, and write the run's status (and dataset card)."""
 
 import asyncio
 import json
+import signal
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.calls.cache import ResponseCache, default_cache_dir
+from synthkit.calls.cache import open_cache
 from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
-from synthkit.quality.dedup import Deduplicator
-from synthkit.engine.rows import RunSettings, RunStats, run_cells
-from synthkit.errors import UserError
 from synthkit.calls.limits import RateLimits
-from synthkit.outputs.files import RunFiles
-from synthkit.engine.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec, units_of,
-                           write_flat_tasks)
-from synthkit.outputs.progress import Progress
 from synthkit.calls.providers import make_provider
-from synthkit.outputs.sweep import grid_coverage
-
-RUN_FILE = "synthkit-run.json"  # what the rows of an output dir were made with, to resume safely
+from synthkit.engine.ledger import Ledger
+from synthkit.engine.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec,
+                                  units_of, write_flat_tasks)
+from synthkit.engine.rows import RowMaker, RowSettings
+from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
+from synthkit.config import check_bounds
+from synthkit.errors import UserError
+from synthkit.outputs.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
+from synthkit.outputs.progress import Progress
+from synthkit.quality.dedup import Deduplicator
+from synthkit.secrets import protect
 
 
 @dataclass
 class RunResult:
-    stats: RunStats
+    ledger: Ledger
     data_path: Path
     label: str  # what was made: a task name or a recipe
+    model: str
+    placeholder: bool  # llm=mock: the rows are not model output
     notes: list = field(default_factory=list)  # lines for the summary
     coverage: str = ""  # the coverage table of a grid run
 
+    @property
+    def stopped_early(self) -> Optional[str]:
+        return self.ledger.stopped_early
 
-def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None) -> RunResult:
+
+@dataclass
+class CallStack:
+    provider: object
+    caller: ModelCaller
+    cache: object
+
+    async def aclose(self) -> None:
+        await self.provider.aclose()
+        if self.cache is not None:
+            self.cache.close()
+
+
+def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, overrides: tuple = ()) -> RunResult:
     """Make the run's rows in `out_dir`. Jobs of one sweep pass its dir as `shared_dir`: they share
     one max_cost_usd budget there."""
-    _check_run_settings(cfg)
+    check_bounds(cfg)
+    protect(cfg.llm.api_key_env or "")
     units = units_of(cfg)
-    for unit in units:  # config and template mistakes surface before any request
+    for unit in units:  # config and template mistakes surface before any request or file
         spec = probe_spec(unit, cfg.preset)
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.max_cost_usd is not None and price is None:
         raise UserError(f"max_cost_usd needs a price, and litellm has none for {cfg.llm.model}: "
                         "set llm.input_cost_per_mtok and llm.output_cost_per_mtok")
-    _claim_output_dir(out_dir, cfg)
-    provider = make_provider(cfg.llm)
-    cache_dir = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
-    cache = ResponseCache(cache_dir) if cfg.cache and not provider.placeholder else None
-    limits = RateLimits(cache_dir / "limits", f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
-    ledger = shared_dir / BUDGET_LEDGER if shared_dir and cfg.max_cost_usd is not None else None
-    caller = ModelCaller(provider, cfg.llm, cache, limits, Budget(price, cfg.max_cost_usd, ledger))
-    settings = RunSettings(seed=cfg.seed, concurrency=cfg.concurrency, max_attempts=cfg.max_attempts,
-                           checks=cfg.checks and not provider.placeholder)  # placeholder text has no meaning to check
-    label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
-    if cfg.grid:
-        label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
-    notes, cells = [], []
-
-    async def stage(cells: list, directory: Path) -> tuple[RunStats, Path]:
-        files = RunFiles(directory)
-        progress = Progress(sum(c.num_rows for c in cells), cfg.progress_every_s)
-        dedup = Deduplicator(cfg.dedup_threshold) if cfg.dedup and not provider.placeholder else None
-        return await run_cells(cells, caller, provider.model_name, files, settings, progress, dedup), files.data_path
-
-    async def run() -> tuple[RunStats, Path]:
+    provider = make_provider(cfg.llm)  # a missing key is refused before the output dir is made
+    out = OutputDir(out_dir)
+    out.claim()
+    try:
+        _record_config(out, cfg, overrides)
+        ledger = Ledger(priced=price is not None)
+        stack = _call_stack(cfg, provider, price, ledger, (shared_dir or out_dir) / BUDGET_LEDGER)
+        label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
+        if cfg.grid:
+            label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
+        result = RunResult(ledger, out_dir / "data.jsonl", label, cfg.llm.model, provider.placeholder)
         try:
-            brainstorm = brainstorm_cells(cfg, units)
-            brainstormed = None
-            if brainstorm:
-                stats, brainstormed = await stage(brainstorm, out_dir / BRAINSTORM_DIR)
-                kept, dropped = count_definitions(brainstormed)
-                notes.append(f"brainstorm: {stats.written} answers, {kept} task definitions "
-                             f"({dropped} duplicates dropped): {brainstormed}")
-                if stats.stopped_early:
-                    return stats, brainstormed
-            cells.extend(generate_cells(cfg, units, brainstormed))
-            return await stage(cells, out_dir)
-        finally:
-            await provider.aclose()
-            if cache is not None:
-                cache.close()
+            cells = _run_in_loop(_stages(cfg, units, out_dir, stack, ledger, result))
+        except (UserError, KeyboardInterrupt) as e:  # the rows written are kept: say how the run ended
+            write_status(out, ledger, error=str(e) or "interrupted")
+            raise
+        if cfg.recipe is None and cfg.task.get("flatten_tasks") and result.data_path.exists():
+            result.notes.append(f"flattened task definitions: {write_flat_tasks(result.data_path)}")
+        if cfg.grid:
+            from synthkit.outputs.sweep import grid_coverage
 
-    stats, data_path = asyncio.run(run())
-    stats.requests = caller.requests
-    stats.priced = price is not None
-    if cfg.recipe is None and cfg.task.get("flatten_tasks") and data_path.exists():
-        notes.append(f"flattened task definitions: {write_flat_tasks(data_path)}")
-    coverage = grid_coverage(out_dir, cells) if cfg.grid else ""
-    return RunResult(stats, data_path, label, notes, coverage)
+            result.coverage = grid_coverage(out_dir, cells)
+        write_status(out, ledger)
+        return result
+    finally:
+        out.release()
 
 
-def _check_run_settings(cfg: DictConfig) -> None:
-    for key, least in (("num_rows", 0), ("concurrency", 1), ("max_attempts", 1)):
-        if cfg[key] < least:
-            raise UserError(f"{key}={cfg[key]} must be at least {least}")
-    for key, least in (("max_retries", 0), ("circuit_breaker", 1), ("rpm", 1), ("tpm", 1)):
-        if cfg.llm[key] is not None and cfg.llm[key] < least:
-            raise UserError(f"llm.{key}={cfg.llm[key]} must be at least {least}")
+async def _stages(cfg: DictConfig, units: list, out_dir: Path, stack: CallStack, ledger: Ledger,
+                  result: RunResult) -> list:
+    """Run the brainstorm stage (when definitions are needed), then the generation stage."""
+    try:
+        brainstormed = None
+        brainstorm = brainstorm_cells(cfg, units)
+        if brainstorm:
+            brainstormed = await _run_stage(cfg, "brainstorm", brainstorm, out_dir / BRAINSTORM_DIR, stack, ledger)
+            kept, dropped = count_definitions(brainstormed)
+            result.notes.append(f"brainstorm: {ledger.current.tally.written} answers, {kept} task definitions "
+                                f"({dropped} duplicates dropped): {brainstormed}")
+            if ledger.stopped_early:
+                result.data_path = brainstormed
+                return []
+        cells = generate_cells(cfg, units, brainstormed)
+        await _run_stage(cfg, "generate", cells, out_dir, stack, ledger)
+        return cells
+    finally:
+        await stack.aclose()
 
 
-def _claim_output_dir(out_dir: Path, cfg: DictConfig) -> None:
-    """Rows are only resumed into a dir made with the same row-shaping config."""
+async def _run_stage(cfg: DictConfig, name: str, cells: list, directory: Path, stack: CallStack,
+                     ledger: Ledger) -> Path:
+    files = RunFiles(directory)
+    placeholder = stack.provider.placeholder  # placeholder text has no meaning to check or deduplicate
+    dedup = Deduplicator(cfg.dedup_threshold) if cfg.dedup and not placeholder else None
+    if dedup is not None:  # rows from an earlier run into this dir count too
+        for row in files.existing_rows():
+            dedup.add(row.key, row.text())
+    settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens, checks=cfg.checks and not placeholder)
+    maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
+    scheduler = Scheduler(cells, files.done, files.written,
+                          RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows))
+    stage = ledger.stage_started(name, scheduler.target, files.resumed)
+    progress = Progress(stage, cfg.progress_every_s)
+    progress.start()
+    try:
+        await run_pool(scheduler, maker, cfg.concurrency, ledger, on_row=progress.update)
+    finally:
+        files.close()
+        progress.close()
+        ledger.stage_ended(scheduler.shortfall(stage.tally.failed, files.rejects_path))
+    return files.data_path
+
+
+def _call_stack(cfg: DictConfig, provider, price, ledger: Ledger, budget_ledger: Path) -> CallStack:
+    cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
+    from synthkit.calls.cache import cache_dir
+
+    limits = RateLimits(cache_dir(cfg) / "limits", f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
+    budget = Budget(price, cfg.max_cost_usd, budget_ledger)
+    return CallStack(provider, ModelCaller(provider, cfg.llm, cache, limits, budget, ledger), cache)
+
+
+def _run_in_loop(coroutine):
+    """asyncio.run, also from code that already runs an event loop (a notebook): then in a thread.
+    SIGTERM and SIGHUP (a scheduler's preemption, `timeout`) stop the run like Ctrl-C."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _with_stop_signals(coroutine)
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(coroutine)
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="synthkit-run")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop sending, keep the rows, exit non-zero."""
+
+
+def _with_stop_signals(coroutine):
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(coroutine)
+
+    def stop(signum, frame):
+        raise Terminated(signal.Signals(signum).name)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        return asyncio.run(coroutine)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def write_status(out: OutputDir, ledger: Ledger, error: str = "") -> None:
+    totals = ledger.totals()
+    write_json(out, STATUS_FILE, {
+        "written": totals.written, "rejected": totals.rejected, "failed": totals.failed,
+        "stopped_early": error or ledger.stopped_early or "", "error": error})
+
+
+def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:
+    """The config of the run (.hydra/, as Hydra would write it, keys redacted), and the row-shaping part
+    of it (synthkit-run.json): rows are only resumed into a dir made with the same row-shaping config."""
     made = {"recipe": cfg.recipe} if cfg.recipe is not None else {"task": cfg.task}
     shape = {
         "grid": list(cfg.grid or []),
         **{k: OmegaConf.to_container(v, resolve=True) for k, v in made.items()},
         "brainstorm": OmegaConf.to_container(cfg.brainstorm, resolve=True),
-        "preset": cfg.preset,
+        "preset": str(getattr(cfg.preset, "value", cfg.preset)),
         "seed": cfg.seed,
         "llm": {k: cfg.llm[k] for k in ("model", "api_base", "temperature", "top_p", "max_tokens")},
     }
-    path = out_dir / RUN_FILE
+    path = out.path / RUN_FILE
     if path.exists():
-        before = json.loads(path.read_text(encoding="utf-8"))
-        changed = _changed_keys(before, shape)
+        try:
+            before = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            raise UserError(f"{path} is damaged: this output dir cannot be resumed safely; choose a new output_dir") from None
+        changed = _changed_keys(before, json.loads(json.dumps(shape)))
         if changed:
-            raise UserError(f"{out_dir} holds rows made with another config ({', '.join(changed)} changed): "
+            raise UserError(f"{out.path} holds rows made with another config ({', '.join(changed)} changed): "
                             "resume with the same settings, or choose a new output_dir")
-        return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(shape, indent=1, ensure_ascii=False), encoding="utf-8")
+    else:
+        write_json(out, RUN_FILE, shape)
+    out.write_text(".hydra/config.yaml", OmegaConf.to_yaml(cfg))
+    out.write_text(".hydra/overrides.yaml", OmegaConf.to_yaml(list(overrides)))
 
 
 def _changed_keys(before, after, prefix: str = "") -> list:

@@ -17,8 +17,10 @@ from typing import Optional
 from omegaconf import OmegaConf
 
 from synthkit.errors import UserError
+from synthkit.record import read_rows
 
 FORMATS = ("e5", "sentence-transformers", "flagembedding")
+EXPORT_MARKER = ".synthkit-export"  # in every export dir: what --force may replace
 QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not
 
 
@@ -45,14 +47,10 @@ def main(argv: list) -> None:
     if not data.is_file():
         raise UserError(f"{args.source} holds no data.jsonl: give a run's output dir or a .jsonl file")
     out = Path(args.out) if args.out else data.parent / "exports" / args.to
-    if out.exists():
-        if not args.force:
-            raise UserError(f"{out} already exists: add --force to replace it, or choose --out")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    examples, skipped = to_examples(_read_rows(data), _task_configs(data.parent))
+    examples, skipped = to_examples(read_rows(data, missing_ok=False), _task_configs(data.parent))
     if not examples:
         raise UserError(f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)")
-    out.mkdir(parents=True)
+    _make_export_dir(out, data, args.force)
     written = {"e5": write_e5, "sentence-transformers": write_sentence_transformers,
                "flagembedding": write_flagembedding}[args.to](examples, out, args.seed)
     print(f"synthkit: exported {len(examples)} examples to {args.to}: {', '.join(map(str, written))}")
@@ -65,15 +63,23 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"export: {message}; see synthkit export --help")
 
 
-def _read_rows(path: Path) -> list:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                raise UserError(f"{path} line {n} is not JSON: is it a synthkit data file?") from None
-    return rows
+def _make_export_dir(out: Path, data: Path, force: bool) -> None:
+    """A new dir for the export. --force replaces only an earlier export (it holds synthkit's marker),
+    never the run's own dir or a folder synthkit did not write."""
+    if out.exists():
+        if not force:
+            raise UserError(f"{out} already exists: add --force to replace it, or choose --out")
+        if not (out / EXPORT_MARKER).is_file() or out.resolve() in (data.parent.resolve(), *data.parent.resolve().parents):
+            raise UserError(f"{out} is not an export synthkit wrote: --force replaces only those; choose another --out")
+        try:
+            shutil.rmtree(out)
+        except OSError as e:
+            raise UserError(f"cannot replace {out}: {e.strerror}") from None
+    try:
+        out.mkdir(parents=True)
+        (out / EXPORT_MARKER).write_text(f"written by synthkit export from {data}\n", encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"cannot write {out}: {e.strerror}; choose another --out") from None
 
 
 def _task_configs(run_dir: Path) -> dict:
@@ -94,19 +100,22 @@ def _task_configs(run_dir: Path) -> dict:
     return configs
 
 
-def to_examples(rows: list, tasks: dict) -> tuple:
+def to_examples(rows, tasks: dict) -> tuple:
     examples, skipped = [], 0
     for row in rows:
-        spec = (tasks.get(row.get("task_type")) or {}).get("export")
+        spec = (tasks.get(row.task_type) or {}).get("export")
         if not spec:
             skipped += 1
             continue
-        instruction = spec.get("instruction") or row["attributes"].get("task")
+        instruction = spec.get("instruction") or row.attributes.get("task")
         if not instruction:
-            raise UserError(f"row {row['row']} of {row['task_type']} has no task definition for its instruction")
-        negative = row.get(spec["negative"]) if spec.get("negative") else None
-        examples.append(Example(row["task_type"], instruction, row[spec["query"]], row[spec["positive"]], negative,
-                                spec.get("type", "normal")))
+            raise UserError(f"row {row.row} of {row.task_type} has no task definition for its instruction")
+        try:
+            query, positive = row.outputs[spec["query"]], row.outputs[spec["positive"]]
+        except KeyError as e:
+            raise UserError(f"row {row.row} of {row.task_type} lacks {e}, which its task's export block names") from None
+        negative = row.outputs.get(spec["negative"]) if spec.get("negative") else None
+        examples.append(Example(row.task_type, instruction, query, positive, negative, spec.get("type", "normal")))
     return examples, skipped
 
 

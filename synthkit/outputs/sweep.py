@@ -2,6 +2,7 @@
 Hydra multirun (each in its own subfolder of the sweep dir) or an in-process grid (one run)."""
 
 import json
+import os
 from collections import Counter
 from pathlib import Path
 
@@ -9,20 +10,22 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.outputs.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
 from synthkit.quality.dedup import Deduplicator
-from synthkit.outputs.files import DATA_FILE, REJECTS_FILE
+from synthkit.record import read_rows
+from synthkit.secrets import redact
 
-STATUS_FILE = "synthkit-status.json"  # how a job ended: rows, rejects, and why it stopped early
 COVERAGE_FILE = "coverage.md"
-failed_jobs: list = []  # set in the launching process by MergeSweep, read by the CLI for its exit status
+# The CLI names a file here before a multirun; the callback writes the jobs that failed into it.
+REPORT_ENV = "SYNTHKIT_SWEEP_REPORT"
 
 
-def write_status(out_dir: Path, stats=None, error: str = "") -> None:
-    status = {"error": error} if error else {
-        "written": stats.written, "rejected": stats.rejected, "failed": stats.failed,
-        "stopped_early": stats.stopped_early or ""}
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / STATUS_FILE).write_text(json.dumps(status), encoding="utf-8")
+def record_job_error(out_dir: Path, error: str, overrides: list) -> None:
+    """A sweep job refused before it ran: say so in its dir (Hydra made it), for the coverage table."""
+    if out_dir.is_dir() and not (out_dir / DATA_FILE).exists():
+        (out_dir / ".hydra").mkdir(exist_ok=True)
+        (out_dir / ".hydra" / "overrides.yaml").write_text(redact(OmegaConf.to_yaml(list(overrides))), encoding="utf-8")
+        (out_dir / STATUS_FILE).write_text(json.dumps({"error": redact(error)}), encoding="utf-8")
 
 
 class MergeSweep(Callback):
@@ -31,63 +34,63 @@ class MergeSweep(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
-            print(merge_sweep(sweep_dir), flush=True)
+            summary, failed = merge_sweep(sweep_dir)
+            print(summary, flush=True)
+            report = os.environ.get(REPORT_ENV)
+            if report:
+                Path(report).write_text(json.dumps(failed), encoding="utf-8")
             if config.get("card"):
                 from synthkit.outputs.card import write_card
 
                 print(f"  dataset card: {write_card(sweep_dir)}", flush=True)
 
 
-def merge_sweep(sweep_dir: Path) -> str:
+def merge_sweep(sweep_dir: Path) -> tuple:
+    """(the summary with its coverage table, the names of the jobs that did not finish cleanly)"""
     jobs = sorted((d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").exists()),
                   key=lambda d: (len(d.name), d.name))
     overrides = {d: _overrides(d) for d in jobs}
     # The sweep's coordinates are the overrides whose values differ from job to job.
     keys = [k for k in dict.fromkeys(k for o in overrides.values() for k in o)
             if len({o.get(k) for o in overrides.values()}) > 1]
-    table, dedup, dropped = [], Deduplicator(), 0
+    table, dedup, dropped, failed = [], Deduplicator(), 0, []
     with open(sweep_dir / DATA_FILE, "w", encoding="utf-8") as merged:
         for job in jobs:
             coordinates = {k: overrides[job].get(k) for k in keys}
             count = 0
-            for row in _read(job / DATA_FILE):
+            for row in read_rows(job / DATA_FILE):
                 count += 1
-                if dedup.add(f"{job.name}:{row.get('cell', '')}:{row['row']}", _text(row)) is not None:
+                row.tags.update(sweep=coordinates, job=job.name)
+                if dedup.add(row.key, row.text()) is not None:
                     dropped += 1  # the same example made by another job
                     continue
-                merged.write(json.dumps({**row, "sweep": coordinates, "job": job.name}, ensure_ascii=False) + "\n")
+                merged.write(row.to_line())
             status = _status(job)
             if status != "ok":
-                failed_jobs.append(job.name)
-            rejects = sum(1 for _ in _read(job / REJECTS_FILE))
+                failed.append(job.name)
+            rejects = sum(1 for _ in read_rows(job / REJECTS_FILE))
             table.append([job.name, *(str(coordinates[k]) for k in keys), count, rejects, status])
     total = sum(r[-3] for r in table) - dropped
     text = _markdown(["job", *keys, "rows", "rejects", "status"], table)
     summary = (f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
                f" ({dropped} duplicates dropped)")
-    return _save(sweep_dir, text, summary)
+    return _save(sweep_dir, text, summary), failed
 
 
 def grid_coverage(out_dir: Path, cells: list) -> str:
     """The coverage table of an in-process grid run: rows and rejects per cell."""
-    rows = Counter(r.get("cell", "") for r in _read(out_dir / DATA_FILE))
-    rejects = Counter(r.get("cell", "") for r in _read(out_dir / REJECTS_FILE))
-    keys = list(cells[0].extra["grid"]) if cells else []
-    table = [[*(str(c.extra["grid"][k]) for k in keys), rows[c.key], rejects[c.key],
+    rows = Counter(r.cell for r in read_rows(out_dir / DATA_FILE))
+    rejects = Counter(r.cell for r in read_rows(out_dir / REJECTS_FILE))
+    keys = list(cells[0].tags["grid"]) if cells else []
+    table = [[*(str(c.tags["grid"][k]) for k in keys), rows[c.key], rejects[c.key],
               "ok" if rows[c.key] >= c.num_rows else "short"] for c in cells]
     summary = f"coverage of the grid's {len(cells)} cells:"
     return _save(out_dir, _markdown([*keys, "rows", "rejects", "status"], table), summary)
 
 
 def _save(directory: Path, table: str, summary: str) -> str:
-    (directory / COVERAGE_FILE).write_text(f"# Coverage\n\n{table}\n", encoding="utf-8")
+    (directory / COVERAGE_FILE).write_text(redact(f"# Coverage\n\n{table}\n"), encoding="utf-8")
     return f"{summary}\n{table}\n  coverage table: {directory / COVERAGE_FILE}"
-
-
-def _text(row: dict) -> str:
-    """A row's generated text: its string fields other than the bookkeeping ones."""
-    skip = {"cell", "task_type", "model_name", "job"}
-    return "\n".join(v for k, v in row.items() if isinstance(v, str) and k not in skip)
 
 
 def _overrides(job: Path) -> dict:
@@ -102,13 +105,6 @@ def _status(job: Path) -> str:
     except (OSError, ValueError):
         return "did not finish"
     return status.get("error") or status.get("stopped_early") or "ok"
-
-
-def _read(path: Path):
-    """The rows of a JSONL file, one at a time."""
-    if path.exists():
-        with open(path, encoding="utf-8") as f:
-            yield from (json.loads(line) for line in f if line.strip())
 
 
 def _markdown(header: list, rows: list) -> str:

@@ -2,11 +2,13 @@
 evaluated as code (ast.literal_eval reads literals only)."""
 
 import ast
+import itertools
 import json
 import re
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*\n?(.*?)```", re.DOTALL)
 _DECODER = json.JSONDecoder()
+MAX_STARTS = 64  # embedded values tried from this many opening brackets at most: prose is not a maze
 
 
 class ParseError(ValueError):
@@ -21,15 +23,15 @@ def parse_json_object(text: str) -> dict:
     for candidate in candidates:
         try:
             value = json.loads(candidate)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than any answer should be
             continue
         if isinstance(value, dict):
             return value
     # Prose around the object: decode from each opening brace in turn.
-    for match in re.finditer(r"\{", text):
+    for match in itertools.islice(re.finditer(r"\{", text), MAX_STARTS):
         try:
             value, _ = _DECODER.raw_decode(text, match.start())
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             return value
@@ -48,7 +50,7 @@ def parse_list(text: str) -> list:
     candidates = [text.strip()] + [m.group(1).strip() for m in _FENCE.finditer(text)]
     if "[" in text and "]" in text:  # a list in prose: from the first [ to the last ]
         candidates.append(text[text.index("["): text.rindex("]") + 1])
-    starts = [m.start() for m in re.finditer(r"[\[{]", text)]
+    starts = [m.start() for m in itertools.islice(re.finditer(r"[\[{]", text), MAX_STARTS)]
     for candidate in candidates:
         value = _list_in(candidate)
         if value is not None:
@@ -56,7 +58,7 @@ def parse_list(text: str) -> list:
     for start in starts:
         try:
             value, _ = _DECODER.raw_decode(text, start)
-        except ValueError:
+        except (ValueError, RecursionError):
             continue
         value = _as_list(value)
         if value is not None:
@@ -70,7 +72,7 @@ def parse_list(text: str) -> list:
 def _list_in(candidate: str):
     try:
         return _as_list(json.loads(candidate))
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     try:
         value = ast.literal_eval(candidate)

@@ -1,10 +1,8 @@
 """A task type as data: its attributes and their domains, its prompt template and the JSON
 schema of its answer, read from a task YAML. The engine knows tasks only through this."""
 
-import json
 import random
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
 import jsonschema
@@ -14,7 +12,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from synthkit.spec.checks import build_checks
 from synthkit.errors import UserError
+from synthkit.record import RESERVED
 from synthkit.spec.parsing import parse_json_object, parse_list
+from synthkit.spec.values import FILE_PREFIX, file_path, read_values_file
 
 STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 # Optional keys that are not prompt attributes:
@@ -25,9 +25,7 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   export: which output keys are the query, positive and negative of a training example (synthkit export)
 #   checks: quality checks of the answers' meaning (synthkit/checks.py)
 OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks")
-PRESETS = ("seed", "paper")
 FREE = "any"  # domain of free-text attributes, such as a task definition
-FILE_PREFIX = "file:"
 
 # Sandboxed so a template cannot reach Python internals; strict so a misspelt variable fails
 # loudly instead of rendering as an empty string.
@@ -48,9 +46,9 @@ class Attribute:
             return self.fixed
         if self.values is None:  # free text given as a list: cycle so every item gets its share
             return self.choices[row % len(self.choices)]
-        # One generator per (seed, row, attribute): fixing one attribute leaves the others' draws alone.
-        # `stream` separates the rows of different cells of one run.
-        rng = random.Random(f"{seed}:{stream}{row}:{self.name}")
+        # One generator per (seed, stream, row, attribute): fixing one attribute leaves the others' draws
+        # alone, and `stream` (a cell of the run) keeps cells apart. A one-cell run has no stream.
+        rng = random.Random(f"{seed}:{stream}:{row}:{self.name}" if stream else f"{seed}:{row}:{self.name}")
         choices = self.choices
         weights = self.weights if choices is self.values else None  # a user's subset is drawn uniformly
         if self.differs_from is not None:
@@ -61,14 +59,12 @@ class Attribute:
 
 
 class TaskSpec:
-    def __init__(self, cfg: DictConfig | dict, preset: str = "seed"):
+    def __init__(self, cfg: DictConfig | dict, preset: str = "seed"):  # preset: seed or paper (a typed config enum)
         data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
         missing = [k for k in STRUCTURE_KEYS if not data.get(k)]
         if missing:
             raise UserError(f"task config lacks {', '.join(missing)}: every task YAML needs {', '.join(STRUCTURE_KEYS)}")
-        if preset not in PRESETS:
-            raise UserError(f"preset={preset!r} is not allowed; allowed values: {', '.join(PRESETS)}")
-        if preset == "paper":
+        if str(getattr(preset, "value", preset)) == "paper":
             data = _merged(data, data.get("paper") or {})
         self.name: str = data["name"]
         self.data = data
@@ -78,6 +74,8 @@ class TaskSpec:
         self.brainstorm_category: Optional[str] = data.get("brainstorm")
         self.attributes = self._attributes(data)
         self.output_keys = list(data["output"])
+        for key in RESERVED.intersection(self.output_keys):
+            raise UserError(f"task {self.name}: the output key {key!r} is reserved for synthkit's own fields; rename it")
         self.checks = build_checks(data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes])
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
@@ -169,8 +167,9 @@ def _in_domain(name: str, value: Any, domain: Sequence) -> Any:
 
 
 def _free_attribute(name: str, setting: Any) -> Attribute:
-    if isinstance(setting, str) and setting.startswith(FILE_PREFIX):
-        setting = read_values_file(name, Path(setting[len(FILE_PREFIX):]).expanduser())
+    path = file_path(setting)
+    if path is not None:
+        setting = read_values_file(name, path)
     if isinstance(setting, list):
         items = tuple(str(s) for s in setting if str(s).strip())
         if not items:
@@ -179,26 +178,6 @@ def _free_attribute(name: str, setting: Any) -> Attribute:
     if setting is None or not str(setting).strip():
         raise UserError(f"task.{name} is not set: give it as task.{name}='...', a list [a,b], or {FILE_PREFIX}path/to/file.txt")
     return Attribute(name, None, None, None, None, fixed=str(setting))
-
-
-def read_values_file(name: str, path: Path) -> list:
-    """Values from a file: one per line (.txt), a JSON list (.json), or JSONL rows holding `name`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"task.{name}: cannot read {path}: {e.strerror}") from None
-    try:
-        if path.suffix == ".json":
-            values = json.loads(text)
-        elif path.suffix == ".jsonl":
-            values = [json.loads(line)[name] for line in text.splitlines() if line.strip()]
-        else:
-            values = [line.strip() for line in text.splitlines()]
-    except (ValueError, KeyError, TypeError) as e:
-        raise UserError(f"task.{name}: {path} is not a list of values ({type(e).__name__}: {e})") from None
-    if not isinstance(values, list):
-        raise UserError(f"task.{name}: {path} must hold a JSON list")
-    return values
 
 
 def _merged(base: dict, overrides: dict) -> dict:

@@ -1,15 +1,18 @@
-"""Providers are leaves: the engine asks `make_provider` for one and calls `complete`."""
+"""Providers are leaves: single attempts at one model call, behind one interface. The call stack
+around them (synthkit/calls/caller.py) caches, limits, retries and prices; `make_provider` picks the
+client for a config and decides, in one place, whether the schema goes out as structured output."""
 
 import os
+import re
 
-from synthkit.config import LLMConfig
 from synthkit.calls.cost import model_info
+from synthkit.calls.providers.base import Completion, Provider, ProviderRefused, RequestFailed, RowRefused
+from synthkit.config import Client, LLMConfig
 from synthkit.errors import UserError
-from synthkit.calls.providers.base import Completion, Provider, ProviderRefused, RequestFailed
 
-__all__ = ["Completion", "Provider", "ProviderRefused", "RequestFailed", "make_provider"]
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
-CLIENTS = ("auto", "litellm", "http")
+__all__ = ["Completion", "Provider", "ProviderRefused", "RequestFailed", "RowRefused", "make_provider"]
 
 
 def make_provider(llm: LLMConfig) -> Provider:
@@ -18,30 +21,43 @@ def make_provider(llm: LLMConfig) -> Provider:
 
         return MockProvider()
     api_key = None
+    if llm.api_key_env and not _ENV_NAME.match(llm.api_key_env):
+        # A key typed here by mistake: never echo it, never write it (the run refuses before writing).
+        raise UserError("llm.api_key_env must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
     if llm.api_key_env:
         api_key = os.environ.get(llm.api_key_env)
         if not api_key:
             raise UserError(
                 f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock"
             )
-    if _client(llm) == "http":
+    if client(llm) == Client.http:
         from synthkit.calls.providers.openai_http import OpenAIHTTPProvider
 
-        structured = llm.structured_output
-        if structured is None:
-            structured = bool(model_info(llm.model).get("supports_response_schema"))
-        return OpenAIHTTPProvider(llm, api_key, structured)
+        return OpenAIHTTPProvider(llm, api_key, structured_output(llm))
     from synthkit.calls.providers.litellm_provider import LiteLLMProvider
 
-    return LiteLLMProvider(llm, api_key)
+    return LiteLLMProvider(llm, api_key, structured_output(llm))
 
 
-def _client(llm: LLMConfig) -> str:
-    if llm.client not in CLIENTS:
-        raise UserError(f"llm.client={llm.client!r} is not allowed; allowed values: {', '.join(CLIENTS)}")
-    if llm.client == "auto":
-        # litellm's spelling of "a model on an OpenAI-compatible server at api_base"
-        return "http" if llm.api_base and llm.model.startswith("openai/") else "litellm"
-    if llm.client == "http" and not llm.api_base:
+def structured_output(llm: LLMConfig) -> bool:
+    """Whether requests carry the JSON schema as structured output: the config says, else litellm's
+    model map (the same table litellm.supports_response_schema reads, without importing litellm)."""
+    if llm.structured_output is not None:
+        return llm.structured_output
+    return bool(model_info(llm.model).get("supports_response_schema"))
+
+
+OPENAI_COMPATIBLE = ("vllm",)  # llm= configs for servers that speak OpenAI's API: the model is the served name
+
+
+def openai_compatible(llm: LLMConfig) -> bool:
+    """An OpenAI-compatible server at api_base: llm=vllm, or litellm's spelling `openai/<name>`."""
+    return bool(llm.api_base) and (llm.model.startswith("openai/") or llm.provider in OPENAI_COMPATIBLE)
+
+
+def client(llm: LLMConfig) -> Client:
+    if llm.client == Client.auto:
+        return Client.http if openai_compatible(llm) else Client.litellm
+    if llm.client == Client.http and not llm.api_base:
         raise UserError("llm.client=http needs llm.api_base, the URL of an OpenAI-compatible server")
-    return llm.client
+    return Client(llm.client)

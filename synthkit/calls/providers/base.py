@@ -13,6 +13,7 @@ class Completion:
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    finish_reason: str = "stop"  # "length": cut off by max_tokens
 
 
 class RequestFailed(Exception):
@@ -25,7 +26,12 @@ class RequestFailed(Exception):
 
 
 class ProviderRefused(UserError):
-    """The provider refuses every request alike (bad key, unknown model, bad request): stop the run."""
+    """The provider refuses every request alike (bad key, unknown model, wrong endpoint): stop the run."""
+
+
+class RowRefused(Exception):
+    """The provider refuses this one request (too long for the context, a content filter, a request it
+    finds invalid for this prompt): reject the row with the provider's reason; other rows go on."""
 
 
 class Provider(Protocol):
@@ -35,6 +41,25 @@ class Provider(Protocol):
     async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+# A refusal that names the model or the endpoint concerns every request; others concern this prompt.
+_WHOLE_RUN = ("model not found", "does not exist", "unknown model", "no such model", "invalid model",
+              "llm provider not provided", "model_not_found", "not a chat model", "unsupported model")
+
+
+def refusal(status: Optional[int], message: str, key_env: Optional[str], provider: str, model: str) -> Exception:
+    """The exception for a provider's refusal: ProviderRefused (end the run) when every request would be
+    refused alike (a refused key, an unknown model or endpoint); RowRefused for this request only (its
+    context is too long, a content filter, an invalid request for this prompt)."""
+    lowered = message.lower()
+    if status in (401, 403):
+        key = f" ({key_env})" if key_env else ""
+        return ProviderRefused(f"{provider} refused the API key{key} for {model}: {message}")
+    if status == 404 or any(s in lowered for s in _WHOLE_RUN):
+        return ProviderRefused(f"{provider} refused the request for {model}: {message}; "
+                               "check llm.model (the name the server serves) and llm.api_base")
+    return RowRefused(f"the provider refused this request: {message}")
 
 
 def retry_after(headers) -> Optional[float]:

@@ -5,7 +5,7 @@ import os
 import warnings
 
 from synthkit.config import LLMConfig
-from synthkit.calls.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
+from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 
@@ -20,11 +20,15 @@ warnings.filterwarnings("ignore", message="coroutine .* was never awaited", cate
 class LiteLLMProvider:
     placeholder = False
 
-    def __init__(self, llm: LLMConfig, api_key: str | None):
+    def __init__(self, llm: LLMConfig, api_key: str | None, structured: bool):
         self.model_name = llm.model
         self._llm = llm
+        from synthkit.calls.providers import openai_compatible
+        from synthkit.calls.providers.openai_http import served_name
+
         self._kwargs = {
-            "model": llm.model,
+            # A served name (`Qwen/Qwen2.5-7B-Instruct`) would read to litellm as a provider prefix.
+            "model": f"openai/{served_name(llm.model)}" if openai_compatible(llm) else llm.model,
             "api_base": llm.api_base,
             # OpenAI-compatible servers without auth still want some key from the client.
             "api_key": api_key or ("none" if llm.api_base else None),
@@ -34,9 +38,6 @@ class LiteLLMProvider:
             "timeout": llm.timeout_s,
             "max_retries": 0,  # synthkit retries (synthkit/calls.py): one policy, and Retry-After honoured
         }
-        structured = llm.structured_output
-        if structured is None:
-            structured = litellm.supports_response_schema(model=llm.model)
         self._structured = structured
 
     async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:
@@ -48,18 +49,20 @@ class LiteLLMProvider:
             }
         try:
             response = await litellm.acompletion(messages=messages, **kwargs)
-        except (litellm.AuthenticationError, litellm.PermissionDeniedError) as e:
-            key = f" ({self._llm.api_key_env})" if self._llm.api_key_env else ""
-            raise ProviderRefused(f"{self._llm.provider} refused the API key{key}: {_first_line(e)}") from None
-        except (litellm.NotFoundError, litellm.BadRequestError) as e:
-            raise ProviderRefused(f"{self._llm.provider} refused the request for {self.model_name}: {_first_line(e)}") from None
+        except (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError,
+                litellm.BadRequestError) as e:
+            status = {litellm.AuthenticationError: 401, litellm.PermissionDeniedError: 403,
+                      litellm.NotFoundError: 404}.get(type(e), getattr(e, "status_code", 400))
+            raise refusal(status, _first_line(e), self._llm.api_key_env, self._llm.provider, self.model_name) from None
         except Exception as e:  # litellm maps every transport and server failure to its own types
             raise RequestFailed(_first_line(e), getattr(e, "status_code", None), _retry_after(e)) from None
         usage = getattr(response, "usage", None)
+        choice = response.choices[0]
         return Completion(
-            text=response.choices[0].message.content or "",
+            text=choice.message.content or "",
             prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
             completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            finish_reason=getattr(choice, "finish_reason", None) or "stop",
         )
 
     async def aclose(self) -> None:

@@ -5,10 +5,11 @@ import hashlib
 import json
 
 from synthkit.calls.providers.base import Completion
+from synthkit.record import PLACEHOLDER_MODEL
 
 
 class MockProvider:
-    model_name = "mock"
+    model_name = PLACEHOLDER_MODEL
     placeholder = True
 
     async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:

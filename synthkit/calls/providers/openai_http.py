@@ -10,10 +10,9 @@ from typing import Optional
 import aiohttp
 
 from synthkit.config import LLMConfig
-from synthkit.calls.providers.base import Completion, ProviderRefused, RequestFailed, retry_after
+from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
 
-REFUSED = {401: "refused the API key", 403: "refused the API key", 400: "refused the request",
-           404: "refused the request", 422: "refused the request"}
+REFUSALS = (400, 401, 403, 404, 413, 422)  # a retry gets the same answer
 
 
 class OpenAIHTTPProvider:
@@ -25,8 +24,7 @@ class OpenAIHTTPProvider:
         self._url = llm.api_base.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._body = {
-            # litellm's "openai/<name>" means: <name> on an OpenAI-compatible server.
-            "model": llm.model.split("/", 1)[1] if llm.model.startswith("openai/") else llm.model,
+            "model": served_name(llm.model),
             "temperature": llm.temperature,
             "top_p": llm.top_p,
             "max_tokens": llm.max_tokens,
@@ -51,37 +49,55 @@ class OpenAIHTTPProvider:
                                        "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
         try:
             async with self._client().post(self._url, json=body) as response:
-                if response.status == 200:
-                    data = await response.json(content_type=None)
-                else:
+                if response.status != 200:
                     self._fail(response.status, await response.text(), response.headers)
+                raw = await response.read()
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer within llm.timeout_s={self._llm.timeout_s}") from None
         except aiohttp.ClientError as e:
             raise RequestFailed(f"{type(e).__name__}: {e}") from None
         try:
-            text = data["choices"][0]["message"].get("content") or ""
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # a proxy's HTML error page, a body cut short: like a 5xx
+            raise RequestFailed(f"the server answered 200 with a body that is not JSON: {_snippet(raw)}") from None
+        try:
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
             raise RequestFailed(f"the server answered without choices: {str(data)[:200]}") from None
-        usage = data.get("usage") or {}
-        return Completion(text, usage.get("prompt_tokens") or 0, usage.get("completion_tokens") or 0)
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+        return Completion(str(text), _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")),
+                          str(choice.get("finish_reason") or "stop"))
 
     def _fail(self, status: int, text: str, headers) -> None:
-        detail = _error_message(text)
-        if status in REFUSED:
-            key = f" ({self._llm.api_key_env})" if status in (401, 403) and self._llm.api_key_env else ""
-            raise ProviderRefused(f"{self._llm.provider} {REFUSED[status]}{key} for {self.model_name}: HTTP {status}: {detail}")
-        raise RequestFailed(f"HTTP {status}: {detail}", status, retry_after(headers))
+        detail = f"HTTP {status}: {_error_message(text)}"
+        if status in REFUSALS:
+            raise refusal(status, detail, self._llm.api_key_env, self._llm.provider, self.model_name)
+        raise RequestFailed(detail, status, retry_after(headers))
 
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
 
 
+def served_name(model: str) -> str:
+    """The model name the server knows: litellm's `openai/<name>` means <name> on an OpenAI-compatible
+    server; any other name (`Qwen/Qwen2.5-7B-Instruct`, as vLLM prints it) is sent as it is."""
+    return model.split("/", 1)[1] if model.startswith("openai/") else model
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def _snippet(raw: bytes) -> str:
+    return " ".join(raw[:200].decode("utf-8", "replace").split()) or "(empty)"
+
+
 def _error_message(text: str) -> str:
     try:
         error = json.loads(text).get("error")
         text = error.get("message", text) if isinstance(error, dict) else str(error or text)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         pass
     return " ".join(text.split())[:300]

@@ -1,0 +1,109 @@
+"""The run ledger: every count of a run, fed by events as they happen (a request sent, an answer
+paid for or replayed, a row written, rejected or failed, a stage started or ended). It spans all the
+stages of a run (brainstorm, then generation), so the totals are the run's; progress and the summary
+only read it."""
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional
+
+
+@dataclass
+class Tally:
+    """Counts of one stage, or of a whole run."""
+
+    written: int = 0
+    rejected: int = 0
+    failed: int = 0  # rows whose requests failed after every retry; a later run makes them
+    resumed: int = 0  # rows already in the output dir from an earlier run
+    duplicates: int = 0  # answers that repeated an earlier row
+    requests: int = 0  # requests sent to the model, retries included
+    cached: int = 0  # answers replayed from the response cache
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    truncated: int = 0  # answers cut off by llm.max_tokens
+    reasons: Counter = field(default_factory=Counter)  # why rows were rejected: the check, or the kind of reason
+
+    def add(self, other: "Tally") -> None:
+        for name in ("written", "rejected", "failed", "resumed", "duplicates", "requests", "cached", "prompt_tokens",
+                     "completion_tokens", "cost_usd", "truncated"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.reasons.update(other.reasons)
+
+
+@dataclass
+class Stage:
+    name: str
+    target: int  # rows the stage is to hold
+    tally: Tally = field(default_factory=Tally)
+    started: float = field(default_factory=time.monotonic)
+    elapsed_s: float = 0.0
+    stopped_early: Optional[str] = None
+
+
+class Ledger:
+    def __init__(self, priced: bool = True):
+        self.priced = priced  # False when the model has no known price: costs are unknown
+        self.stages: list = []
+
+    # Events.
+    def stage_started(self, name: str, target: int, resumed: int) -> Stage:
+        stage = Stage(name, target, Tally(resumed=resumed))
+        self.stages.append(stage)
+        return stage
+
+    def stage_ended(self, stopped_early: Optional[str] = None) -> None:
+        stage = self.current
+        stage.elapsed_s = time.monotonic() - stage.started
+        stage.stopped_early = stage.stopped_early or stopped_early
+
+    def request_sent(self) -> None:
+        self.current.tally.requests += 1
+
+    def answered(self, prompt_tokens: int, completion_tokens: int, cost_usd: Optional[float], cached: bool,
+                 truncated: bool = False) -> None:
+        tally = self.current.tally
+        tally.prompt_tokens += prompt_tokens
+        tally.completion_tokens += completion_tokens
+        tally.cost_usd += cost_usd or 0.0
+        tally.cached += cached
+        tally.truncated += truncated
+
+    def row_written(self) -> None:
+        self.current.tally.written += 1
+
+    def row_rejected(self, reason: str) -> None:
+        tally = self.current.tally
+        tally.rejected += 1
+        tally.reasons[reason] += 1
+
+    def row_failed(self) -> None:
+        self.current.tally.failed += 1
+
+    def duplicate(self) -> None:
+        self.current.tally.duplicates += 1
+
+    def stop(self, reason: str) -> None:
+        """No more rows in this stage (and so in this run)."""
+        self.current.stopped_early = self.current.stopped_early or reason
+
+    # Readings.
+    @property
+    def current(self) -> Stage:
+        return self.stages[-1]
+
+    @property
+    def stopped_early(self) -> Optional[str]:
+        return next((s.stopped_early for s in self.stages if s.stopped_early), None)
+
+    def totals(self) -> Tally:
+        total = Tally()
+        for stage in self.stages:
+            total.add(stage.tally)
+        return total
+
+    @property
+    def elapsed_s(self) -> float:
+        return sum(s.elapsed_s for s in self.stages)

@@ -1,0 +1,42 @@
+"""Keys never reach disk. Everything synthkit writes (rows, rejects, configs, status, coverage) passes
+through `redact`, which blanks the values of the environment variables that hold keys (every
+`*_API_KEY`, `*_TOKEN`, `*_SECRET`, `*_PASSWORD` variable, and any named by an `api_key_env`) and
+anything shaped like a provider key."""
+
+import os
+import re
+from functools import lru_cache
+
+REDACTED = "[REDACTED]"
+_KEY_NAME = re.compile(r"(API_KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)$|^(HF_TOKEN|REDISCLI_AUTH)$", re.I)
+# Provider key shapes: OpenAI/Anthropic (sk-...), Hugging Face (hf_...), Google (AIza...), AWS access keys,
+# GitHub tokens, and bearer headers.
+_KEY_SHAPE = re.compile(
+    r"\b(sk-[A-Za-z0-9_\-]{16,}|hf_[A-Za-z0-9]{20,}|AIza[0-9A-Za-z_\-]{30,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,})"
+    r"|(?<=Bearer )[A-Za-z0-9._\-]{16,}"
+)
+_extra_names: set = set()
+
+
+def key_like_name(name: str) -> bool:
+    return bool(_KEY_NAME.search(name))
+
+
+def protect(name: str) -> None:
+    """Also redact the value of this environment variable (an `api_key_env`)."""
+    if name and name not in _extra_names:
+        _extra_names.add(name)
+        _secret_values.cache_clear()
+
+
+@lru_cache(maxsize=1)
+def _secret_values() -> tuple:
+    values = {v for k, v in os.environ.items() if (key_like_name(k) or k in _extra_names) and len(v) >= 8}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def redact(text: str) -> str:
+    for value in _secret_values():
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return _KEY_SHAPE.sub(REDACTED, text)
