@@ -3,7 +3,6 @@ User mistakes, faults and refusals end as one line on stderr and a non-zero exit
 traceback."""
 
 import os
-import re
 import sys
 import tempfile
 import time
@@ -12,9 +11,6 @@ from pathlib import Path
 SUBCOMMANDS = {
     "export": ("synthkit.outputs.export", "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)"),
 }
-# Keys must come from the environment: synthkit writes every override into <output_dir>/.hydra/.
-_SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.IGNORECASE)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _STARTED = time.time()
 
 
@@ -25,10 +21,13 @@ def main() -> None:
         return
     if command in ("--help", "-h"):
         print(_subcommand_help())
-    for arg in sys.argv[1:]:
-        if _SECRET_OVERRIDE.match(arg):
-            _fail("keys are not taken on the command line (synthkit saves overrides to disk): put the key in the "
-                  "environment variable named by llm.api_key_env")
+    from synthkit.errors import UserError
+    from synthkit.secrets import refuse_secret_overrides
+
+    try:
+        refuse_secret_overrides(sys.argv[1:])
+    except UserError as e:
+        _fail(str(e))
     _main_hydra()
 
 
@@ -50,10 +49,7 @@ def _subcommand_help() -> str:
 
 
 def _main_hydra() -> None:
-    from hydra.errors import HydraException, MissingConfigException
-    from omegaconf.errors import OmegaConfBaseException
-
-    from synthkit.config import register
+    from synthkit.config import COMPOSITION_ERRORS, composition_error, register
     from synthkit.errors import UserError
     from synthkit.outputs.sweep import REPORT_ENV
 
@@ -70,10 +66,8 @@ def _main_hydra() -> None:
                   code=1)
     except UserError as e:
         _fail(str(e))
-    except MissingConfigException as e:
-        _fail(_missing_config(e))
-    except (HydraException, OmegaConfBaseException) as e:
-        _fail(_one_line(e))
+    except COMPOSITION_ERRORS as e:
+        _fail(composition_error(e))
     except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
         if "can be specified" not in str(e):
             raise
@@ -190,26 +184,6 @@ def summary(result) -> str:
     if result.placeholder:
         lines.append("  note: llm=mock writes PLACEHOLDER rows (schema-valid, not model output); use a real llm for training data")
     return "\n".join(lines)
-
-
-def _missing_config(error) -> str:
-    group, _, name = (error.missing_cfg_file or "").rpartition("/")
-    if group and error.options:
-        return f"no {group} named '{name}'; available: {', '.join(error.options)}"
-    return _one_line(error)
-
-
-def _one_line(error: Exception) -> str:
-    unknown = re.match(r"Could not override '([^']+)'", str(error))
-    if unknown and "not in" in str(error.__cause__):
-        return f"unknown key '{unknown.group(1)}'; list the valid keys with: synthkit <your overrides> --cfg job"
-    text = str(error)
-    if error.__cause__ is not None and str(error.__cause__) not in text:
-        text += ": " + str(error.__cause__)
-    lines = [line.strip() for line in text.splitlines()]
-    # OmegaConf appends location details (full_key, object_type) that repeat what the message says.
-    lines = [line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
-    return " ".join(lines)
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -18,6 +18,19 @@ _KEY_SHAPE = re.compile(
 _extra_names: set = set()
 
 
+_SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.I)
+
+
+def refuse_secret_overrides(overrides) -> None:
+    """Keys are never taken as overrides: synthkit saves overrides to disk."""
+    from synthkit.errors import UserError
+
+    for arg in overrides:
+        if _SECRET_OVERRIDE.match(str(arg)):
+            raise UserError("keys are not taken as overrides (synthkit saves overrides to disk): put the key in the "
+                            "environment variable named by llm.api_key_env")
+
+
 def key_like_name(name: str) -> bool:
     return bool(_KEY_NAME.search(name))
 

@@ -5,6 +5,7 @@ the scheduler, and write the run's status (and dataset card)."""
 
 import asyncio
 import json
+import re
 import signal
 import threading
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.calls.cache import open_cache
+from synthkit.calls.cache import cache_dir, open_cache
 from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
 from synthkit.calls.limits import RateLimits
@@ -28,7 +29,7 @@ from synthkit.errors import UserError
 from synthkit.outputs.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
 from synthkit.outputs.progress import Progress
 from synthkit.quality.dedup import Deduplicator
-from synthkit.secrets import protect
+from synthkit.secrets import key_like_name, protect
 
 
 @dataclass
@@ -71,13 +72,19 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
     if cfg.max_cost_usd is not None and price is None:
         raise UserError(f"max_cost_usd needs a price, and litellm has none for {cfg.llm.model}: "
                         "set llm.input_cost_per_mtok and llm.output_cost_per_mtok")
-    provider = make_provider(cfg.llm)  # a missing key is refused before the output dir is made
+    _refuse_env_keys(cfg)
+    # Everything that can be refused is, before the output dir is made.
+    provider = make_provider(cfg.llm)
+    cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
+    limits_dir = cache_dir(cfg) / "limits"
     out = OutputDir(out_dir)
-    out.claim()
     try:
+        out.claim()
         _record_config(out, cfg, overrides)
         ledger = Ledger(priced=price is not None)
-        stack = _call_stack(cfg, provider, price, ledger, (shared_dir or out_dir) / BUDGET_LEDGER)
+        limits = RateLimits(limits_dir, f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
+        budget = Budget(price, cfg.max_cost_usd, (shared_dir or out_dir) / BUDGET_LEDGER)
+        stack = CallStack(provider, ModelCaller(provider, cfg.llm, cache, limits, budget, ledger), cache)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -95,6 +102,10 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
             result.coverage = grid_coverage(out_dir, cells)
         write_status(out, ledger)
         return result
+    except BaseException:
+        if cache is not None:
+            cache.close()
+        raise
     finally:
         out.release()
 
@@ -144,15 +155,6 @@ async def _run_stage(cfg: DictConfig, name: str, cells: list, directory: Path, s
     return files.data_path
 
 
-def _call_stack(cfg: DictConfig, provider, price, ledger: Ledger, budget_ledger: Path) -> CallStack:
-    cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
-    from synthkit.calls.cache import cache_dir
-
-    limits = RateLimits(cache_dir(cfg) / "limits", f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
-    budget = Budget(price, cfg.max_cost_usd, budget_ledger)
-    return CallStack(provider, ModelCaller(provider, cfg.llm, cache, limits, budget, ledger), cache)
-
-
 def _run_in_loop(coroutine):
     """asyncio.run, also from code that already runs an event loop (a notebook): then in a thread.
     SIGTERM and SIGHUP (a scheduler's preemption, `timeout`) stop the run like Ctrl-C."""
@@ -193,6 +195,20 @@ def _with_stop_signals(coroutine):
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+
+
+_ENV_INTERPOLATION = re.compile(r"\$\{oc\.env:\s*([^,}\s]+)")
+
+
+def _refuse_env_keys(cfg: DictConfig) -> None:
+    """A key read into a task config by ${oc.env:...} would be written into rows, prompts and config files."""
+    for section in ("task", "brainstorm", "recipe"):
+        node = cfg.get(section)
+        text = OmegaConf.to_yaml(node, resolve=False) if node is not None else ""
+        for name in _ENV_INTERPOLATION.findall(text):
+            if key_like_name(name):
+                raise UserError(f"{section} reads ${{oc.env:{name}}}, a key: keys go only in llm.api_key_env, "
+                                "never into task configs (they would be written with the rows)")
 
 
 def write_status(out: OutputDir, ledger: Ledger, error: str = "") -> None:

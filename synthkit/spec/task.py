@@ -7,6 +7,7 @@ from typing import Any, Mapping, Optional, Sequence
 
 import jsonschema
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
@@ -83,6 +84,8 @@ class TaskSpec:
             self._template = _JINJA.from_string(data["prompt"])
         except TemplateSyntaxError as e:
             raise UserError(f"task {self.name}: prompt template line {e.lineno}: {e.message}") from None
+        except (TypeError, RecursionError) as e:
+            raise UserError(f"task {self.name}: prompt must be a template string ({e})") from None
 
     def _attributes(self, data: dict) -> list:
         domains = data["domains"]
@@ -114,6 +117,11 @@ class TaskSpec:
             return self._template.render(attributes)
         except UndefinedError as e:
             raise UserError(f"task {self.name}: the prompt uses an unknown variable ({e.message}); declare it as an attribute") from None
+        except SecurityError as e:
+            raise UserError(f"task {self.name}: the prompt template does something the sandbox refuses ({e}); "
+                            "a prompt may only use its attributes") from None
+        except Exception as e:  # a template is user code: any failure of it is the template's
+            raise UserError(f"task {self.name}: the prompt template failed to render ({type(e).__name__}: {e})") from None
 
     def parse(self, text: str) -> Any:
         """The answer as the schema sees it; raises ParseError. Never evaluates the text."""

@@ -1,0 +1,87 @@
+"""The Python API: a run from a notebook or a script, with the same overrides, cache, resume, limits
+and errors as the command line (a UserError carries the one-line message).
+
+    import synthkit
+    run = synthkit.generate("task=text_retrieval", "llm=openai", "num_rows=100")
+    dataset = run.dataset()          # a datasets.Dataset of the rows (pip install synthkit-e5[export])
+
+It works where an event loop is already running (Jupyter): the run then gets a thread of its own."""
+
+from pathlib import Path
+from typing import Optional
+
+from synthkit.errors import UserError
+
+
+def compose(*overrides: str, config_dir: Optional[str] = None):
+    """The run config the command line would compose from these overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from synthkit.config import COMPOSITION_ERRORS, composition_error, register
+    from synthkit.secrets import refuse_secret_overrides
+
+    refuse_secret_overrides(overrides)
+    register()
+    extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("synthkit.conf", version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=[*overrides, *extra])
+    except COMPOSITION_ERRORS as e:
+        raise UserError(composition_error(e)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+class Run:
+    """A finished run: its ledger and notes (`result`), its dir, and its rows as a dataset."""
+
+    def __init__(self, result, out_dir: Path):
+        self.result, self.out_dir = result, out_dir
+
+    @property
+    def data_path(self) -> Path:
+        return self.result.data_path
+
+    def dataset(self):
+        """The rows as a datasets.Dataset."""
+        try:
+            import datasets
+        except ImportError:
+            from synthkit import DISTRIBUTION
+
+            raise UserError(f"dataset() needs the datasets library: pip install '{DISTRIBUTION}[export]'") from None
+        return datasets.Dataset.from_json(str(self.data_path))
+
+    def __repr__(self) -> str:
+        totals = self.result.ledger.totals()
+        return f"<synthkit run {self.out_dir}: {totals.written} rows, {totals.rejected} rejected>"
+
+
+def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[bool] = None) -> Run:
+    """Run synthkit with command-line overrides ("task=...", "num_rows=..."); returns the finished Run.
+    Raises UserError (one line) for a mistake, and when the run stopped early."""
+    from synthkit.engine.run import generate as run
+
+    cfg = compose(*overrides, config_dir=config_dir)
+    if cfg.dry_run:
+        raise UserError("dry_run is for the command line; call synthkit.compose() to inspect a config")
+    out_dir = Path(cfg.output_dir)
+    result = run(cfg, out_dir, overrides=overrides)
+    if cfg.card if card is None else card:
+        from synthkit.outputs.card import write_card
+
+        write_card(out_dir)
+    finished = Run(result, out_dir)
+    if result.stopped_early:
+        raise RunStoppedEarly(result.stopped_early, finished)
+    return finished
+
+
+class RunStoppedEarly(UserError):
+    """The run ended before all its rows were made (rows written are kept): `.run` is what it made."""
+
+    def __init__(self, message: str, run: Run):
+        super().__init__(message)
+        self.run = run
