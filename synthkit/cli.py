@@ -161,12 +161,13 @@ def _card(out_dir: Path) -> str:
 
 
 def summary(result) -> str:
-    """The run's totals, all stages included, from its ledger."""
+    """The rows of the run's last stage; requests, tokens and cost of all its stages (brainstorm included)."""
     ledger, totals = result.ledger, result.ledger.totals()
+    rows = ledger.current.tally
     lines = [
-        f"synthkit: {result.label} with {result.model}: {totals.written} rows written, {totals.rejected} rejected"
-        + (f", {totals.failed} failed" if totals.failed else "")
-        + (f" ({totals.resumed} already there from an earlier run)" if totals.resumed else ""),
+        f"synthkit: {result.label} with {result.model}: {rows.written} rows written, {rows.rejected} rejected"
+        + (f", {rows.failed} failed" if rows.failed else "")
+        + (f" ({rows.resumed} already there from an earlier run)" if rows.resumed else ""),
         f"  requests: {totals.requests}" + (f", {totals.cached} answers replayed from the cache" if totals.cached else ""),
         *([f"  duplicates: {totals.duplicates} answers repeated an earlier row and were asked again or rejected"]
           if totals.duplicates else []),
@@ -174,7 +175,7 @@ def summary(result) -> str:
           if totals.truncated else []),
         *([f"  rejects by reason: {', '.join(f'{k} {v}' for k, v in totals.reasons.most_common(6))}"]
           if totals.reasons else []),
-        f"  time: {ledger.elapsed_s:.2f} s, {totals.written / max(ledger.elapsed_s, 1e-9):.1f} rows/s",
+        f"  time: {ledger.elapsed_s:.2f} s, {rows.written / max(ledger.current.elapsed_s, 1e-9):.1f} rows/s",
         f"  tokens: {totals.prompt_tokens} prompt + {totals.completion_tokens} completion",
         f"  cost: ${totals.cost_usd:.4f}" if ledger.priced else f"  cost: unknown (litellm has no price for {result.model})",
         *(f"  {note}" for note in result.notes),

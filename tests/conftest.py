@@ -71,3 +71,21 @@ def openai_server(tmp_path_factory):
 def client(request) -> str:
     """Both provider paths: tests that take this run once through litellm, once through the lean client."""
     return request.param
+
+
+@pytest.fixture
+def make(tmp_path, monkeypatch):
+    """In-process runs, as the Python API makes them: `make(*overrides, server=None, client="auto", name="run")`
+    returns the synthkit.api.Run (or raises UserError). Each test gets its own cache dir and no keys."""
+    import synthkit
+    from helpers import server_llm
+
+    for name in [k for k in os.environ if k.endswith("_API_KEY")]:
+        monkeypatch.delenv(name)
+
+    def run(*overrides: str, server=None, client: str = "auto", name: str = "run", card: bool = False):
+        llm = server_llm(server, client=client) if server is not None else []
+        return synthkit.generate(*llm, f"output_dir={tmp_path / name}", f"cache_dir={tmp_path / 'cache'}",
+                                 "progress_every_s=0", *overrides, card=card)
+
+    return run

@@ -12,7 +12,10 @@ prints `READY <port>` once it listens. Answers are built from the request's JSON
 
 A conversation is keyed by its first user message, so a re-ask gets the next step; the last
 step repeats. Steps: valid, fenced, malformed, missing_key, wrong_type, empty, drop (close the
-connection), sleep:<s> (then valid), status:<code>[:<retry-after>], text:<answer>.
+connection), sleep:<s> (then valid), status:<code>[:<retry-after>], text:<answer>, truncated (half of a
+valid answer, finish_reason "length"), html (a 200 whose body is an HTML page), refuse:<code>:<message>
+(an OpenAI-style error with that message), nested:<depth> (an answer nested that deep), big:<chars>
+(a valid answer padded to that many characters).
 POST /_plan replaces the plan and resets counters; GET /_stats returns counters.
 """
 
@@ -113,6 +116,12 @@ class Server:
             headers = {"Retry-After": retry_after or "1"} if code == "429" else {}
             error = {"error": {"message": f"injected status {code}", "type": "injected", "code": code}}
             return web.json_response(error, status=int(code), headers=headers)
+        if kind == "refuse":
+            code, _, message = arg.partition(":")
+            error = {"error": {"message": message, "type": "invalid_request_error", "code": None}}
+            return web.json_response(error, status=int(code))
+        if kind == "html":
+            return web.Response(text="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html")
         if kind == "drop":
             request.transport.close()
             return web.Response()
@@ -138,6 +147,14 @@ class Server:
             content = json.dumps({**valid, first: 12345})
         elif kind == "empty":
             content = ""
+        elif kind == "truncated":
+            content = json.dumps(valid)
+            content = content[: len(content) // 2]
+        elif kind == "nested":
+            content = "[" * int(arg) + "]" * int(arg)
+        elif kind == "big":
+            first = next(iter(valid))
+            content = json.dumps({**valid, first: "x " * (int(arg) // 2)})
         else:
             content = json.dumps(valid, ensure_ascii=False)
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
@@ -146,7 +163,7 @@ class Server:
             "object": "chat.completion",
             "created": int(time.time()),
             "model": body.get("model", "test-model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "length" if kind == "truncated" else "stop"}],
             "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(content.split()),
                       "total_tokens": prompt_words + len(content.split())},
         })
