@@ -8,8 +8,8 @@ from typing import Optional
 
 
 class Progress:
-    def __init__(self, stage, every_s: float, stream=sys.stderr):
-        self.stage, self.every_s, self.stream = stage, every_s, stream
+    def __init__(self, stage, every_s: float, stream=None):
+        self.stage, self.every_s, self.stream = stage, every_s, stream or sys.stderr
         self._bar = None
         self._ticker: Optional[asyncio.Task] = None
 
