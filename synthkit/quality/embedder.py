@@ -4,8 +4,9 @@ no torch) and sentence-transformers (any ST model, its own query/document prompt
 through its library's own loader from a hub id or a local directory, imported only when asked for;
 a model that cannot be loaded is a one-line UserError naming `embedder.model` and the extra to install."""
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Optional, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -48,7 +49,7 @@ class SentenceTransformerEmbedder:
     """sentence-transformers: queries and documents get the model's own prompts (its `prompts` named
     query / document, as its encode_query and encode_document use), unless explicit ones are given."""
 
-    def __init__(self, model, batch_size: int, query_prompt: Optional[str], document_prompt: Optional[str]):
+    def __init__(self, model, batch_size: int, query_prompt: str | None, document_prompt: str | None):
         self.model, self.batch_size = model, batch_size
         prompts = getattr(model, "prompts", None) or {}
         self._query = _prompt_args(query_prompt, prompts, ("query",))
@@ -57,8 +58,14 @@ class SentenceTransformerEmbedder:
     def _encode(self, texts: Sequence[str], prompt_args: dict) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
-        vectors = self.model.encode(list(texts), batch_size=self.batch_size, convert_to_numpy=True,
-                                    normalize_embeddings=True, show_progress_bar=False, **prompt_args)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            **prompt_args,
+        )
         return normalise(vectors)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -68,7 +75,7 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self._document)
 
 
-def _prompt_args(explicit: Optional[str], prompts: dict, names: tuple) -> dict:
+def _prompt_args(explicit: str | None, prompts: dict, names: tuple) -> dict:
     if explicit is not None:
         # A configured prompt is either one of the model's prompt names or the prompt text itself.
         return {"prompt_name": explicit} if explicit in prompts else {"prompt": explicit}
@@ -78,16 +85,23 @@ def _prompt_args(explicit: Optional[str], prompts: dict, names: tuple) -> dict:
     return {}
 
 
-def load_embedder(backend: str = DEFAULT_BACKEND, model: str = DEFAULT_MODEL, device: Optional[str] = None,
-                  batch_size: int = 256, query_prompt: Optional[str] = None,
-                  document_prompt: Optional[str] = None) -> Embedder:
+def load_embedder(
+    backend: str = DEFAULT_BACKEND,
+    model: str = DEFAULT_MODEL,
+    device: str | None = None,
+    batch_size: int = 256,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> Embedder:
     if backend not in BACKENDS:
         raise UserError(f"embedder.backend={backend} is not one of {', '.join(BACKENDS)}")
     extra = BACKENDS[backend]
     if _looks_like_a_path(model) and not Path(model).expanduser().is_dir():
         # Said here, not by the loader: it would take a missing directory for a hub id and go online.
-        raise UserError(f"embedder.model={model} is no directory: give a local {backend} model directory "
-                        f"or a hub id (pip install 'synthkit[{extra}]')")
+        raise UserError(
+            f"embedder.model={model} is no directory: give a local {backend} model directory "
+            f"or a hub id (pip install 'synthkit[{extra}]')"
+        )
     try:
         if backend == "model2vec":
             from model2vec import StaticModel
@@ -99,12 +113,15 @@ def load_embedder(backend: str = DEFAULT_BACKEND, model: str = DEFAULT_MODEL, de
         loaded = SentenceTransformer(_local(model), device=device)
         return SentenceTransformerEmbedder(loaded, batch_size, query_prompt, document_prompt)
     except ImportError as e:
-        raise UserError(f"embedder.backend={backend} needs {e.name or 'its library'}: "
-                        f"pip install 'synthkit[{extra}]'") from None
-    except Exception as e:  # the loaders raise OSError, ValueError, hub and HTTP errors alike
+        raise UserError(
+            f"embedder.backend={backend} needs {e.name or 'its library'}: pip install 'synthkit[{extra}]'"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - the loaders raise OSError, ValueError, hub and HTTP errors alike
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:160]
-        raise UserError(f"embedder.model={model} could not be loaded by {backend} ({reason}): give a local model "
-                        f"directory or a hub id that is reachable or cached (pip install 'synthkit[{extra}]')") from None
+        raise UserError(
+            f"embedder.model={model} could not be loaded by {backend} ({reason}): give a local model "
+            f"directory or a hub id that is reachable or cached (pip install 'synthkit[{extra}]')"
+        ) from None
 
 
 def _looks_like_a_path(model: str) -> bool:

@@ -5,8 +5,8 @@ taken. Queries go in blocks against the whole document matrix (argpartition per 
 is matrix products, not Python loops over pairs; the scores returned are the ones FlagEmbedding's
 pos_scores / neg_scores expect."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -66,8 +66,13 @@ def _mine_group(embedder, group: list, k: int, ratio: float) -> list:
         top, top_sims = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_sims, order, axis=1)
         for r in rows:
             keep = np.isfinite(top_sims[r])
-            results.append(Mined(round(float(pos_scores[s + r]), 4), [documents[j] for j in top[r][keep]],
-                                 [round(float(x), 4) for x in top_sims[r][keep]]))
+            results.append(
+                Mined(
+                    round(float(pos_scores[s + r]), 4),
+                    [documents[j] for j in top[r][keep]],
+                    [round(float(x), 4) for x in top_sims[r][keep]],
+                )
+            )
     return results
 
 

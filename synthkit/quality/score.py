@@ -8,9 +8,9 @@ nearest earlier query) run afterwards as blocked matrix products, never per pair
 import json
 import math
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional
 
 import numpy as np
 
@@ -58,7 +58,8 @@ def export_specs(tasks: dict) -> dict:
     return {name: task["export"] for name, task in tasks.items() if task.get("export")}
 
 
-def score_rows(rows: Iterable[dict], exports: dict, embedder, thresholds: Thresholds = Thresholds()) -> Scores:
+def score_rows(rows: Iterable[dict], exports: dict, embedder, thresholds: Thresholds | None = None) -> Scores:
+    thresholds = thresholds or Thresholds()
     scores = Scores()
     pos, neg = [], []
     queries: dict = {}  # task type -> list of query blocks; positives alike
@@ -203,8 +204,11 @@ def _diversity(q: np.ndarray, languages: list) -> dict:
         eig = np.clip(np.linalg.eigvalsh(x.T @ x / n), 0, None)
         eig = eig[eig > 1e-12] / eig.sum() if eig.sum() > 0 else eig[:0]
         vendi = float(np.exp(-(eig * np.log(eig)).sum())) if len(eig) else None
-        out[language] = {"queries": n, "mean_cosine": round(float(mean_cos), 4),
-                         "vendi": round(vendi, 2) if vendi is not None else None}
+        out[language] = {
+            "queries": n,
+            "mean_cosine": round(float(mean_cos), 4),
+            "vendi": round(vendi, 2) if vendi is not None else None,
+        }
     return out
 
 
@@ -223,14 +227,15 @@ def records(scores: Scores) -> Iterator[dict]:
         yield record
 
 
-def _num(value) -> Optional[float]:
+def _num(value) -> float | None:
     value = float(value)
     return None if math.isnan(value) else round(value, 4)
 
 
-def summary(scores: Scores, thresholds: Thresholds = Thresholds()) -> dict:
+def summary(scores: Scores, thresholds: Thresholds | None = None) -> dict:
     """Counts and shares of each flag per task type (shares of the rows a flag applies to: the
     negative flags of rows with a negative), quantiles of the similarities, and query diversity."""
+    thresholds = thresholds or Thresholds()
     types = np.asarray(scores.task_type)
     has_neg = ~np.isnan(scores.neg_sim)
     out = {"rows": len(scores.ids), "skipped": scores.skipped, "thresholds": asdict(thresholds), "task_types": {}}
@@ -243,19 +248,27 @@ def summary(scores: Scores, thresholds: Thresholds = Thresholds()) -> dict:
             count = int((scores.flags[flag] & base).sum())
             flags[flag] = {"count": count, "share": round(count / int(base.sum()), 4) if base.any() else None}
         out["task_types"][task_type] = {
-            "rows": int(mine.sum()), "with_negative": int(with_neg.sum()), "flags": flags,
-            "pos_sim": _quantiles(scores.pos_sim[mine]), "neg_sim": _quantiles(scores.neg_sim[with_neg]),
-            "margin": _quantiles(scores.margin[with_neg]), "diversity": scores.diversity.get(task_type, {}),
+            "rows": int(mine.sum()),
+            "with_negative": int(with_neg.sum()),
+            "flags": flags,
+            "pos_sim": _quantiles(scores.pos_sim[mine]),
+            "neg_sim": _quantiles(scores.neg_sim[with_neg]),
+            "margin": _quantiles(scores.margin[with_neg]),
+            "diversity": scores.diversity.get(task_type, {}),
         }
     return out
 
 
-def _quantiles(values: np.ndarray) -> Optional[dict]:
+def _quantiles(values: np.ndarray) -> dict | None:
     if not len(values):
         return None
     p10, p50, p90 = np.percentile(values, [10, 50, 90])
-    return {"mean": round(float(values.mean()), 4), "p10": round(float(p10), 4), "p50": round(float(p50), 4),
-            "p90": round(float(p90), 4)}
+    return {
+        "mean": round(float(values.mean()), 4),
+        "p10": round(float(p10), 4),
+        "p50": round(float(p50), 4),
+        "p90": round(float(p90), 4),
+    }
 
 
 def read_rows(path: Path) -> Iterator[dict]:
@@ -268,14 +281,13 @@ def read_rows(path: Path) -> Iterator[dict]:
                     raise UserError(f"{path} line {n} is not JSON: is it a synthkit data file?") from None
 
 
-def score_run(data: Path, exports: dict, embedder, thresholds: Thresholds = Thresholds()) -> tuple:
+def score_run(data: Path, exports: dict, embedder, thresholds: Thresholds | None = None) -> tuple:
     """Score a data.jsonl and write scores.jsonl beside it (whole or not at all); returns the scores
     and the summary, which is also written beside it as scores_summary.json."""
-    data = Path(data)
+    data, thresholds = Path(data), thresholds or Thresholds()
     scores = score_rows(read_rows(data), exports, embedder, thresholds)
     result = summary(scores, thresholds)
-    _write_atomically(data.parent / "scores.jsonl",
-                      (json.dumps(r, ensure_ascii=False) + "\n" for r in records(scores)))
+    _write_atomically(data.parent / "scores.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in records(scores)))
     _write_atomically(data.parent / "scores_summary.json", [json.dumps(result, indent=2, ensure_ascii=False) + "\n"])
     return scores, result
 
