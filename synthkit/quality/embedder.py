@@ -1,0 +1,134 @@
+"""The reference embedder that judges a run's rows: one small protocol (queries and documents to
+L2-normalised float32 matrices) with two backends, model2vec static embeddings (the light default,
+no torch) and sentence-transformers (any ST model, its own query/document prompts). Each is loaded
+through its library's own loader from a hub id or a local directory, imported only when asked for;
+a model that cannot be loaded is a one-line UserError naming `embedder.model` and the extra to install."""
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from synthkit.errors import UserError
+
+DEFAULT_BACKEND = "model2vec"
+DEFAULT_MODEL = "minishlab/potion-multilingual-128M"  # 256-d, 101 languages, distilled from bge-m3
+BACKENDS = {"model2vec": "quality", "sentence-transformers": "st"}  # backend -> the extra that installs it
+
+
+class Embedder(Protocol):
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    # A text with no known token embeds to zeros: it stays zero (cosine 0 to everything), not NaN.
+    return matrix / np.maximum(norms, 1e-12)
+
+
+class StaticEmbedder:
+    """model2vec: a token-vector lookup and a mean; queries and documents share one encoder."""
+
+    def __init__(self, model, batch_size: int):
+        self.model, self.batch_size = model, batch_size
+
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.model.dim), dtype=np.float32)
+        # Its own multiprocessing pays off only on huge single calls; callers here stream batches.
+        return normalise(self.model.encode(list(texts), batch_size=self.batch_size, use_multiprocessing=False))
+
+    encode_queries = encode_documents = _encode
+
+
+class SentenceTransformerEmbedder:
+    """sentence-transformers: queries and documents get the model's own prompts (its `prompts` named
+    query / document, as its encode_query and encode_document use), unless explicit ones are given."""
+
+    def __init__(self, model, batch_size: int, query_prompt: str | None, document_prompt: str | None):
+        self.model, self.batch_size = model, batch_size
+        prompts = getattr(model, "prompts", None) or {}
+        self._query = _prompt_args(query_prompt, prompts, ("query",))
+        self._document = _prompt_args(document_prompt, prompts, ("document", "passage", "corpus"))
+
+    def _encode(self, texts: Sequence[str], prompt_args: dict) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
+        vectors = self.model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            **prompt_args,
+        )
+        return normalise(vectors)
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._query)
+
+    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, self._document)
+
+
+def _prompt_args(explicit: str | None, prompts: dict, names: tuple) -> dict:
+    if explicit is not None:
+        # A configured prompt is either one of the model's prompt names or the prompt text itself.
+        return {"prompt_name": explicit} if explicit in prompts else {"prompt": explicit}
+    for name in names:
+        if name in prompts:
+            return {"prompt_name": name}
+    return {}
+
+
+def load_embedder(
+    backend: str = DEFAULT_BACKEND,
+    model: str = DEFAULT_MODEL,
+    device: str | None = None,
+    batch_size: int = 256,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> Embedder:
+    if backend not in BACKENDS:
+        raise UserError(f"embedder.backend={backend} is not one of {', '.join(BACKENDS)}")
+    extra = BACKENDS[backend]
+    if _looks_like_a_path(model) and not Path(model).expanduser().is_dir():
+        # Said here, not by the loader: it would take a missing directory for a hub id and go online.
+        raise UserError(
+            f"embedder.model={model} is no directory: give a local {backend} model directory "
+            f"or a hub id (pip install 'synthkit[{extra}]')"
+        )
+    try:
+        if backend == "model2vec":
+            from model2vec import StaticModel
+
+            # force_download=False: a model already in the hub cache loads offline.
+            return StaticEmbedder(StaticModel.from_pretrained(_local(model), force_download=False), batch_size)
+        from sentence_transformers import SentenceTransformer
+
+        loaded = SentenceTransformer(_local(model), device=device)
+        return SentenceTransformerEmbedder(loaded, batch_size, query_prompt, document_prompt)
+    except ImportError as e:
+        raise UserError(
+            f"embedder.backend={backend} needs {e.name or 'its library'}: pip install 'synthkit[{extra}]'"
+        ) from None
+    except Exception as e:  # noqa: BLE001 - the loaders raise OSError, ValueError, hub and HTTP errors alike
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:160]
+        raise UserError(
+            f"embedder.model={model} could not be loaded by {backend} ({reason}): give a local model "
+            f"directory or a hub id that is reachable or cached (pip install 'synthkit[{extra}]')"
+        ) from None
+
+
+def _looks_like_a_path(model: str) -> bool:
+    # Hub ids are `name` or `owner/name`; anything else is meant as a directory.
+    return model.startswith((".", "/", "~")) or model.count("/") > 1 or "\\" in model or Path(model).is_dir()
+
+
+def _local(model: str) -> str:
+    path = Path(model).expanduser()
+    return str(path) if path.is_dir() else model
