@@ -105,33 +105,92 @@ sys.stdin.readline()
 """
 
 
-RPM_WORKER = (
+SHARED_WORKER = (
     WORKER_PRELUDE
     + """
+import random
 async def main():
     limits = store.rate_limits("endpoint-a", rpm=600, tpm=None)
     started = []
     for _ in range(6):
         await limits.acquire(0)
         started.append(time.time())
+    budget = store.budget("sweep-1", max_cost_usd=1.0)
+    paid = 0.0
+    while (token := await budget.reserve(0.10)) is not None:
+        await asyncio.sleep(0.05)
+        cost = random.uniform(0.05, 0.15)
+        await budget.settle(token, cost)
+        paid += cost
+    from synthkit.providers.base import Completion
+    await store.cache.put(f"key-{index}", Completion('{"query": "naïve café"}', index, 34))
     await store.aclose()
-    return started
+    return {"started": started, "paid": paid}
 print(json.dumps(asyncio.run(main())))
 """
 )
 
 
-def test_rpm_is_shared_by_processes(redis_server):
-    """3 processes x 6 requests under rpm=600 (one per 0.1 s, together): every stretch of k+1
-    consecutive starts spans at least k intervals, whichever process made them."""
-    times = run_workers(3, RPM_WORKER, redis_server.url)
-    starts = sorted(t for worker in times for t in worker)
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """3 processes at once, each: 6 requests under one rpm=600 schedule (one per 0.1 s, together),
+    then requests of $0.10 estimated, $0.05-$0.15 actual, against one $1 budget until refused,
+    then one answer into the cache."""
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server, run_workers(3, SHARED_WORKER, server.url)
+    finally:
+        server.stop()
+
+
+def test_rpm_is_shared_by_processes(shared_run):
+    """Every stretch of k+1 consecutive starts spans at least k intervals, whichever process made them."""
+    _, results = shared_run
+    starts = sorted(t for worker in results for t in worker["started"])
     assert len(starts) == 18
     lateness = 0.04  # a sleeper may wake late, bringing it closer to the next one
     for k in range(1, len(starts)):
         for i in range(len(starts) - k):
             assert starts[i + k] - starts[i] >= k * 0.1 - lateness, (i, k, starts)
     assert starts[-1] - starts[0] < 17 * 0.1 + 0.5  # spaced, not stalled
+
+
+def test_budget_is_shared_by_processes(shared_run):
+    """The total passes the cap at most by what the requests in flight (one per process) cost
+    beyond their estimates, and every payment is in the ledger."""
+    from synthkit.calls.store_redis import RedisStore
+
+    server, results = shared_run
+    paid = [worker["paid"] for worker in results]
+
+    async def ledger():
+        store = RedisStore(server.url)
+        spent = await store.budget("sweep-1", 1.0).spent()
+        await store.aclose()
+        return spent
+
+    spent = asyncio.run(ledger())
+    assert spent == pytest.approx(sum(paid))
+    assert all(p > 0 for p in paid)  # all three shared it
+    assert 0.6 <= spent <= 1.0 + 3 * 0.05 + 1e-9
+
+
+def test_cache_written_by_one_process_is_read_by_another(shared_run):
+    from synthkit.calls.store_redis import RedisStore
+    from synthkit.providers.base import Completion
+
+    server, _ = shared_run
+
+    async def main():
+        store = RedisStore(server.url)
+        found = [await store.cache.get(f"key-{i}") for i in range(4)]
+        await store.aclose()
+        return found
+
+    expected = [Completion('{"query": "naïve café"}', i, 34) for i in range(3)]
+    assert asyncio.run(main()) == [*expected, None]
 
 
 def test_tokens_correction_moves_the_schedule(redis_server):
@@ -148,44 +207,6 @@ def test_tokens_correction_moves_the_schedule(redis_server):
         return time.monotonic() - started
 
     assert 0.3 <= asyncio.run(main()) < 0.6
-
-
-BUDGET_WORKER = (
-    WORKER_PRELUDE
-    + """
-import random
-async def main():
-    budget = store.budget("sweep-1", max_cost_usd=1.0)
-    paid = 0.0
-    while (token := await budget.reserve(0.10)) is not None:
-        await asyncio.sleep(0.05)
-        cost = random.uniform(0.05, 0.15)
-        await budget.settle(token, cost)
-        paid += cost
-    await store.aclose()
-    return paid
-print(json.dumps(asyncio.run(main())))
-"""
-)
-
-
-def test_budget_is_shared_by_processes(redis_server):
-    """3 processes each reserve $0.10 per request and pay $0.05-$0.15 against one $1 cap: the total
-    passes the cap at most by what the requests in flight (one per process) cost beyond their
-    estimates, and every payment is in the ledger."""
-    paid = run_workers(3, BUDGET_WORKER, redis_server.url)
-    from synthkit.calls.store_redis import RedisStore
-
-    async def ledger():
-        store = RedisStore(redis_server.url)
-        spent = await store.budget("sweep-1", 1.0).spent()
-        await store.aclose()
-        return spent
-
-    spent = asyncio.run(ledger())
-    assert spent == pytest.approx(sum(paid))
-    assert all(p > 0 for p in paid)  # all three shared it
-    assert 0.6 <= spent <= 1.0 + 3 * 0.05 + 1e-9
 
 
 def test_budget_settles_once_and_releases(redis_server):
@@ -206,33 +227,6 @@ def test_budget_settles_once_and_releases(redis_server):
         await store.aclose()
 
     asyncio.run(main())
-
-
-CACHE_WORKER = (
-    WORKER_PRELUDE
-    + """
-from synthkit.providers.base import Completion
-async def main():
-    await store.cache.put("key-1", Completion('{"query": "naïve café"}', 12, 34))
-    await store.aclose()
-asyncio.run(main())
-print("null")
-"""
-)
-
-
-def test_cache_written_by_one_process_is_read_by_another(redis_server):
-    run_workers(1, CACHE_WORKER, redis_server.url)
-    from synthkit.calls.store_redis import RedisStore
-    from synthkit.providers.base import Completion
-
-    async def main():
-        store = RedisStore(redis_server.url)
-        found = await store.cache.get("key-1"), await store.cache.get("key-2")
-        await store.aclose()
-        return found
-
-    assert asyncio.run(main()) == (Completion('{"query": "naïve café"}', 12, 34), None)
 
 
 def test_server_restart_mid_run_loses_nothing(redis_server, capsys):

@@ -15,11 +15,13 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from synthkit.errors import UserError
-from synthkit.providers.base import Completion
+
+if TYPE_CHECKING:
+    from synthkit.providers.base import Completion
 
 PASSWORD_ENV = "SYNTHKIT_REDIS_PASSWORD"
 SCHEMES = ("redis", "rediss", "unix")
@@ -238,14 +240,17 @@ class RedisCache:
     def __init__(self, store: RedisStore):
         self.store = store
 
-    async def get(self, key: str) -> Completion | None:
+    async def get(self, key: str) -> "Completion | None":
+        # Imported here: synthkit.providers pulls in the config module, and Hydra with it.
+        from synthkit.providers.base import Completion
+
         raw = await self.store.retrying(lambda: self.store.client.get(self.store.key("cache", key)))
         if raw is None:
             return None
         value = json.loads(raw)
         return Completion(value["text"], value["prompt_tokens"], value["completion_tokens"])
 
-    async def put(self, key: str, completion: Completion) -> None:
+    async def put(self, key: str, completion: "Completion") -> None:
         raw = json.dumps(
             {
                 "text": completion.text,
