@@ -1,0 +1,144 @@
+"""The overhead of the Redis store per operation, with 8 processes using one server at once on
+loopback: a rate slot (take, never waiting: the limit is far above the load), a budget reservation
+and its settlement, a cache get and a cache put. Each process runs its operations one after the
+other, so each time is the latency an engine request pays for it. Prints a markdown table.
+
+    python bench/store_bench.py                 # starts redis-server on a free port
+    python bench/store_bench.py --url redis://127.0.0.1:6379/0 --processes 8 --ops 2000
+"""
+
+import argparse
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORKER = """
+import asyncio, json, sys, time
+from synthkit.calls.store_redis import RedisStore
+from synthkit.providers.base import Completion
+url, ops, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+store = RedisStore(url)
+print("ready", flush=True)
+sys.stdin.readline()
+
+async def main():
+    limits = store.rate_limits("bench-endpoint", rpm=1e12, tpm=None)
+    budget = store.budget("bench-ledger", max_cost_usd=1e12)
+    answer = Completion('{"query": "' + "x" * 400 + '"}', 300, 120)
+    times = {"take": [], "reserve": [], "settle": [], "cache get": [], "cache put": []}
+    clock = time.perf_counter
+    await store.cache.get("warm-up")
+    for i in range(ops):
+        key = f"bench-{index}-{i}"
+        t0 = clock(); await limits.acquire(0)
+        t1 = clock(); token = await budget.reserve(0.001)
+        t2 = clock(); await budget.settle(token, 0.001)
+        t3 = clock(); await store.cache.get(key)
+        t4 = clock(); await store.cache.put(key, answer)
+        t5 = clock()
+        for name, a, b in (("take", t0, t1), ("reserve", t1, t2), ("settle", t2, t3), ("cache get", t3, t4),
+                           ("cache put", t4, t5)):
+            times[name].append(b - a)
+    await store.aclose()
+    return times
+
+print(json.dumps(asyncio.run(main())))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(directory: str) -> tuple[subprocess.Popen, str]:
+    binary = shutil.which("redis-server") or shutil.which("valkey-server")
+    if binary is None:
+        raise SystemExit("no redis-server: apt-get install -y redis-server, or pass --url")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(500):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.01)
+    raise SystemExit("redis-server did not start")
+
+
+def server_time_per_call(url: str) -> dict:
+    """What the server itself spends per command: the rest of a latency is the client and the network."""
+    import os
+
+    import redis
+
+    client = redis.Redis.from_url(url, password=os.environ.get("SYNTHKIT_REDIS_PASSWORD"))
+    stats = client.info("commandstats")
+    client.close()
+    names = {"cmdstat_evalsha": "scripts", "cmdstat_get": "get", "cmdstat_set": "set"}
+    return {label: stats[name]["usec_per_call"] for name, label in names.items() if name in stats}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="an existing server (default: start redis-server on a free port)")
+    parser.add_argument("--processes", type=int, default=8)
+    parser.add_argument("--ops", type=int, default=2000, help="operations of each kind per process")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        server, url = (None, args.url) if args.url else start_server(directory)
+        try:
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-c", WORKER, url, str(args.ops), str(i)],
+                    cwd=ROOT,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for i in range(args.processes)
+            ]
+            for proc in procs:
+                assert proc.stdout.readline().strip() == "ready"
+            started = time.perf_counter()
+            for proc in procs:
+                proc.stdin.write("go\n")
+                proc.stdin.flush()
+            results = [json.loads(proc.communicate()[0]) for proc in procs]
+            wall = time.perf_counter() - started
+            server_side = server_time_per_call(url)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait()
+    print(f"{args.processes} processes x {args.ops} of each operation against {url}, {wall:.2f} s in all\n")
+    print("| operation | mean ms | p50 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|")
+    for name in results[0]:
+        times = sorted(t * 1e3 for r in results for t in r[name])
+        p99 = times[int(len(times) * 0.99)]
+        print(
+            f"| {name} | {statistics.fmean(times):.3f} | {statistics.median(times):.3f} | {p99:.3f} | {times[-1]:.3f} |"
+        )
+    print(
+        "\nserver CPU per call (INFO commandstats): "
+        + ", ".join(f"{name} {usec:.1f} us" for name, usec in server_side.items())
+    )
+    total = sum(len(r[name]) for r in results for name in r)
+    print(f"\n{total / wall:,.0f} operations/s over all processes")
+
+
+if __name__ == "__main__":
+    main()

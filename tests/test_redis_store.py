@@ -1,0 +1,380 @@
+"""The Redis store (synthkit.calls.store_redis) against a real redis-server on 127.0.0.1: rate
+schedules and a budget shared by several processes, the cache read across processes, a server
+restarted mid-run, and the start-up mistakes. Plus the network filesystem check on fake mount tables."""
+
+import asyncio
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from synthkit.calls.fs_check import network_filesystem
+from synthkit.errors import UserError
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_SERVER = shutil.which("redis-server") or shutil.which("valkey-server")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """redis-server in a subprocess, durable (append-only file, fsync'd on every write) so that a
+    restart on the same port and directory keeps every write."""
+
+    def __init__(self, directory: Path, password: str | None = None):
+        self.directory, self.password, self.port = directory, password, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+        self.start()
+
+    def start(self) -> None:
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
+        args += ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError(f"redis-server did not start on port {self.port}")
+
+    def stop(self) -> None:
+        self.process.terminate()  # SIGTERM: redis flushes its append-only file and exits
+        self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+    server = RedisServer(tmp_path)
+    yield server
+    server.stop()
+
+
+def run_workers(count: int, code: str, *args) -> list:
+    """Run `code` in `count` processes at once; each prints one JSON value, returned in a list."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(code), str(i), *map(str, args)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for i in range(count)
+    ]
+    for proc in procs:  # every worker has imported and connected: now all begin together
+        assert proc.stdout.readline().strip() == "ready", proc.communicate()[1]
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        results.append(json.loads(out))
+    return results
+
+
+WORKER_PRELUDE = """
+import asyncio, json, sys, time
+from synthkit.calls.store_redis import RedisStore
+index, url = int(sys.argv[1]), sys.argv[2]
+store = RedisStore(url)
+print("ready", flush=True)
+sys.stdin.readline()
+"""
+
+
+SHARED_WORKER = (
+    WORKER_PRELUDE
+    + """
+import random
+async def main():
+    limits = store.rate_limits("endpoint-a", rpm=600, tpm=None)
+    started = []
+    for _ in range(6):
+        await limits.acquire(0)
+        started.append(time.time())
+    budget = store.budget("sweep-1", max_cost_usd=1.0)
+    paid = 0.0
+    while (token := await budget.reserve(0.10)) is not None:
+        await asyncio.sleep(0.05)
+        cost = random.uniform(0.05, 0.15)
+        await budget.settle(token, cost)
+        paid += cost
+    from synthkit.providers.base import Completion
+    await store.cache.put(f"key-{index}", Completion('{"query": "naïve café"}', index, 34))
+    await store.aclose()
+    return {"started": started, "paid": paid}
+print(json.dumps(asyncio.run(main())))
+"""
+)
+
+
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """3 processes at once, each: 6 requests under one rpm=600 schedule (one per 0.1 s, together),
+    then requests of $0.10 estimated, $0.05-$0.15 actual, against one $1 budget until refused,
+    then one answer into the cache."""
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server, run_workers(3, SHARED_WORKER, server.url)
+    finally:
+        server.stop()
+
+
+def test_rpm_is_shared_by_processes(shared_run):
+    """Every stretch of k+1 consecutive starts spans at least k intervals, whichever process made them."""
+    _, results = shared_run
+    starts = sorted(t for worker in results for t in worker["started"])
+    assert len(starts) == 18
+    lateness = 0.04  # a sleeper may wake late, bringing it closer to the next one
+    for k in range(1, len(starts)):
+        for i in range(len(starts) - k):
+            assert starts[i + k] - starts[i] >= k * 0.1 - lateness, (i, k, starts)
+    assert starts[-1] - starts[0] < 17 * 0.1 + 0.5  # spaced, not stalled
+
+
+def test_budget_is_shared_by_processes(shared_run):
+    """The total passes the cap at most by what the requests in flight (one per process) cost
+    beyond their estimates, and every payment is in the ledger."""
+    from synthkit.calls.store_redis import RedisStore
+
+    server, results = shared_run
+    paid = [worker["paid"] for worker in results]
+
+    async def ledger():
+        store = RedisStore(server.url)
+        spent = await store.budget("sweep-1", 1.0).spent()
+        await store.aclose()
+        return spent
+
+    spent = asyncio.run(ledger())
+    assert spent == pytest.approx(sum(paid))
+    assert all(p > 0 for p in paid)  # all three shared it
+    assert 0.6 <= spent <= 1.0 + 3 * 0.05 + 1e-9
+
+
+def test_cache_written_by_one_process_is_read_by_another(shared_run):
+    from synthkit.calls.store_redis import RedisStore
+    from synthkit.providers.base import Completion
+
+    server, _ = shared_run
+
+    async def main():
+        store = RedisStore(server.url)
+        found = [await store.cache.get(f"key-{i}") for i in range(4)]
+        await store.aclose()
+        return found
+
+    expected = [Completion('{"query": "naïve café"}', i, 34) for i in range(3)]
+    assert asyncio.run(main()) == [*expected, None]
+
+
+def test_tokens_correction_moves_the_schedule(redis_server):
+    from synthkit.calls.store_redis import RedisStore
+
+    async def main():
+        store = RedisStore(redis_server.url)
+        rate = store.rate_limits("endpoint-b", rpm=None, tpm=6000)  # 100 tokens per second
+        await rate.acquire(10)  # free: reserves 0.1 s
+        await rate.settle(10, 40)  # used 30 more: the next slot moves 0.3 s further
+        started = time.monotonic()
+        await rate.acquire(1)
+        await store.aclose()
+        return time.monotonic() - started
+
+    assert 0.3 <= asyncio.run(main()) < 0.6
+
+
+def test_budget_settles_once_and_releases(redis_server):
+    from synthkit.calls.store_redis import RedisStore
+
+    async def main():
+        store = RedisStore(redis_server.url)
+        budget = store.budget("sweep-2", max_cost_usd=0.3)
+        first, second = await budget.reserve(0.2), await budget.reserve(0.2)
+        assert first is not None and second is None  # 0.2 reserved + 0.2 > 0.3
+        await budget.settle(first, 0.05)
+        await budget.settle(first, 0.05)  # a retried settle is not charged twice
+        assert await budget.spent() == pytest.approx(0.05)
+        third = await budget.reserve(0.2)
+        await budget.release(third)  # a failed request frees its reservation, costs nothing
+        assert await budget.reserve(0.2) is not None
+        assert await budget.spent() == pytest.approx(0.05)
+        await store.aclose()
+
+    asyncio.run(main())
+
+
+def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
+    """The server stops after 10 of 30 steps and comes back a second later on the same port: the
+    steps in between wait, one warning is printed, and every write is there at the end."""
+    from synthkit.calls.store_redis import RedisStore
+    from synthkit.providers.base import Completion
+
+    store = RedisStore(redis_server.url, outage_s=20)
+    restarted = threading.Event()
+
+    def restart():
+        redis_server.stop()
+        time.sleep(1.0)
+        redis_server.start()
+        restarted.set()
+
+    async def main():
+        budget = store.budget("sweep-3", max_cost_usd=100.0)
+        limits = store.rate_limits("endpoint-c", rpm=60000, tpm=None)
+        for i in range(30):
+            if i == 10:
+                threading.Thread(target=restart).start()
+                await asyncio.sleep(0.2)  # the server is down now
+            await limits.acquire(0)
+            token = await budget.reserve(0.5)
+            await store.cache.put(f"k{i}", Completion(f"answer {i}", i, i))
+            await budget.settle(token, 0.25)
+        found = [await store.cache.get(f"k{i}") for i in range(30)]
+        spent = await budget.spent()
+        await store.aclose()
+        return found, spent
+
+    found, spent = asyncio.run(main())
+    assert restarted.is_set()
+    assert found == [Completion(f"answer {i}", i, i) for i in range(30)]
+    assert spent == pytest.approx(30 * 0.25)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(warnings) == 1 and warnings[0].startswith("synthkit: warning: the store at redis://"), warnings
+
+
+def test_server_gone_for_good_stops_the_run(redis_server, capsys):
+    from synthkit.calls.store_redis import RedisStore, StoreUnavailable
+
+    store = RedisStore(redis_server.url, outage_s=0.5)
+    redis_server.stop()
+
+    async def main():
+        try:
+            await store.cache.get("k")
+        finally:
+            await store.aclose()
+
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable, match="unreachable for 0.5 s"):
+        asyncio.run(main())
+    assert time.monotonic() - started < 3
+    redis_server.start()  # for the fixture's stop
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("redis://:hunter2@127.0.0.1:6379/0", "must not contain a password.*SYNTHKIT_REDIS_PASSWORD"),
+        ("redis://default:hunter2@127.0.0.1:6379/0", "must not contain a password"),
+        ("redis://127.0.0.1:6379/0?password=hunter2", "must not contain a password"),
+        ("http://127.0.0.1:6379/0", "only redis://"),
+        ("redis://127.0.0.1:port/0", "not a valid URL"),
+        ("redis://127.0.0.1:6379/zero", "database after the port must be a number"),
+        ("redis:///0", "names no host"),
+    ],
+)
+def test_url_mistakes_are_one_line_user_errors(url, message):
+    from synthkit.calls.store_redis import RedisStore
+
+    with pytest.raises(UserError, match=message) as error:
+        RedisStore(url)
+    assert "\n" not in str(error.value) and "hunter2" not in str(error.value)
+
+
+def test_unreachable_server_and_missing_db_are_user_errors(redis_server):
+    from synthkit.calls.store_redis import RedisStore
+
+    with pytest.raises(UserError, match="cannot reach the store at redis://127.0.0.1:.*Connection refused"):
+        RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+    with pytest.raises(UserError, match="DB index is out of range"):
+        RedisStore(f"redis://127.0.0.1:{redis_server.port}/999")
+
+
+def test_password_comes_from_the_environment(tmp_path, monkeypatch):
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+    from synthkit.calls.store_redis import RedisStore
+
+    server = RedisServer(tmp_path, password="s3cret-pw")
+    try:
+        monkeypatch.delenv("SYNTHKIT_REDIS_PASSWORD", raising=False)
+        with pytest.raises(UserError, match="refused the login.*set SYNTHKIT_REDIS_PASSWORD"):
+            RedisStore(server.url)
+        monkeypatch.setenv("SYNTHKIT_REDIS_PASSWORD", "wrong")
+        with pytest.raises(UserError, match="refused the login.*check SYNTHKIT_REDIS_PASSWORD") as error:
+            RedisStore(server.url)
+        assert "wrong" not in str(error.value).replace("wrongpass", "")
+        monkeypatch.setenv("SYNTHKIT_REDIS_PASSWORD", "s3cret-pw")
+        store = RedisStore(server.url)
+
+        async def main():
+            try:
+                return await store.cache.get("absent")
+            finally:
+                await store.aclose()
+
+        assert asyncio.run(main()) is None
+    finally:
+        server.stop()
+
+
+MOUNTINFO = textwrap.dedent(r"""
+    22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+    30 22 0:40 / /mnt/shared rw,relatime shared:12 - nfs4 fs1:/export rw,vers=4.2
+    31 30 8:2 / /mnt/shared/local rw,relatime shared:13 - ext4 /dev/sdb1 rw
+    32 22 0:41 / /mnt/my\040share rw,relatime - cifs //nas/share rw
+    33 22 0:42 / /scratch rw - lustre 10.0.0.1@tcp:/scratch rw
+    34 22 0:43 / /scratch rw - tmpfs tmpfs rw
+    35 22 0:44 / /home/u/remote rw,nosuid - fuse.sshfs u@host: rw
+    36 22 0:45 / /gpfs rw master:3 propagate_from:1 - gpfs gpfs0 rw
+""")
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("/mnt/shared/cache", "nfs4"),
+        ("/mnt/shared", "nfs4"),
+        ("/mnt/shared/local/cache", None),  # a local disk mounted inside the NFS tree
+        ("/mnt/sharedstuff/cache", None),  # a prefix of the name is not a parent directory
+        ("/mnt/my share/x", "cifs"),  # spaces are octal escapes in the table
+        ("/scratch/cache", None),  # mounted over: the later line wins
+        ("/home/u/remote/c", "fuse.sshfs"),
+        ("/gpfs/proj", "gpfs"),
+        ("/home/u/.cache/synthkit", None),
+    ],
+)
+def test_network_filesystem_from_the_mount_table(path, expected):
+    assert network_filesystem(path, mountinfo=MOUNTINFO) == expected
+
+
+def test_network_filesystem_of_this_machine_reads_the_real_table(tmp_path):
+    # The test directory is local here (tmpfs or a disk); a garbled table reads as local too.
+    assert network_filesystem(tmp_path) is None
+    assert network_filesystem("/mnt/x", mountinfo="garbage\n1 2 3\n") is None
