@@ -23,12 +23,6 @@ class OpenAIHTTPProvider:
         self._llm = llm
         self._url = llm.api_base.rstrip("/") + "/chat/completions"
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._body = {
-            "model": served_name(llm.model),
-            "temperature": llm.temperature,
-            "top_p": llm.top_p,
-            "max_tokens": llm.max_tokens,
-        }
         self._structured = structured
         self._session: Optional[aiohttp.ClientSession] = None
 
@@ -43,10 +37,7 @@ class OpenAIHTTPProvider:
         return self._session
 
     async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:
-        body = {**self._body, "messages": messages}
-        if self._structured:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        body = chat_body(self._llm, messages, schema, schema_name, self._structured)
         try:
             async with self._client().post(self._url, json=body) as response:
                 if response.status != 200:
@@ -92,6 +83,21 @@ def _count(value) -> int:
 
 def _snippet(raw: bytes) -> str:
     return " ".join(raw[:200].decode("utf-8", "replace").split()) or "(empty)"
+
+
+def chat_body(llm: LLMConfig, messages: list, schema: dict, schema_name: str, structured: bool) -> dict:
+    """The /chat/completions request body; the batch client sends the very same one."""
+    body = {
+        "model": served_name(llm.model),
+        "temperature": llm.temperature,
+        "top_p": llm.top_p,
+        "max_tokens": llm.max_tokens,
+        "messages": messages,
+    }
+    if structured:
+        body["response_format"] = {"type": "json_schema",
+                                   "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+    return body
 
 
 def _error_message(text: str) -> str:

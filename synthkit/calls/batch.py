@@ -1,0 +1,130 @@
+"""The OpenAI-compatible Files + Batches API, as synthkit uses it to ask at half the price: one
+aiohttp session that uploads a JSONL of chat requests (each line's body is exactly what the
+online client posts, so both ask identical requests), creates, retrieves, lists and cancels
+batches and downloads their output and error files; and the planner that splits requests into
+batches within the provider's limits. Errors follow the online client: RequestFailed for what a
+retry may fix, ProviderRefused for what it cannot."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+import aiohttp
+
+from synthkit.calls.providers.base import ProviderRefused, RequestFailed, retry_after
+from synthkit.calls.providers.openai_http import REFUSED, _error_message
+from synthkit.errors import UserError
+
+ENDPOINT = "/v1/chat/completions"
+# OpenAI's limits per batch (https://platform.openai.com/docs/guides/batch).
+MAX_REQUESTS = 50_000
+MAX_BYTES = 200 * 1024 * 1024
+LOCAL_ID_KEY = "synthkit_local_id"  # batch metadata naming the journal entry it was created for
+
+
+def request_line(custom_id: str, body: dict) -> bytes:
+    """One line of a batch input file."""
+    line = {"custom_id": custom_id, "method": "POST", "url": ENDPOINT, "body": body}
+    return (json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def plan_batches(lines: list[bytes], max_requests: int = MAX_REQUESTS, max_bytes: int = MAX_BYTES) -> list[range]:
+    """Split input lines, in order, into as few batches as the limits allow: each a range of indices."""
+    batches, start, size = [], 0, 0
+    for i, line in enumerate(lines):
+        if len(line) > max_bytes:
+            raise UserError(
+                f"one batch request is {len(line)} bytes, more than a batch file may hold ({max_bytes}):"
+                " shorten the prompt or ask it online"
+            )
+        if i > start and (i - start >= max_requests or size + len(line) > max_bytes):
+            batches.append(range(start, i))
+            start, size = i, 0
+        size += len(line)
+    if start < len(lines):
+        batches.append(range(start, len(lines)))
+    return batches
+
+
+def read_jsonl(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+class BatchClient:
+    """api_base as for the online client (…/v1); the key is sent as a Bearer token, like there."""
+
+    def __init__(self, api_base: str, api_key: str | None, timeout_s: float = 300.0, name: str = "the provider"):
+        self._base = api_base.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = timeout_s
+        self.name = name
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:  # made inside the running loop
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout), headers=self._headers
+            )
+        return self._session
+
+    async def _call(self, method: str, path: str, raw: bool = False, **kwargs):
+        try:
+            async with self._client().request(method, self._base + path, **kwargs) as response:
+                if response.status == 200:
+                    return await response.read() if raw else await response.json(content_type=None)
+                text = await response.text()
+                detail = _error_message(text)
+                if response.status in REFUSED:
+                    raise ProviderRefused(
+                        f"{self.name} {REFUSED[response.status]} ({method} {path}): HTTP {response.status}: {detail}"
+                    )
+                raise RequestFailed(f"HTTP {response.status}: {detail}", response.status, retry_after(response.headers))
+        except asyncio.TimeoutError:
+            raise RequestFailed(f"no answer to {method} {path} within {self._timeout:g} s") from None
+        except aiohttp.ClientError as e:
+            raise RequestFailed(f"{type(e).__name__}: {e}") from None
+
+    async def upload(self, data: bytes, filename: str) -> str:
+        """Upload a batch input file; its file id."""
+        form = aiohttp.FormData()
+        form.add_field("purpose", "batch")
+        form.add_field("file", data, filename=filename, content_type="application/jsonl")
+        return (await self._call("POST", "/files", data=form))["id"]
+
+    async def create(self, input_file_id: str, metadata: dict) -> dict:
+        body = {"input_file_id": input_file_id, "endpoint": ENDPOINT, "completion_window": "24h", "metadata": metadata}
+        return await self._call("POST", "/batches", json=body)
+
+    async def retrieve(self, batch_id: str) -> dict:
+        return await self._call("GET", f"/batches/{batch_id}")
+
+    async def cancel(self, batch_id: str) -> dict:
+        return await self._call("POST", f"/batches/{batch_id}/cancel")
+
+    async def content(self, file_id: str) -> bytes:
+        return await self._call("GET", f"/files/{file_id}/content", raw=True)
+
+    async def batches(self, created_after: float = 0.0) -> AsyncIterator[dict]:
+        """The account's batches, newest first, down to those created at `created_after`."""
+        after = None
+        while True:
+            params = {"limit": "100", **({"after": after} if after else {})}
+            page = await self._call("GET", "/batches", params=params)
+            for batch in page.get("data") or []:
+                if (batch.get("created_at") or 0) < created_after:
+                    return
+                yield batch
+            if not page.get("has_more") or not page.get("data"):
+                return
+            after = page["data"][-1]["id"]
+
+    async def find(self, local_id: str, created_after: float = 0.0) -> dict | None:
+        """The batch created for journal entry `local_id`, if the provider has one."""
+        async for batch in self.batches(created_after):
+            if (batch.get("metadata") or {}).get(LOCAL_ID_KEY) == local_id:
+                return batch
+        return None
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()

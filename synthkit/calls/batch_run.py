@@ -1,0 +1,226 @@
+"""Driving requests through a provider's batch API, durably: submit what the journal does not
+already hold, poll, hand each result to a callback as its batch ends, and return the requests
+left without an answer for the caller's next round. Every step at the provider is journaled
+before it is taken, so a rerun after a kill -9 picks up the same batches and creates none twice.
+Results are delivered at least once: a kill after a batch's results were handed over but before
+that was journaled hands them over again, so the callback must be idempotent per custom_id."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from synthkit.calls.batch import (
+    LOCAL_ID_KEY,
+    MAX_BYTES,
+    MAX_REQUESTS,
+    BatchClient,
+    plan_batches,
+    read_jsonl,
+    request_line,
+)
+from synthkit.calls.batch_journal import TERMINAL, BatchEntry, BatchJournal
+from synthkit.calls.providers.base import RequestFailed
+from synthkit.errors import UserError
+
+LIST_SLACK_S = 3600.0  # provider clocks drift: look this far before a batch's planning for it
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    custom_id: str
+    status_code: int | None  # the request's HTTP status; None when it never ran (expired, cancelled)
+    body: dict | None  # the chat completion, for status 200; else the error body, if any
+    error: str | None  # "code: message" when there is no answer
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code == 200 and self.body is not None
+
+
+async def run_batches(
+    requests: list[tuple[str, dict]],
+    client: BatchClient,
+    journal: BatchJournal,
+    poll_every_s: float,
+    on_result: Callable[[BatchResult], None],
+    max_requests: int = MAX_REQUESTS,
+    max_bytes: int = MAX_BYTES,
+    attempts: int = 6,
+) -> list[str]:
+    """Ask `requests` ((custom_id, chat body) pairs) through batches until every batch in the
+    journal has ended; the custom_ids still without an answer, to resubmit in a next round.
+    Requests already answered or in flight according to the journal are not asked again."""
+    settled = journal.settled()
+    todo = [(custom_id, body) for custom_id, body in requests if custom_id not in settled]
+    lines = [request_line(custom_id, body) for custom_id, body in todo]
+    for part in plan_batches(lines, max_requests, max_bytes):
+        journal.plan([todo[i][0] for i in part])
+    bodies = dict(requests)  # a resumed entry uploads the caller's requests, the very same lines
+    unanswered: list[str] = []
+    for entry in list(journal.entries.values()):
+        if not entry.done and entry.batch_id is None:
+            await _retrying(lambda e=entry: _submit(e, client, journal, bodies), attempts, poll_every_s)
+    while True:
+        pending = [e for e in journal.entries.values() if not e.done]
+        for entry in pending:
+            batch = await _retrying(lambda e=entry: client.retrieve(e.batch_id), attempts, poll_every_s)
+            journal.status(entry, batch)
+            if entry.status in TERMINAL:
+                unanswered += await _retrying(
+                    lambda e=entry, b=batch: _collect(e, b, client, journal, on_result), attempts, poll_every_s
+                )
+        failed = [e for e in pending if e.status == "failed"]
+        if failed:
+            raise UserError(f"{client.name} rejected batch {failed[0].batch_id}: {failed[0].errors}")
+        if not any(not e.done for e in journal.entries.values()):
+            return unanswered
+        await asyncio.sleep(poll_every_s)
+
+
+async def _submit(entry: BatchEntry, client: BatchClient, journal: BatchJournal, bodies: dict) -> None:
+    """Upload and create the batch of a planned entry, each step once whatever crashes between."""
+    if entry.creating:
+        # A create was sent: if the provider has the batch, this run only lost the answer.
+        found = await client.find(entry.local_id, entry.planned_at - LIST_SLACK_S)
+        if found is not None:
+            journal.created(entry, found["id"])
+            return
+    if entry.file_id is None:
+        missing = [c for c in entry.custom_ids if c not in bodies]
+        if missing:
+            raise UserError(
+                f"the batch journal {journal.path} holds requests this run does not ask "
+                f"(e.g. {missing[0]}): rerun with the same config, or cancel with `synthkit batches`"
+            )
+        data = b"".join(request_line(c, bodies[c]) for c in entry.custom_ids)
+        journal.uploaded(entry, await client.upload(data, f"synthkit-{entry.local_id}.jsonl"))
+    journal.creating(entry)
+    batch = await client.create(entry.file_id, {LOCAL_ID_KEY: entry.local_id})
+    journal.created(entry, batch["id"])
+    journal.status(entry, batch)
+
+
+async def _collect(
+    entry: BatchEntry, batch: dict, client: BatchClient, journal: BatchJournal, on_result: Callable[[BatchResult], None]
+) -> list[str]:
+    """Hand over every result of an ended batch; the custom_ids left without an answer."""
+    results: dict[str, BatchResult] = {}
+    for key in ("output_file_id", "error_file_id"):
+        if batch.get(key):
+            for line in read_jsonl(await client.content(batch[key])):
+                result = _result(line)
+                if result.custom_id in results and results[result.custom_id].ok:
+                    continue
+                results[result.custom_id] = result
+    reason = {
+        "expired": "batch_expired: not run within the completion window",
+        "cancelled": "batch_cancelled: the batch was cancelled before this request ran",
+        "failed": f"batch_failed: {entry.errors}",
+    }.get(entry.status, "missing: the batch returned no result")
+    for custom_id in entry.custom_ids:
+        results.setdefault(custom_id, BatchResult(custom_id, None, None, reason))
+    for custom_id in entry.custom_ids:
+        on_result(results[custom_id])
+    failed = [c for c in entry.custom_ids if not results[c].ok]
+    journal.collected(entry, failed)
+    return failed
+
+
+def _result(line: dict) -> BatchResult:
+    response = line.get("response") or {}
+    error = line.get("error")
+    status, body = response.get("status_code"), response.get("body")
+    if error:
+        text = f"{error.get('code') or 'error'}: {error.get('message') or ''}"
+    elif status != 200:
+        detail = (body or {}).get("error") if isinstance(body, dict) else None
+        message = detail.get("message") if isinstance(detail, dict) else str(body)[:200]
+        text = f"http_{status}: {message}"
+    else:
+        text = None
+    return BatchResult(line.get("custom_id", ""), status, body, text)
+
+
+async def _retrying(step: Callable[[], Awaitable[T]], attempts: int, pause_s: float) -> T:
+    """A step at the provider, tried again through transient failures (ProviderRefused is not)."""
+    for attempt in range(attempts):
+        try:
+            return await step()
+        except RequestFailed as e:
+            if attempt == attempts - 1:
+                raise UserError(
+                    f"{e} (after {attempts} attempts): the batches are kept in the journal; rerun to resume"
+                ) from None
+            await asyncio.sleep(e.retry_after or pause_s * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+async def cancel_all(journal: BatchJournal, client: BatchClient) -> list[str]:
+    """Cancel every batch of the journal still running at the provider, and drop those never
+    created; the batch ids cancelled. Results they had already produced are collected by the
+    next run_batches (or lost, if the run is not resumed)."""
+    cancelled = []
+    for entry in journal.entries.values():
+        if entry.done:
+            continue
+        if entry.batch_id is None and entry.creating:
+            found = await client.find(entry.local_id, entry.planned_at - LIST_SLACK_S)
+            if found is not None:
+                journal.created(entry, found["id"])
+        if entry.batch_id is None:
+            journal.dropped(entry)
+            continue
+        if entry.status not in TERMINAL and entry.status != "cancelling":
+            try:
+                batch = await client.cancel(entry.batch_id)
+            except RequestFailed as e:
+                if e.status != 409:  # 409: it ended meanwhile
+                    raise
+                batch = await client.retrieve(entry.batch_id)
+            journal.cancel_requested(entry)
+            journal.status(entry, batch)
+            cancelled.append(entry.batch_id)
+    return cancelled
+
+
+async def batch_status(journal: BatchJournal, client: BatchClient | None = None) -> list[dict]:
+    """Each batch of the journal: its state and request counts, refreshed from the provider when
+    a client is given (those not yet collected)."""
+    rows = []
+    for entry in journal.entries.values():
+        if client is not None and entry.batch_id and not entry.done:
+            journal.status(entry, await client.retrieve(entry.batch_id))
+        state = (
+            "dropped"
+            if entry.dropped
+            else "collected"
+            if entry.collected
+            else entry.status or ("creating" if entry.creating else "uploaded" if entry.file_id else "planned")
+        )
+        rows.append(
+            {
+                "local_id": entry.local_id,
+                "batch_id": entry.batch_id,
+                "state": state,
+                "requests": len(entry.custom_ids),
+                "completed": entry.counts.get("completed", 0),
+                "failed": entry.counts.get("failed", 0),
+                "unanswered": len(entry.failed),
+                "errors": entry.errors,
+            }
+        )
+    return rows
+
+
+def format_status(rows: list[dict]) -> str:
+    """The status rows as a table for `synthkit batches RUN`."""
+    header = f"{'local id':<19} {'batch id':<32} {'state':<11} {'requests':>8} {'done':>8} {'failed':>7}"
+    lines = [header]
+    for row in rows:
+        lines.append(
+            f"{row['local_id']:<19} {row['batch_id'] or '-':<32} {row['state']:<11} {row['requests']:>8}"
+            f" {row['completed']:>8} {row['failed']:>7}" + (f"  {row['errors']}" if row["errors"] else "")
+        )
+    return "\n".join(lines)
