@@ -63,7 +63,7 @@ def score_stage(model: str, data: str, types: int, out) -> None:
 
 
 def mine_stage(model: str, data: str, k: int, out) -> None:
-    from synthkit.export import Example
+    from synthkit.outputs.export import Example
     from synthkit.quality.embedder import load_embedder
     from synthkit.quality.mining import mine_hard_negatives
 

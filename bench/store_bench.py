@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKER = """
 import asyncio, json, sys, time
 from synthkit.calls.store_redis import RedisStore
-from synthkit.providers.base import Completion
+from synthkit.calls.providers.base import Completion
 url, ops, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = RedisStore(url)
 print("ready", flush=True)

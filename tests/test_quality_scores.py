@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synthkit.errors import UserError
-from synthkit.export import Example
+from synthkit.outputs.export import Example
 from synthkit.quality.embedder import load_embedder
 from synthkit.quality.mining import mine_hard_negatives
 from synthkit.quality.score import Thresholds, records, score_rows, score_run, summary

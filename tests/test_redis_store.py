@@ -122,7 +122,7 @@ async def main():
         cost = random.uniform(0.05, 0.15)
         await budget.settle(token, cost)
         paid += cost
-    from synthkit.providers.base import Completion
+    from synthkit.calls.providers.base import Completion
     await store.cache.put(f"key-{index}", Completion('{"query": "naïve café"}', index, 34))
     await store.aclose()
     return {"started": started, "paid": paid}
@@ -179,7 +179,7 @@ def test_budget_is_shared_by_processes(shared_run):
 
 def test_cache_written_by_one_process_is_read_by_another(shared_run):
     from synthkit.calls.store_redis import RedisStore
-    from synthkit.providers.base import Completion
+    from synthkit.calls.providers.base import Completion
 
     server, _ = shared_run
 
@@ -233,7 +233,7 @@ def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
     """The server stops after 10 of 30 steps and comes back a second later on the same port: the
     steps in between wait, one warning is printed, and every write is there at the end."""
     from synthkit.calls.store_redis import RedisStore
-    from synthkit.providers.base import Completion
+    from synthkit.calls.providers.base import Completion
 
     store = RedisStore(redis_server.url, outage_s=20)
     restarted = threading.Event()

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from synthkit.calls.providers.base import ProviderRefused, RequestFailed, retry_after
-from synthkit.calls.providers.openai_http import REFUSED, _error_message
+from synthkit.calls.providers.openai_http import REFUSALS, _error_message
 from synthkit.errors import UserError
 
 ENDPOINT = "/v1/chat/completions"
@@ -74,10 +74,8 @@ class BatchClient:
                     return await response.read() if raw else await response.json(content_type=None)
                 text = await response.text()
                 detail = _error_message(text)
-                if response.status in REFUSED:
-                    raise ProviderRefused(
-                        f"{self.name} {REFUSED[response.status]} ({method} {path}): HTTP {response.status}: {detail}"
-                    )
+                if response.status in REFUSALS:  # the batch endpoints' refusals concern the whole batch job
+                    raise ProviderRefused(f"{self.name} refused {method} {path}: HTTP {response.status}: {detail}")
                 raise RequestFailed(f"HTTP {response.status}: {detail}", response.status, retry_after(response.headers))
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer to {method} {path} within {self._timeout:g} s") from None

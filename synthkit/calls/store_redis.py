@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, urlparse
 from synthkit.errors import UserError
 
 if TYPE_CHECKING:
-    from synthkit.providers.base import Completion
+    from synthkit.calls.providers.base import Completion
 
 PASSWORD_ENV = "SYNTHKIT_REDIS_PASSWORD"
 SCHEMES = ("redis", "rediss", "unix")
@@ -235,14 +235,14 @@ def _reason(error: Exception) -> str:
 
 
 class RedisCache:
-    """The response cache (keys from synthkit.cache.request_key), each answer a JSON string."""
+    """The response cache (keys from synthkit.calls.cache.request_key), each answer a JSON string."""
 
     def __init__(self, store: RedisStore):
         self.store = store
 
     async def get(self, key: str) -> "Completion | None":
-        # Imported here: synthkit.providers pulls in the config module, and Hydra with it.
-        from synthkit.providers.base import Completion
+        # Imported here: synthkit.calls.providers pulls in the config module, and Hydra with it.
+        from synthkit.calls.providers.base import Completion
 
         raw = await self.store.retrying(lambda: self.store.client.get(self.store.key("cache", key)))
         if raw is None:

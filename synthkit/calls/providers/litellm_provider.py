@@ -1,6 +1,7 @@
 """Every real provider, through litellm. Imported only when a run calls a model: importing
 litellm takes seconds."""
 
+import logging
 import os
 import warnings
 
@@ -12,6 +13,10 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fe
 import litellm  # noqa: E402
 
 litellm.suppress_debug_info = True
+# litellm logs several INFO lines per request; a run prints its own summary. `hydra.verbose=LiteLLM` shows them.
+for _name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+    if not logging.getLogger(_name).isEnabledFor(logging.DEBUG):
+        logging.getLogger(_name).setLevel(logging.WARNING)
 # A run that stops (a refused key, the circuit breaker) cancels the requests in flight; litellm then
 # warns about its own inner coroutines on stderr, which would bury the one-line reason.
 warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
