@@ -16,6 +16,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
+from synthkit import pip_install
 from synthkit.errors import UserError
 
 FORMATS = ("e5", "sentence-transformers", "flagembedding")
@@ -125,7 +126,7 @@ def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
     try:
         import datasets
     except ImportError:
-        raise UserError("this export needs the datasets library: pip install 'synthkit[export]'") from None
+        raise UserError(f"this export needs the datasets library: {pip_install('export')}") from None
     datasets.disable_progress_bars()
     written = []
     for name, group in (("triplets", [e for e in examples if e.negative]), ("pairs", [e for e in examples if not e.negative])):
