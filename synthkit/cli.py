@@ -21,11 +21,12 @@ _SECRET_OVERRIDE = re.compile(r"^[+~]*llm\.api_key=", re.IGNORECASE)
 
 
 def main() -> None:
-    if sys.argv[1:2] == ["export"]:  # a plain subcommand, outside Hydra: it reads a finished run
+    if sys.argv[1:2] in (["export"], ["push"]):  # plain subcommands, outside Hydra: they read a finished run
         from synthkit.export import main as export
+        from synthkit.push import main as push
 
         try:
-            export(sys.argv[2:])
+            {"export": export, "push": push}[sys.argv[1]](sys.argv[2:])
         except UserError as e:
             _fail(str(e))
         return
