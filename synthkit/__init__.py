@@ -3,7 +3,13 @@
 The Python API is `synthkit.generate(*overrides)` (see synthkit/api.py); the command line is `synthkit`."""
 
 __version__ = "0.1.0"
-DISTRIBUTION = "synthkit"  # the name to pip install
+# The name on PyPI: plain `synthkit` there is an unrelated project, so install lines must name this one.
+DISTRIBUTION = "synthkit-embed"
+
+
+def pip_install(extra: str) -> str:
+    """The install line for an optional extra, for messages."""
+    return f"pip install '{DISTRIBUTION}[{extra}]' (from a checkout: pip install '.[{extra}]')"
 
 
 def generate(*overrides: str, **options):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 SUBCOMMANDS = {
     "export": ("synthkit.outputs.export", "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)"),
+    "push": ("synthkit.outputs.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
 }
 _STARTED = time.time()
 

@@ -1,7 +1,9 @@
 """synthkit export: a run's rows as E5 rows, a sentence-transformers dataset and FlagEmbedding JSONL."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
@@ -10,8 +12,10 @@ import pytest
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 
 
-def export(source, *args, cwd):
-    return subprocess.run([sys.executable, "-m", "synthkit", "export", str(source), *args],
+def export(source, *args, cwd, placeholder=True):
+    """`placeholder`: the llm=mock runs here are placeholder rows, which export refuses without the flag."""
+    return subprocess.run([sys.executable, "-m", "synthkit", "export", str(source), *args,
+                           *(["--allow-placeholder"] if placeholder else [])],
                           cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
@@ -61,21 +65,59 @@ def test_sentence_transformers_dataset_loads(recipe_run, tmp_path):
     assert datasets.load_dataset("parquet", data_files=str(tmp_path / "st" / "pairs.parquet"))["train"].num_rows == matching
 
 
-def test_flagembedding_rows_always_have_negatives(recipe_run, tmp_path):
+FLAGEMBEDDING_LAYOUT = {"retrieval": {"text_retrieval", "short_text_matching", "long_text_matching", "bitext_retrieval"},
+                        "sts": {"monolingual_triplet"}, "classification-no_in_batch_neg": {"text_classification"}}
+
+
+def test_flagembedding_export_loads_as_flagembedding_reads_it(recipe_run, tmp_path):
     run, rows = recipe_run
     result = export(run, "--to", "flagembedding", "--out", tmp_path / "fe", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    examples = read_jsonl(tmp_path / "fe" / "flagembedding.jsonl")
-    assert len(examples) == len(rows)
-    positives = {r.get("positive_document") for r in rows.values() if r["task_type"] == "short_text_matching"}
-    for e in examples:
-        assert set(e) == {"query", "pos", "neg", "prompt", "type"}
-        assert len(e["pos"]) == 1 and len(e["neg"]) == 1 and e["neg"][0] and e["neg"] != e["pos"]
-        assert e["prompt"].startswith("Instruct: ") and e["prompt"].endswith("\nQuery: ")
+    assert "PLACEHOLDER" in result.stderr
+    # FlagEmbedding's data layout: --train_data takes folders; each .jsonl in one is a dataset of its own.
+    assert {d.name: {f.stem for f in d.iterdir()} for d in (tmp_path / "fe").iterdir() if d.is_dir()} == FLAGEMBEDDING_LAYOUT
+    schema = datasets.Features({"query": datasets.Value("string"), "pos": datasets.Sequence(datasets.Value("string")),
+                                "neg": datasets.Sequence(datasets.Value("string")), "prompt": datasets.Value("string"),
+                                "type": datasets.Value("string")})
+    instructions = {"monolingual_triplet": {"Retrieve semantically similar text."},
+                    "bitext_retrieval": {"Retrieve parallel sentences."}}
+    total = 0
+    for folder, task_types in FLAGEMBEDDING_LAYOUT.items():
+        for task_type in task_types:
+            # As FlagEmbedding loads a file (load_dataset('json', data_files=...)), with its documented schema.
+            data = datasets.load_dataset("json", data_files=str(tmp_path / "fe" / folder / f"{task_type}.jsonl"),
+                                         split="train", features=schema)
+            total += len(data)
+            source = [r for r in rows.values() if r["task_type"] == task_type]
+            assert len(data) == len(source)
+            # Its same-dataset sampler asserts one type per batch, a batch being drawn from one file.
+            expected_type = {"sts": "symmetric_sts", "classification-no_in_batch_neg": "symmetric_class"}.get(folder,
+                                                                                                            "only_1neg")
+            assert set(data["type"]) == {expected_type}
+            assert all(len(p) == 1 and len(n) == 1 and n[0] and n != p for p, n in zip(data["pos"], data["neg"]))
+            # `prompt` is the bare instruction: FlagEmbedding formats it with --query_instruction_format.
+            expected = instructions.get(task_type) or {r["attributes"]["task"] for r in source}
+            assert set(data["prompt"]) == expected
+            query = "Instruct: {}\nQuery: {}".format(data["prompt"][0], data["query"][0])
+            assert query.startswith("Instruct: ") and "\nQuery: " in query
+    assert total == len(rows)
     # Matching rows have no generated negative: theirs is another row's positive of the same task.
-    short = [e for e in examples if e["pos"][0] in positives]
-    assert short and all(e["neg"][0] in positives for e in short)
-    assert {e["type"] for e in examples} == {"normal", "symmetric_class"}
+    short = datasets.load_dataset("json", data_files=str(tmp_path / "fe" / "retrieval" / "short_text_matching.jsonl"),
+                                  split="train")
+    positives = {p[0] for p in short["pos"]}
+    assert all(n[0] in positives for n in short["neg"])
+
+
+def test_placeholder_rows_are_refused_without_the_flag(recipe_run, tmp_path):
+    run, _ = recipe_run
+    for fmt in ("e5", "flagembedding"):
+        result = export(run, "--to", fmt, "--out", tmp_path / fmt, cwd=tmp_path, placeholder=False)
+        assert_one_line_error(result, "PLACEHOLDER", "llm=mock", "--allow-placeholder")
+        assert not (tmp_path / fmt).exists()
+    # A refusal does not remove an earlier export, even with --force.
+    assert export(run, "--to", "e5", "--out", tmp_path / "e5", cwd=tmp_path).returncode == 0
+    refused = export(run, "--to", "e5", "--out", tmp_path / "e5", "--force", cwd=tmp_path, placeholder=False)
+    assert refused.returncode != 0 and (tmp_path / "e5" / "e5.jsonl").exists()
 
 
 def test_exports_of_runs_through_the_server(openai_server, tmp_path):
@@ -85,7 +127,7 @@ def test_exports_of_runs_through_the_server(openai_server, tmp_path):
         result = run_synthkit(f"task={task}", *server_llm(server), "num_rows=3", *extra, f"output_dir={out}",
                               cwd=tmp_path)
         assert result.returncode == 0, result.stderr
-        assert export(out, "--to", "e5", cwd=tmp_path).returncode == 0
+        assert export(out, "--to", "e5", cwd=tmp_path, placeholder=False).returncode == 0
         examples = read_jsonl(out / "exports" / "e5" / "e5.jsonl")
         assert len(examples) == 3 and all(e["query"] and e["positive"] and e["negative"] for e in examples)
 
@@ -99,3 +141,42 @@ def test_export_mistakes_are_one_line(recipe_run, tmp_path):
     assert export(run, "--to", "e5", "--out", tmp_path / "x", "--force", cwd=tmp_path).returncode == 0
     result = export(run / "brainstorm", "--to", "e5", cwd=tmp_path)
     assert_one_line_error(result, "no rows that make training examples")
+
+
+def test_run_dir_loads_with_datasets_through_the_card(recipe_run, tmp_path):
+    """The card's `configs:` front matter: data is the default config, and each export file is one."""
+    from synthkit.outputs.card import write_card
+
+    run = Path(shutil.copytree(recipe_run[0], tmp_path / "run"))
+    for fmt in ("e5", "flagembedding"):
+        assert export(run, "--to", fmt, cwd=tmp_path).returncode == 0
+    write_card(run)
+    cache = str(tmp_path / "cache")
+    data = datasets.load_dataset(str(run), split="train", cache_dir=cache)
+    assert len(data) == len(recipe_run[1]) and "task_type" in data.column_names
+    assert set(datasets.get_dataset_config_names(str(run))) == {
+        "data", "brainstorm", "e5", *(f"flagembedding-{t}" for types in FLAGEMBEDDING_LAYOUT.values() for t in types)}
+    sts = datasets.load_dataset(str(run), "flagembedding-monolingual_triplet", split="train", cache_dir=cache)
+    assert set(sts["type"]) == {"symmetric_sts"}
+
+
+@pytest.mark.xfail(strict=True, raises=datasets.exceptions.DatasetGenerationError,
+                   reason="rows of different task types have different keys: a data.jsonl read in several chunks "
+                          "(over 10 MB by default) fails to cast; rows need one schema (typed Row) or declared features")
+def test_recipe_data_loads_in_chunks(recipe_run, tmp_path):
+    from synthkit.outputs.card import write_card
+
+    run = Path(shutil.copytree(recipe_run[0], tmp_path / "run"))
+    write_card(run)
+    datasets.load_dataset(str(run), split="train", cache_dir=str(tmp_path / "cache"), chunksize=4096)
+
+
+def test_rejects_load_as_their_own_config(openai_server, tmp_path):
+    server = openai_server(plan={"first": ["text:not json"]})
+    out = tmp_path / "run"
+    result = run_synthkit("task=bitext_retrieval", *server_llm(server), "num_rows=3", "max_attempts=1",
+                          f"output_dir={out}", cwd=tmp_path, card=True)
+    assert result.returncode == 0, result.stderr
+    rejects = datasets.load_dataset(str(out), "rejects", split="train", cache_dir=str(tmp_path / "cache"))
+    assert len(rejects) == 1 and "reason" in rejects.column_names
+    assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))) == 3

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from helpers import read_jsonl, server_llm
+from helpers import read_jsonl
 from synthkit.errors import UserError
 
 FAST_RETRIES = ["llm.backoff_s=0.02", "llm.backoff_max_s=0.2"]

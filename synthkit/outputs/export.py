@@ -1,6 +1,7 @@
 """`synthkit export`: a run's rows as training examples, in the formats trainers load.
 
     synthkit export RUN_DIR_OR_JSONL --to e5|sentence-transformers|flagembedding [--out DIR] [--force]
+                    [--allow-placeholder]
 
 Which output keys are a row's query, positive and negative is data: the `export:` block of its task
 YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged task configs."""
@@ -9,6 +10,7 @@ import argparse
 import json
 import random
 import shutil
+import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,12 +18,18 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
+from synthkit import pip_install
 from synthkit.errors import UserError
 from synthkit.record import read_rows
 
 FORMATS = ("e5", "sentence-transformers", "flagembedding")
 EXPORT_MARKER = ".synthkit-export"  # in every export dir: what --force may replace
 QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not
+# FlagEmbedding's own example data (examples/finetune/embedder/example_data): a folder per kind of data. Its
+# same-dataset sampler takes a batch from one file and asserts one `type` per batch, and a folder name ending in
+# `no_in_batch_neg` turns in-batch negatives off (other rows' labels would be false negatives for classification).
+FLAGEMBEDDING_FOLDERS = {"symmetric_class": "classification-no_in_batch_neg", "symmetric_sts": "sts",
+                         "symmetric_clustering": "clustering-no_in_batch_neg"}
 
 
 @dataclass
@@ -31,7 +39,7 @@ class Example:
     query: str
     positive: str
     negative: Optional[str]
-    kind: str  # FlagEmbedding's `type`
+    kind: str  # FlagEmbedding's `type`: only_1neg unless the task's export block says otherwise
 
 
 def main(argv: list) -> None:
@@ -41,16 +49,26 @@ def main(argv: list) -> None:
     parser.add_argument("--out", help="where to write (default: <run dir>/exports/<format>)")
     parser.add_argument("--force", action="store_true", help="replace an earlier export at --out")
     parser.add_argument("--seed", type=int, default=0, help="for negatives sampled where none was generated")
+    parser.add_argument("--allow-placeholder", action="store_true",
+                        help="export llm=mock placeholder rows anyway (to test a training pipeline, never to train)")
     args = parser.parse_args(argv)
     data = Path(args.source)
     data = data / "data.jsonl" if data.is_dir() else data
     if not data.is_file():
         raise UserError(f"{args.source} holds no data.jsonl: give a run's output dir or a .jsonl file")
-    out = Path(args.out) if args.out else data.parent / "exports" / args.to
-    examples, skipped = to_examples(read_rows(data, missing_ok=False), _task_configs(data.parent))
+    rows = list(read_rows(data, missing_ok=False))  # before --force removes an earlier export: a refusal loses nothing
+    placeholders = sum(row.placeholder for row in rows)
+    if placeholders and not args.allow_placeholder:
+        raise UserError(f"{data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
+                        "a real llm, or add --allow-placeholder to export them anyway (to test a pipeline only)")
+    examples, skipped = to_examples(rows, _task_configs(data.parent))
     if not examples:
         raise UserError(f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)")
+    out = Path(args.out) if args.out else data.parent / "exports" / args.to
     _make_export_dir(out, data, args.force)
+    if placeholders:
+        print(f"synthkit: warning: exporting {placeholders} PLACEHOLDER rows from llm=mock: do not train on them",
+              file=sys.stderr)
     written = {"e5": write_e5, "sentence-transformers": write_sentence_transformers,
                "flagembedding": write_flagembedding}[args.to](examples, out, args.seed)
     print(f"synthkit: exported {len(examples)} examples to {args.to}: {', '.join(map(str, written))}")
@@ -115,7 +133,9 @@ def to_examples(rows, tasks: dict) -> tuple:
         except KeyError as e:
             raise UserError(f"row {row.row} of {row.task_type} lacks {e}, which its task's export block names") from None
         negative = row.outputs.get(spec["negative"]) if spec.get("negative") else None
-        examples.append(Example(row.task_type, instruction, query, positive, negative, spec.get("type", "normal")))
+        # Every example has one negative: FlagEmbedding's only_1neg takes groups of two rather than
+        # repeating that negative to fill --train_group_size.
+        examples.append(Example(row.task_type, instruction, query, positive, negative, spec.get("type", "only_1neg")))
     return examples, skipped
 
 
@@ -134,7 +154,7 @@ def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
     try:
         import datasets
     except ImportError:
-        raise UserError("this export needs the datasets library: pip install 'synthkit[export]'") from None
+        raise UserError(f"this export needs the datasets library: {pip_install('export')}") from None
     datasets.disable_progress_bars()
     written = []
     for name, group in (("triplets", [e for e in examples if e.negative]), ("pairs", [e for e in examples if not e.negative])):
@@ -152,22 +172,27 @@ def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
 
 
 def write_flagembedding(examples: list, out: Path, seed: int) -> list:
-    """FlagEmbedding wants a non-empty `neg`. Where none was generated, one is drawn from the
-    positives of other rows of the same task type, as its docs advise (random corpus negatives)."""
+    """One file per task type, in FlagEmbedding's folder layout; `prompt` is the bare task definition, which
+    its trainer puts into --query_instruction_format. FlagEmbedding wants a non-empty `neg`: where none was
+    generated, one is drawn from the positives of other rows of the same task type, as its docs advise."""
     rng = random.Random(seed)
-    positives: dict = {}
+    by_type: dict = {}
     for e in examples:
-        positives.setdefault(e.task_type, []).append(e.positive)
-    path = out / "flagembedding.jsonl"
-    with open(path, "w", encoding="utf-8") as f:
-        for e in examples:
-            negative = e.negative
-            if not negative:
-                others = [p for p in positives[e.task_type] if p != e.positive]
-                if not others:
-                    raise UserError(f"{e.task_type} has a single distinct positive: no negative can be sampled for it")
-                negative = rng.choice(others)
-            row = {"query": e.query, "pos": [e.positive], "neg": [negative],
-                   "prompt": QUERY_TEMPLATE.format(instruction=e.instruction), "type": e.kind}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return [path]
+        by_type.setdefault(e.task_type, []).append(e)
+    written = []
+    for task_type, group in by_type.items():
+        positives = [e.positive for e in group]
+        path = out / FLAGEMBEDDING_FOLDERS.get(group[0].kind, "retrieval") / f"{task_type}.jsonl"
+        path.parent.mkdir(exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            for e in group:
+                negative = e.negative
+                if not negative:
+                    others = [p for p in positives if p != e.positive]
+                    if not others:
+                        raise UserError(f"{task_type} has a single distinct positive: no negative can be sampled for it")
+                    negative = rng.choice(others)
+                row = {"query": e.query, "pos": [e.positive], "neg": [negative], "prompt": e.instruction, "type": e.kind}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        written.append(path)
+    return written
