@@ -10,6 +10,7 @@ from pathlib import Path
 
 SUBCOMMANDS = {
     "export": ("synthkit.outputs.export", "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)"),
+    "score": ("synthkit.quality.judge", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
     "push": ("synthkit.outputs.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
 }
 _STARTED = time.time()
@@ -76,6 +77,10 @@ def _main_hydra() -> None:
     except BrokenPipeError:  # output piped into e.g. `head`: the reader left, the run is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
+    except OSError as e:  # Hydra makes the output dir before the run can check it
+        if isinstance(e, FileExistsError) and e.filename and Path(e.filename).is_file():
+            _fail(f"output_dir={e.filename} is a file: choose a directory")
+        _fail(f"cannot create {e.filename or 'the output dir'}: {e.strerror}; choose another output_dir")
     except KeyboardInterrupt as e:
         why = f"stopped by {e}" if str(e).startswith("SIG") else "interrupted"
         _fail(f"{why}; rows written so far are kept, run again with the same output_dir to resume", code=130)

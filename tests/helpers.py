@@ -18,7 +18,8 @@ def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float 
     # Each test gets a response cache of its own, unless it shares one on purpose.
     full_env["SYNTHKIT_CACHE_DIR"] = str(cwd / "synthkit-cache")
     full_env.update(env or {})
-    argv = [*args, *([] if card or "--cfg" in args else ["card=false"])]
+    subcommand = args[:1] in (("export",), ("push",))
+    argv = [*args, *([] if card or subcommand or "--cfg" in args else ["card=false"])]
     if subprocess_:
         return subprocess.run([sys.executable, "-m", "synthkit", *argv], cwd=cwd, env=full_env, capture_output=True,
                               text=True, timeout=timeout)

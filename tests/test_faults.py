@@ -54,10 +54,10 @@ def test_truncated_answers_name_max_tokens_and_are_not_reasked(openai_server, ma
     assert stopped.value.run.result.ledger.totals().truncated == len(rejects)
 
 
-def test_a_model_that_fails_every_row_stops_on_its_reject_rate(openai_server, client, make):
+def test_a_model_that_fails_every_row_stops_on_its_reject_rate(openai_server, make):
     server = openai_server(plan={"default": ["wrong_type"]})
     with pytest.raises(UserError) as stopped:
-        make("num_rows=1000", "max_attempts=2", "concurrency=4", server=server, client=client)
+        make("num_rows=1000", "max_attempts=2", "concurrency=4", server=server, client="http")
     message = str(stopped.value)
     assert "of the last" in message and "schema" in message  # the top reject reason is named
     assert server.stats()["requests"] <= (20 + 4) * 2  # not 1000 x 2

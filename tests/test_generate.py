@@ -63,10 +63,10 @@ def test_definitions_from_a_file(openai_server, tmp_path):
         "Classify emails as spam or not", "Identify the language of a tweet", "Classify emails as spam or not"]
 
 
-def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, client, tmp_path):
+def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, tmp_path):
     server = openai_server(plan={"default": ["malformed", "valid"], "rules": [{"match": "phrase", "sequence": ["fenced"]}]})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server, client=client), "num_rows=8", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(*server_llm(server, client="http"), "num_rows=8", f"output_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert len(rows) == 8 and read_jsonl(out / "rejects.jsonl") == []
@@ -78,11 +78,11 @@ def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, clien
     assert reasks[0][1]["role"] == "assistant" and "not valid" in reasks[0][2]["content"]
 
 
-def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, client, tmp_path):
+def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, tmp_path):
     server = openai_server(plan={"default": ["valid"], "rules": [{"match": "BROKEN", "sequence": ["missing_key"]}]})
     out = tmp_path / "run"
     result = run_synthkit(
-        "task=text_classification", *server_llm(server, client=client), "num_rows=4", "max_attempts=2", f"output_dir={out}",
+        "task=text_classification", *server_llm(server, client="http"), "num_rows=4", "max_attempts=2", f"output_dir={out}",
         "task.task=[Classify reviews by sentiment,BROKEN definition]", cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

@@ -64,9 +64,9 @@ def test_transient_faults_are_retried_until_every_row_is_valid(openai_server, cl
     assert f"requests: {server.stats()['requests']}" in result.stdout  # litellm adds no retries of its own
 
 
-def test_retry_after_is_honoured(openai_server, client, tmp_path):
+def test_retry_after_is_honoured(openai_server, tmp_path):
     server = openai_server(plan={"default": ["status:429:1", "valid"]})
-    result = run_synthkit(*server_llm(server, client=client), *FAST_RETRIES, "num_rows=3", f"output_dir={tmp_path / 'run'}",
+    result = run_synthkit(*server_llm(server, client="http"), *FAST_RETRIES, "num_rows=3", f"output_dir={tmp_path / 'run'}",
                           cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     asks = defaultdict(list)
@@ -77,14 +77,14 @@ def test_retry_after_is_honoured(openai_server, client, tmp_path):
         assert len(times) == 2 and times[1] - times[0] >= 0.95  # not the 0.02 s backoff
 
 
-def test_circuit_breaker_ends_the_run_when_the_endpoint_is_down(openai_server, client, tmp_path):
+def test_circuit_breaker_ends_the_run_when_the_endpoint_is_down(openai_server, tmp_path):
     server = openai_server()
     out = tmp_path / "run"
-    first = run_synthkit(*server_llm(server, client=client), "num_rows=5", f"output_dir={out}", cwd=tmp_path)
+    first = run_synthkit(*server_llm(server, client="http"), "num_rows=5", f"output_dir={out}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     server.stop()
     started = time.monotonic()
-    result = run_synthkit(*server_llm(server, client=client), *FAST_RETRIES, "llm.max_retries=2", "llm.circuit_breaker=3",
+    result = run_synthkit(*server_llm(server, client="http"), *FAST_RETRIES, "llm.max_retries=2", "llm.circuit_breaker=3",
                           "num_rows=50", f"output_dir={out}", cwd=tmp_path)
     assert time.monotonic() - started < 60
     assert result.returncode == 1 and "Traceback" not in result.stderr
@@ -94,9 +94,9 @@ def test_circuit_breaker_ends_the_run_when_the_endpoint_is_down(openai_server, c
     assert "5 already there" in result.stdout
 
 
-def test_server_errors_without_end_trip_the_breaker(openai_server, client, tmp_path):
+def test_server_errors_without_end_trip_the_breaker(openai_server, tmp_path):
     server = openai_server(plan={"default": ["status:500"]})
-    result = run_synthkit(*server_llm(server, client=client), *FAST_RETRIES, "llm.max_retries=1", "llm.circuit_breaker=2",
+    result = run_synthkit(*server_llm(server, client="http"), *FAST_RETRIES, "llm.max_retries=1", "llm.circuit_breaker=2",
                           "concurrency=1", "num_rows=20", f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
     assert result.returncode == 1 and "the endpoint kept failing" in result.stderr
     assert server.stats()["requests"] == 4  # 2 rows x (1 try + 1 retry), then the breaker opens

@@ -106,8 +106,9 @@ class RunFiles:
                 for row in read_rows(path):
                     self.done.setdefault(row.cell, set()).add(row.row)
                     self.written[row.cell] += counts
-            self._data = open(self.data_path, "a", encoding="utf-8")
-            self._rejects = open(self.rejects_path, "a", encoding="utf-8")
+            # Unbuffered: each row is one write, and a write that fails half-way is cut back off.
+            self._data = open(self.data_path, "ab", buffering=0)
+            self._rejects = open(self.rejects_path, "ab", buffering=0)
         except OSError as e:
             raise storage_error(out_dir, e) from None
 
@@ -121,10 +122,17 @@ class RunFiles:
 
     def write(self, row: Row) -> None:
         handle = self._rejects if row.rejected else self._data
+        data = redact(row.to_line()).encode("utf-8")
+        start = handle.seek(0, os.SEEK_END)
         try:
-            handle.write(redact(row.to_line()))
-            handle.flush()
+            written = 0
+            while written < len(data):
+                written += handle.write(data[written:])
         except OSError as e:
+            try:
+                os.ftruncate(handle.fileno(), start)  # no torn line left behind
+            except OSError:
+                pass  # resume drops a torn last line anyway
             raise storage_error(Path(handle.name), e) from None
 
     def close(self) -> None:

@@ -23,13 +23,15 @@ def read_values_file(name: str, path: Path) -> list:
     try:
         if path.stat().st_size > MAX_VALUES_FILE_BYTES:
             raise UserError(f"task.{name}: {path} is larger than {MAX_VALUES_FILE_BYTES >> 20} MB; is it a list of values?")
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise UserError(f"task.{name}: {path} is not UTF-8 text; give a text file of values, one per line") from None
+        raw = path.read_bytes()
     except OSError as e:
         raise UserError(f"task.{name}: cannot read {path}: {e.strerror}") from None
-    if "\x00" in text:
+    if b"\x00" in raw:
         raise UserError(f"task.{name}: {path} is a binary file; give a text file of values, one per line")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"task.{name}: {path} is not UTF-8 text; give a text file of values, one per line") from None
     try:
         if path.suffix == ".json":
             values = json.loads(text)
