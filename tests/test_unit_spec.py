@@ -72,13 +72,15 @@ def test_streams_do_not_collide_where_concatenation_would():
     # "x=1" + row 25 and "x=12" + row 5 spell the same text when the stream and row are glued together.
     spec = TaskSpec(small_task())
     pairs = [(spec.draw_attributes(0, 25, stream="x=1"), spec.draw_attributes(0, 5, stream="x=12"))]
-    pairs += [(spec.draw_attributes(0, 10 + r, stream="a=1"), spec.draw_attributes(0, r, stream="a=11"))
-              for r in range(10)]
+    pairs += [
+        (spec.draw_attributes(0, 10 + r, stream="a=1"), spec.draw_attributes(0, r, stream="a=11")) for r in range(10)
+    ]
     # Three attributes of 4, 3 and 5 values: all of them equal in every pair is what one generator would give.
     assert any(a != b for a, b in pairs)
     assert sum(a == b for a, b in pairs) < len(pairs)
     assert spec.draw_attributes(0, 25, stream="x=1")["shape"] == random.Random("0:x=1:25:shape").choice(
-        ["circle", "square", "triangle", "star", "moon"])
+        ["circle", "square", "triangle", "star", "moon"]
+    )
 
 
 def test_stream_changes_the_draws():
@@ -169,12 +171,15 @@ def test_render_division_by_zero_is_a_user_error():
         TaskSpec(small_task(prompt="{{ 1/0 }}")).render({})
 
 
-@pytest.mark.parametrize("prompt", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ lipsum.__globals__['os'] }}",
-    "{{ ().__class__.__base__.__subclasses__() }}",
-])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ lipsum.__globals__['os'] }}",
+        "{{ ().__class__.__base__.__subclasses__() }}",
+    ],
+)
 def test_sandbox_escapes_are_refused(prompt):
     with pytest.raises(UserError, match="sandbox refuses"):
         TaskSpec(small_task(prompt=prompt)).render({})
@@ -206,7 +211,11 @@ def test_values_from_a_text_file(tmp_path):
     spec = TaskSpec(task)
     # Blank lines are not values; lines are stripped.
     assert [spec.draw_attributes(0, row)["task"] for row in range(4)] == [
-        "first definition", "second one", "third", "first definition"]
+        "first definition",
+        "second one",
+        "third",
+        "first definition",
+    ]
 
 
 def test_values_from_json_and_jsonl(tmp_path):
@@ -249,12 +258,15 @@ def test_a_missing_file_is_refused(tmp_path):
 # Parsing answers.
 
 
-@pytest.mark.parametrize("text", [
-    '{"a": 1, "b": "x"}',
-    'Here you go:\n```json\n{"a": 1, "b": "x"}\n```\nEnjoy.',
-    'Sure! The object is {"a": 1, "b": "x"} as asked.',
-    '{not json} and then {"a": 1, "b": "x"}',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "b": "x"}',
+        'Here you go:\n```json\n{"a": 1, "b": "x"}\n```\nEnjoy.',
+        'Sure! The object is {"a": 1, "b": "x"} as asked.',
+        '{not json} and then {"a": 1, "b": "x"}',
+    ],
+)
 def test_parse_json_object(text):
     assert parse_json_object(text) == {"a": 1, "b": "x"}
 
@@ -282,25 +294,31 @@ def test_deeply_nested_object_does_not_raise_recursion_error():
         pass  # too deep to read is fine; a RecursionError escaping is not
 
 
-@pytest.mark.parametrize("text", [
-    '["a", "b"]',
-    'The list:\n```json\n["a", "b"]\n```',
-    "['a', 'b']",
-    'Here: ["a", "b"]. Done.',
-    '{"tasks": ["a", "b"]}',
-    "- a\n- b",
-    "1. a\n2) b",
-    '* "a"\n* "b"',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '["a", "b"]',
+        'The list:\n```json\n["a", "b"]\n```',
+        "['a', 'b']",
+        'Here: ["a", "b"]. Done.',
+        '{"tasks": ["a", "b"]}',
+        "- a\n- b",
+        "1. a\n2) b",
+        '* "a"\n* "b"',
+    ],
+)
 def test_parse_list(text):
     assert parse_list(text) == ["a", "b"]
 
 
-@pytest.mark.parametrize("template", [
-    "__import__('os').system('touch {marker}')",
-    "[__import__('os').system('touch {marker}')]",
-    "```\n__import__('os').system('touch {marker}')\n```",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "__import__('os').system('touch {marker}')",
+        "[__import__('os').system('touch {marker}')]",
+        "```\n__import__('os').system('touch {marker}')\n```",
+    ],
+)
 def test_parse_list_never_runs_code(tmp_path, template):
     marker = tmp_path / "ran"
     with pytest.raises(ParseError):
@@ -346,8 +364,9 @@ def test_distinct():
 
 
 def test_not_contained():
-    check = _check({"check": "not_contained", "needles": ["b"], "fields": ["a"], "name": "label_in_text",
-                    "reask": False})
+    check = _check(
+        {"check": "not_contained", "needles": ["b"], "fields": ["a"], "name": "label_in_text", "reask": False}
+    )
     failure = check.failure({"a": "This review is Positive overall.", "b": "positive"}, {})
     assert failure is not None and failure.name == "label_in_text" and failure.reask is False
     # A needle inside a longer word is not the needle.
@@ -356,8 +375,10 @@ def test_not_contained():
 
 def test_language_flags_english_labelled_german():
     check = _check({"check": "language", "fields": {"a": "lang"}})
-    english = ("The committee met on Tuesday to discuss the new budget for the public library, and after a long "
-               "debate the members agreed to extend the opening hours during the winter months.")
+    english = (
+        "The committee met on Tuesday to discuss the new budget for the public library, and after a long "
+        "debate the members agreed to extend the opening hours during the winter months."
+    )
     failure = check.failure({"a": english}, {"lang": "German"})
     assert failure is not None and "'en'" in failure.message
     assert check.failure({"a": english}, {"lang": "English"}) is None
