@@ -54,6 +54,35 @@ class LLMConfig:
 
 
 @dataclass
+class EmbedderConfig:
+    """The reference embedder that judges rows (conf/embedder/*.yaml)."""
+
+    backend: str = "model2vec"  # model2vec | sentence-transformers
+    model: str = "minishlab/potion-multilingual-128M"  # a hub id (cached) or a local directory
+    device: Optional[str] = None
+    batch_size: int = 256
+    query_prompt: Optional[str] = None  # sentence-transformers: a prompt name of the model, or the text
+    document_prompt: Optional[str] = None
+
+
+class ScorePolicy(str, Enum):
+    flag = "flag"  # scores.jsonl says which rows are suspect; exports keep them
+    drop = "drop"  # exports leave the rows with a flag in `scoring.drop` out
+
+
+@dataclass
+class ScoreConfig:
+    """What counts as a suspect row when a run is judged, and what exports do with it."""
+
+    false_negative_ratio: float = 0.95  # negative scoring at least this share of the positive (NV-Retriever)
+    top_k: int = 5  # the positive must rank among the query's top k positives of its type (round trip)
+    near_duplicate: float = 0.95  # cosine to an earlier query of its type at least this
+    policy: ScorePolicy = ScorePolicy.flag
+    drop: List[str] = field(default_factory=lambda: ["false_negative", "inconsistent", "near_duplicate"])
+    batch_size: int = 1024  # rows per encoding batch
+
+
+@dataclass
 class RunConfig:
     task: Any = MISSING
     brainstorm: Any = MISSING  # the brainstorm task, for tasks whose definitions are brainstormed
@@ -82,6 +111,9 @@ class RunConfig:
     reject_window: int = 50
     reject_min_rows: int = 20
     languages: Dict[str, Any] = field(default_factory=dict)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    score: bool = False  # judge the rows with the embedder once the run ends (scores.jsonl)
+    scoring: ScoreConfig = field(default_factory=ScoreConfig)
 
 
 # Bounds of numeric settings: (least, most, whether the least is excluded). Checked once, before anything runs.
@@ -113,13 +145,16 @@ def check_bounds(cfg) -> None:
             raise UserError(f"{key}={value} must be {need}")
 
 
+RUN_ID_ENV = "SYNTHKIT_RUN_ID"
+
+
 def _run_id() -> str:
     # Time for humans to sort by; pid and random bits so runs started in the same second differ.
     # Fixed once per process (and inherited by launcher subprocesses) so every use agrees.
-    if "SYNTHKIT_RUN_ID" not in os.environ:
+    if RUN_ID_ENV not in os.environ:
         stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-        os.environ["SYNTHKIT_RUN_ID"] = f"{stamp}_{os.getpid()}{secrets.token_hex(2)}"
-    return os.environ["SYNTHKIT_RUN_ID"]
+        os.environ[RUN_ID_ENV] = f"{stamp}_{os.getpid()}{secrets.token_hex(2)}"
+    return os.environ[RUN_ID_ENV]
 
 
 def register() -> None:

@@ -101,6 +101,10 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
 
             result.coverage = grid_coverage(out_dir, cells)
         write_status(out, ledger)
+        if cfg.score:  # the rows are written and the status with them: a failed scoring loses nothing
+            from synthkit.quality.judge import after_run
+
+            result.notes.append(after_run(cfg, out_dir))
         return result
     except BaseException:
         if cache is not None:

@@ -1,5 +1,6 @@
 """A dataset card for an output dir (a run, or a merged sweep): README.md in the style of a Hugging
-Face dataset card, with PNG plots of the attribute distributions and the text lengths."""
+Face dataset card, with PNG plots of the attribute distributions and the text lengths, and, once the run
+was scored (synthkit score), its quality as the reference embedder judges it."""
 
 import json
 from collections import Counter
@@ -41,6 +42,7 @@ def write_card(out_dir: Path) -> Path:
     cost = "unknown (unpriced model)" if rows.unpriced or rejects.unpriced else f"${rows.cost + rejects.cost:.4f}"
     lines += ["## Tokens and cost", "", *_table(["prompt tokens", "completion tokens", "cost"], [(
         rows.prompt_tokens + rejects.prompt_tokens, rows.completion_tokens + rejects.completion_tokens, cost)]), ""]
+    lines += _quality(out_dir, rows.count)
     if plots:
         lines += ["## Distributions", "", *(f"![{p.stem}]({p.relative_to(out_dir)})" for p in plots), ""]
     path = out_dir / CARD_FILE
@@ -142,6 +144,91 @@ def _plots(out_dir: Path, attributes: dict, lengths: dict) -> list:
             ax.set_title(f"{key}: words", fontsize=9)
         written.append(_save(fig, plots_dir / "text_lengths.png", plt))
     return written
+
+
+def _quality(out_dir: Path, data_rows: int) -> list:
+    """The Quality section from scores_summary.json and scores.jsonl: flags, similarities, diversity, plots."""
+    from synthkit.errors import UserError
+    from synthkit.quality import judge
+
+    summary = judge.read_summary(out_dir)
+    if not summary or not (out_dir / judge.SCORES_FILE).is_file():
+        return []
+    t, embedder = summary["thresholds"], summary.get("embedder") or {}
+    intro = (f"Judged by the reference embedder {embedder.get('backend')} `{embedder.get('model')}` (`synthkit score`): "
+             "per row the cosine of query and positive, of query and negative, and their margin. Flags: "
+             f"**false negative**, the negative scores at least {t['false_negative_ratio']} x the positive "
+             "(NV-Retriever's TopK-PercPos); **easy negative**, the negative is no closer to the query than an average "
+             f"other positive of its type; **inconsistent**, the positive is not among the query's top {t['top_k']} "
+             "positives of its type (round-trip consistency, Promptagator); **near duplicate**, the query's cosine "
+             f"to an earlier query of its type is at least {t['near_duplicate']}.")
+    lines = ["## Quality", "", intro, ""]
+    judged = summary["rows"] + summary["skipped"]
+    if judged != data_rows:
+        lines += [f"**These scores judge {judged} rows; the data now holds {data_rows}: run `synthkit score` again.**", ""]
+
+    def cell(flag: dict) -> str:
+        return f"{flag['count']} ({flag['share']:.1%})" if flag["share"] is not None else "-"
+
+    def median(figures) -> str:
+        return f"{figures['p50']:.3f}" if figures else "-"
+
+    table, diversity = [], []
+    for task_type, f in summary["task_types"].items():
+        flags = f["flags"]
+        table.append([task_type, f["rows"], *(cell(flags[k]) for k in flags), median(f["pos_sim"]),
+                      median(f["neg_sim"]), median(f["margin"])])
+        diversity += [[task_type, language, d["queries"], d["mean_cosine"] if d["mean_cosine"] is not None else "-",
+                       d["vendi"] if d["vendi"] is not None else "-"] for language, d in f["diversity"].items()]
+    lines += [*_table(["task type", "rows", "false negatives", "easy negatives", "inconsistent", "near duplicates",
+                       "query-positive p50", "query-negative p50", "margin p50"], table), ""]
+    if summary.get("policy") == "drop":
+        try:
+            keys, why = judge.left_out(out_dir, data_rows)
+            lines += [f"`scoring.policy=drop`: exports leave out {judge.describe_left_out(why, len(keys))}.", ""]
+        except UserError:
+            pass  # stale scores: said above
+    lines += ["### Query diversity", "", ("Mean pairwise cosine of the queries (lower is more diverse) and their Vendi "
+                                          "score (the effective number of distinct queries, Friedman & Dieng 2023)."), "",
+              *_table(["task type", "language", "queries", "mean cosine", "Vendi"], diversity), ""]
+    plot = _score_plot(out_dir / judge.SCORES_FILE, out_dir / "plots")
+    if plot:
+        lines += [f"![similarities]({plot.relative_to(out_dir).as_posix()})", ""]
+    return lines
+
+
+def _score_plot(scores: Path, plots_dir: Path):
+    """Per task type: histograms of cos(query, positive) and cos(query, negative), and of the margin."""
+    by_type: dict = {}
+    with open(scores, encoding="utf-8") as f:
+        for line in filter(str.strip, f):
+            r = json.loads(line)
+            figures = by_type.setdefault(r["task_type"], {"pos": [], "neg": [], "margin": []})
+            for key, name in (("pos", "pos_sim"), ("neg", "neg_sim"), ("margin", "margin")):
+                if r[name] is not None:
+                    figures[key].append(r[name])
+    if not by_type:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots_dir.mkdir(exist_ok=True)
+    fig, axes = plt.subplots(len(by_type), 2, figsize=(9.6, 2.6 * len(by_type)), squeeze=False)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.92, wspace=0.25, hspace=0.6)
+    for (left, right), (task_type, figures) in zip(axes, sorted(by_type.items())):
+        left.hist(figures["pos"], bins=30, alpha=0.6, label="query-positive")
+        if figures["neg"]:
+            left.hist(figures["neg"], bins=30, alpha=0.6, label="query-negative")
+        left.set_title(f"{task_type}: cosine", fontsize=9)
+        left.legend(fontsize=7)
+        if figures["margin"]:
+            right.hist(figures["margin"], bins=30, color="tab:green")
+            right.set_title(f"{task_type}: margin (positive - negative)", fontsize=9)
+        else:
+            right.axis("off")
+    return _save(fig, plots_dir / "scores.png", plt)
 
 
 def _grid(plt, n: int):

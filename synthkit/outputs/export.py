@@ -1,10 +1,12 @@
 """`synthkit export`: a run's rows as training examples, in the formats trainers load.
 
     synthkit export RUN_DIR_OR_JSONL --to e5|sentence-transformers|flagembedding [--out DIR] [--force]
-                    [--allow-placeholder]
+                    [--allow-placeholder] [--hard-negatives K [embedder=... embedder.model=...]]
 
 Which output keys are a row's query, positive and negative is data: the `export:` block of its task
-YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged task configs."""
+YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged task configs. Rows that
+`synthkit score ... scoring.policy=drop` flagged are left out; --hard-negatives mines K more negatives per
+row from the run's own documents with the reference embedder (synthkit.quality.mining)."""
 
 import argparse
 import json
@@ -40,6 +42,7 @@ class Example:
     positive: str
     negative: Optional[str]
     kind: str  # FlagEmbedding's `type`: only_1neg unless the task's export block says otherwise
+    mined: object = None  # synthkit.quality.mining.Mined, with --hard-negatives
 
 
 def main(argv: list) -> None:
@@ -51,7 +54,15 @@ def main(argv: list) -> None:
     parser.add_argument("--seed", type=int, default=0, help="for negatives sampled where none was generated")
     parser.add_argument("--allow-placeholder", action="store_true",
                         help="export llm=mock placeholder rows anyway (to test a training pipeline, never to train)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--hard-negatives", type=int, metavar="K",
+                        help="mine K more negatives per row with the reference embedder (flagembedding, "
+                             "sentence-transformers)")
+    parser.add_argument("overrides", nargs="*", help="with --hard-negatives: embedder=..., embedder.model=...")
+    args = parser.parse_intermixed_args(argv)
+    if args.hard_negatives is not None and (args.hard_negatives < 1 or args.to == "e5"):
+        raise UserError("--hard-negatives takes K >= 1, for --to flagembedding or sentence-transformers")
+    if args.overrides and args.hard_negatives is None:
+        raise UserError(f"export: {args.overrides[0]}: config overrides only go with --hard-negatives")
     data = Path(args.source)
     data = data / "data.jsonl" if data.is_dir() else data
     if not data.is_file():
@@ -61,9 +72,11 @@ def main(argv: list) -> None:
     if placeholders and not args.allow_placeholder:
         raise UserError(f"{data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
                         "a real llm, or add --allow-placeholder to export them anyway (to test a pipeline only)")
+    rows, dropped = _apply_policy(rows, data.parent)
     examples, skipped = to_examples(rows, _task_configs(data.parent))
     if not examples:
         raise UserError(f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)")
+    unmined = _mine(examples, args.hard_negatives, args.overrides, data.parent) if args.hard_negatives else 0
     out = Path(args.out) if args.out else data.parent / "exports" / args.to
     _make_export_dir(out, data, args.force)
     if placeholders:
@@ -74,6 +87,12 @@ def main(argv: list) -> None:
     print(f"synthkit: exported {len(examples)} examples to {args.to}: {', '.join(map(str, written))}")
     if skipped:
         print(f"  skipped {skipped} rows of tasks that make no training examples (e.g. brainstorm)")
+    if dropped:
+        print(f"  left out by scoring.policy=drop: {dropped}")
+    if args.hard_negatives:
+        print(f"  hard negatives: up to {args.hard_negatives} mined per row"
+              + (f"; {unmined} rows got fewer" if unmined else "")
+              + (" (left out: n-tuples have one width)" if unmined and args.to == "sentence-transformers" else ""))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -118,6 +137,44 @@ def _task_configs(run_dir: Path) -> dict:
     return configs
 
 
+def _apply_policy(rows: list, run_dir: Path) -> tuple:
+    """The rows an export keeps, and what it left out (text) under scoring.policy=drop."""
+    from synthkit.quality.judge import describe_left_out, left_out, row_key
+
+    keys, why = left_out(run_dir, len(rows))
+    if not keys:
+        return rows, ""
+    kept = [row for row in rows if row_key(row) not in keys]
+    return kept, describe_left_out(why, len(rows) - len(kept))
+
+
+def _mine(examples: list, k: int, overrides: list, run_dir: Path) -> int:
+    """Mine k negatives per example in place; how many examples got fewer than k. The embedder is the
+    one the run was scored with, unless overrides name one."""
+    from synthkit.api import compose
+    from synthkit.quality.judge import OVERRIDABLE, load, read_summary
+
+    for override in overrides:
+        if override.lstrip("+~").split(".", 1)[0].split("=", 1)[0] not in OVERRIDABLE:
+            raise UserError(f"export: {override} is not an embedder or scoring setting")
+    cfg = compose(*overrides)
+    scored = (read_summary(run_dir) or {}).get("embedder")
+    if scored and not overrides:
+        cfg.embedder.backend, cfg.embedder.model = scored["backend"], scored["model"]
+    from synthkit.quality.mining import mine_hard_negatives
+
+    mined = mine_hard_negatives(load(cfg.embedder), examples, k=k, ratio=cfg.scoring.false_negative_ratio)
+    found: dict = {}
+    for example, m in zip(examples, mined):
+        example.mined = m
+        found[example.task_type] = found.get(example.task_type, 0) + len(m.negatives)
+    empty = [t for t, n in found.items() if not n]
+    if empty:
+        raise UserError(f"--hard-negatives: {', '.join(empty)} has no documents to mine negatives from (too few "
+                        "distinct positives and negatives); export without --hard-negatives")
+    return sum(len(m.negatives) < k for m in mined)
+
+
 def to_examples(rows, tasks: dict) -> tuple:
     examples, skipped = [], 0
     for row in rows:
@@ -158,11 +215,18 @@ def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
     datasets.disable_progress_bars()
     written = []
     for name, group in (("triplets", [e for e in examples if e.negative]), ("pairs", [e for e in examples if not e.negative])):
-        if not group:
+        mined = group and group[0].mined is not None
+        if mined:  # --hard-negatives: anchor, positive, negative_1..n, the generated one first (ST's n-tuple)
+            width = max(len(e.mined.negatives) for e in group) + (name == "triplets")
+            group = [e for e in group if len(e.mined.negatives) + (name == "triplets") == width]  # one width
+        if not group or (mined and not width):
             continue
         columns = {"anchor": [QUERY_TEMPLATE.format(instruction=e.instruction) + e.query for e in group],
                    "positive": [e.positive for e in group]}
-        if name == "triplets":
+        if mined:
+            negatives = [([e.negative] if e.negative else []) + e.mined.negatives for e in group]
+            columns.update({f"negative_{i + 1}": [n[i] for n in negatives] for i in range(width)})
+        elif name == "triplets":
             columns["negative"] = [e.negative for e in group]
         dataset = datasets.Dataset.from_dict(columns)
         dataset.save_to_disk(str(out / name))
@@ -186,6 +250,15 @@ def write_flagembedding(examples: list, out: Path, seed: int) -> list:
         path.parent.mkdir(exist_ok=True)
         with open(path, "w", encoding="utf-8") as f:
             for e in group:
+                if e.mined is not None:  # with --hard-negatives: scores for FlagEmbedding's distillation
+                    negatives = ([e.negative] if e.negative else []) + e.mined.negatives
+                    scores = ([e.mined.neg_score] if e.negative else []) + e.mined.scores
+                    if not negatives:
+                        continue  # nothing eligible: FlagEmbedding needs a negative, and one sampled has no score
+                    row = {"query": e.query, "pos": [e.positive], "neg": negatives, "pos_scores": [e.mined.pos_score],
+                           "neg_scores": scores, "prompt": e.instruction, "type": e.kind}
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    continue
                 negative = e.negative
                 if not negative:
                     others = [p for p in positives if p != e.positive]

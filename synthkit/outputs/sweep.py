@@ -71,10 +71,23 @@ def merge_sweep(sweep_dir: Path) -> tuple:
             rejects = sum(1 for _ in read_rows(job / REJECTS_FILE))
             table.append([job.name, *(str(coordinates[k]) for k in keys), count, rejects, status])
     total = sum(r[-3] for r in table) - dropped
-    text = _markdown(["job", *keys, "rows", "rejects", "status"], table)
+    header = ["job", *keys, "rows", "rejects", "status", *_score_columns(jobs, table)]
+    text = _markdown(header, table)
     summary = (f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
                f" ({dropped} duplicates dropped)")
     return _save(sweep_dir, text, summary), failed
+
+
+def _score_columns(jobs: list, table: list) -> list:
+    """Flag shares of the jobs that were scored (synthkit score, score=true), appended to their table rows."""
+    from synthkit.quality.judge import flag_shares, read_summary
+
+    summaries = [read_summary(job) for job in jobs]
+    if not any(summaries):
+        return []
+    for row, summary in zip(table, summaries):
+        row += list(flag_shares(summary).values()) if summary else ["-"] * 4
+    return ["false negatives", "easy negatives", "inconsistent", "near duplicates"]
 
 
 def grid_coverage(out_dir: Path, cells: list) -> str:

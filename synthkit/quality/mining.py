@@ -1,7 +1,7 @@
 """Mine hard negatives for each query from the run's own documents (the positives and negatives of
 rows of the same task type), positive-aware as NV-Retriever's TopK-PercPos: a candidate scoring at
 least `ratio` x the query's score for its own positive, or whose text is the positive's, is never
-taken. Queries go in blocks against the whole document matrix (argpartition per block), so the cost
+taken; nor is the example's own negative, which comes back apart with its score. Queries go in blocks against the whole document matrix (argpartition per block), so the cost
 is matrix products, not Python loops over pairs; the scores returned are the ones FlagEmbedding's
 pos_scores / neg_scores expect."""
 
@@ -20,6 +20,7 @@ class Mined:
     pos_score: float
     negatives: list = field(default_factory=list)  # texts, hardest first
     scores: list = field(default_factory=list)  # their cosines to the query
+    neg_score: float | None = None  # the cosine of the example's own negative, when it has one
 
 
 def mine_hard_negatives(embedder, examples: Sequence, k: int = 7, ratio: float = 0.95) -> list:
@@ -47,7 +48,9 @@ def _mine_group(embedder, group: list, k: int, ratio: float) -> list:
     docs = _encode(embedder.encode_documents, documents)
     queries = _encode(embedder.encode_queries, [e.query for e in group])
     own = np.array([positions[e.positive.strip()] for e in group])
+    own_neg = np.array([positions[e.negative.strip()] if e.negative else -1 for e in group])
     pos_scores = np.einsum("ij,ij->i", queries, docs[own])
+    neg_scores = np.einsum("ij,ij->i", queries, docs[np.maximum(own_neg, 0)])
     take = min(k, len(documents))
     results = []
     step = _block_rows(len(documents))
@@ -57,6 +60,8 @@ def _mine_group(embedder, group: list, k: int, ratio: float) -> list:
         rows = np.arange(e - s)
         sims[sims >= ratio * pos_scores[s:e, None]] = -np.inf
         sims[rows, own[s:e]] = -np.inf  # the positive itself, whatever its score
+        has_neg = own_neg[s:e] >= 0
+        sims[rows[has_neg], own_neg[s:e][has_neg]] = -np.inf  # already the example's: not twice
         if take < len(documents):
             top = np.argpartition(-sims, take - 1, axis=1)[:, :take]
         else:
@@ -71,6 +76,7 @@ def _mine_group(embedder, group: list, k: int, ratio: float) -> list:
                     round(float(pos_scores[s + r]), 4),
                     [documents[j] for j in top[r][keep]],
                     [round(float(x), 4) for x in top_sims[r][keep]],
+                    round(float(neg_scores[s + r]), 4) if own_neg[s + r] >= 0 else None,
                 )
             )
     return results

@@ -134,6 +134,8 @@ def _batches(rows: Iterable[dict], exports: dict, size: int, scores: Scores) -> 
 
 def row_identity(row: dict) -> dict:
     ident = {"row": row.get("row")}
+    if row.get("job") is not None:  # a merged sweep: row and cell repeat from job to job
+        ident["job"] = row["job"]
     if row.get("cell") is not None:
         ident["cell"] = row["cell"]
     ident["task_type"] = row.get("task_type")
@@ -281,12 +283,15 @@ def read_rows(path: Path) -> Iterator[dict]:
                     raise UserError(f"{path} line {n} is not JSON: is it a synthkit data file?") from None
 
 
-def score_run(data: Path, exports: dict, embedder, thresholds: Thresholds | None = None) -> tuple:
+def score_run(
+    data: Path, exports: dict, embedder, thresholds: Thresholds | None = None, about: dict | None = None
+) -> tuple:
     """Score a data.jsonl and write scores.jsonl beside it (whole or not at all); returns the scores
-    and the summary, which is also written beside it as scores_summary.json."""
+    and the summary, which is also written beside it as scores_summary.json (with `about` added: the
+    embedder and policy, for the readers of the scores)."""
     data, thresholds = Path(data), thresholds or Thresholds()
     scores = score_rows(read_rows(data), exports, embedder, thresholds)
-    result = summary(scores, thresholds)
+    result = {**summary(scores, thresholds), **(about or {})}
     _write_atomically(data.parent / "scores.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in records(scores)))
     _write_atomically(data.parent / "scores_summary.json", [json.dumps(result, indent=2, ensure_ascii=False) + "\n"])
     return scores, result

@@ -1,0 +1,196 @@
+"""`synthkit score`, score=true, scoring.policy=drop in exports, --hard-negatives, the card's Quality section and
+the sweep's score columns, through the command line in-process. The judge is a tiny model2vec model made here (a
+word-level vocabulary over seven topics), loaded by path as users load theirs; the run is written by hand as typed
+Rows, since llm=mock rows are placeholder text an embedder cannot judge."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, read_jsonl, run_synthkit
+
+from synthkit.outputs.card import write_card
+from synthkit.outputs.sweep import merge_sweep
+from synthkit.record import Row
+
+TOPICS = ["cat kitten feline purr", "rain storm cloud thunder", "bread bake oven flour", "guitar song chord melody",
+          "bank loan money credit", "ball goal match team", "plant seed soil flower"]  # fmt: skip
+# (query, positive, negative) of text_retrieval rows; the flags each should get.
+ROWS = [
+    ("cat purr", "kitten feline cat", "cat feline kitten", {"false_negative"}),
+    ("rain storm", "storm cloud rain", "ball goal", {"easy_negative"}),
+    # Nothing relates query and documents: every cosine is the shared component's.
+    ("bread oven flour", "guitar melody", "song chord melody", {"inconsistent", "false_negative", "easy_negative"}),
+    ("bake bread", "bake bread oven flour", "oven plant", set()),
+    ("bank loan money", "credit bank loan", "bank ball", set()),
+    ("money loan bank", "loan credit money", "money song", {"near_duplicate"}),
+    ("team match", "ball goal team match", "team song", set()),
+    ("seed soil", "plant flower seed soil", "soil money", set()),
+    ("thunder cloud", "thunder cloud storm", "cloud bread oven", set()),
+]
+DROPPED = {"false_negative", "inconsistent", "near_duplicate"}  # scoring.drop's default
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = [w for topic in TOPICS for w in topic.split()]
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    # One axis per topic and one per word, plus a small shared component, as real embeddings have.
+    vectors = np.zeros((len(vocab), 1 + len(TOPICS) + len(vocab)), dtype=np.float32)
+    for t, topic in enumerate(TOPICS):
+        for w in topic.split():
+            vectors[vocab[w], [0, 1 + t, len(TOPICS) + vocab[w]]] = [0.2, 1.0, 1.0]
+    path = tmp_path_factory.mktemp("model") / "tiny-static"
+    StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True).save_pretrained(path)
+    return str(path)
+
+
+def write_run(directory, rows=ROWS, job=None):
+    directory.mkdir(parents=True)
+    attributes = {"task": "Retrieve documents about everyday topics.", "language": "English"}
+    tags = {"job": job} if job else {}
+    with open(directory / "data.jsonl", "w", encoding="utf-8") as f:
+        for i, (query, positive, negative, _) in enumerate(rows):
+            outputs = {"user_query": query, "positive_document": positive, "hard_negative_document": negative}
+            f.write(Row(i, "text_retrieval", cell="English", outputs=outputs, attributes=attributes,
+                        model_name="test-model", tags=tags).to_line())  # fmt: skip
+    return directory
+
+
+def score(run, model_dir, *overrides):
+    return run_synthkit("score", str(run), f"embedder.model={model_dir}", *overrides, cwd=run.parent, card=True)
+
+
+def test_score_writes_scores_and_prints_counts_per_task_type(tmp_path, model_dir):
+    run = write_run(tmp_path / "run")
+    result = score(run, model_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"scored 9 rows with model2vec {model_dir}: {run / 'scores.jsonl'}" in result.stdout
+    assert "text_retrieval: 9 rows; false_negative 2 (22.2%), easy_negative 2 (22.2%), inconsistent 1 (11.1%), " \
+           "near_duplicate 1 (11.1%)" in result.stdout  # fmt: skip
+    scores = read_jsonl(run / "scores.jsonl")
+    assert [set(s["flags"]) for s in scores] == [flags for *_, flags in ROWS]
+    summary = json.loads((run / "scores_summary.json").read_text())
+    assert summary["embedder"] == {"backend": "model2vec", "model": model_dir} and summary["policy"] == "flag"
+    assert summary["task_types"]["text_retrieval"]["flags"]["near_duplicate"]["count"] == 1
+    # Thresholds are config: a near_duplicate threshold above any cosine flags none.
+    result = score(run, model_dir, "scoring.near_duplicate=1.01", "scoring.top_k=20")
+    assert "inconsistent 0 (0.0%), near_duplicate 0 (0.0%)" in result.stdout
+    # policy=flag leaves every row in the export.
+    exported = run_synthkit("export", str(run), "--to", "e5", cwd=tmp_path, card=True)
+    assert exported.returncode == 0 and len(read_jsonl(run / "exports" / "e5" / "e5.jsonl")) == 9
+
+
+def test_policy_drop_leaves_flagged_rows_out_and_the_card_says_why(tmp_path, model_dir):
+    run = write_run(tmp_path / "run")
+    result = score(run, model_dir, "scoring.policy=drop")
+    assert "scoring.policy=drop: exports leave out 3 rows" in result.stdout, result.stdout
+    exported = run_synthkit("export", str(run), "--to", "e5", cwd=tmp_path, card=True)
+    assert exported.returncode == 0, exported.stderr
+    kept = [e["query"] for e in read_jsonl(run / "exports" / "e5" / "e5.jsonl")]
+    assert kept == [q for q, _, _, flags in ROWS if not flags & DROPPED]
+    assert "left out by scoring.policy=drop: 3 rows flagged" in exported.stdout
+    card = write_card(run).read_text(encoding="utf-8")
+    assert "## Quality" in card and "exports leave out 3 rows flagged" in card and "near_duplicate 1" in card
+    assert "| text_retrieval | 9 | 2 (22.2%) | 2 (22.2%) | 1 (11.1%) | 1 (11.1%) |" in card
+    assert "### Query diversity" in card and "| text_retrieval | English | 9 |" in card
+    assert "![similarities](plots/scores.png)" in card and (run / "plots" / "scores.png").stat().st_size > 1000
+    # Rows added after scoring are not judged: exporting under drop is refused until scored again.
+    with open(run / "data.jsonl", "a", encoding="utf-8") as f:
+        f.write(Row(99, "text_retrieval", outputs={"user_query": "x", "positive_document": "y"},
+                    attributes={"task": "t"}).to_line())  # fmt: skip
+    assert_one_line_error(run_synthkit("export", str(run), "--to", "e5", "--force", cwd=tmp_path, card=True),
+                          "judges 9 rows but data.jsonl holds 10", "synthkit score")  # fmt: skip
+
+
+def test_hard_negatives_for_flagembedding_and_sentence_transformers(tmp_path, model_dir):
+    run = write_run(tmp_path / "run")
+    result = run_synthkit("export", str(run), "--to", "flagembedding", "--hard-negatives", "2",
+                          f"embedder.model={model_dir}", cwd=tmp_path, card=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = read_jsonl(run / "exports" / "flagembedding" / "retrieval" / "text_retrieval.jsonl")
+    assert len(lines) == 9
+    for line, (query, positive, negative, flags) in zip(lines, ROWS):
+        assert line["query"] == query and line["pos"] == [positive] and len(line["pos_scores"]) == 1
+        assert line["neg"][0] == negative and len(line["neg"]) == len(line["neg_scores"]) == len(set(line["neg"]))
+        assert positive not in line["neg"]
+        assert line["neg_scores"][1:] == sorted(line["neg_scores"][1:], reverse=True)  # mined: hardest first
+        assert all(s < 0.95 * line["pos_scores"][0] for s in line["neg_scores"][1:])
+        assert len(line["neg"]) == 3 or "inconsistent" in flags  # a positive scoring ~0 leaves nothing to mine
+    assert "hard negatives: up to 2 mined per row; 1 rows got fewer" in result.stdout
+    result = run_synthkit("export", str(run), "--to", "sentence-transformers", "--hard-negatives", "2",
+                          f"embedder.model={model_dir}", cwd=tmp_path, card=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    import datasets
+
+    triplets = datasets.load_from_disk(str(run / "exports" / "sentence-transformers" / "triplets"))
+    assert triplets.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+    assert triplets["negative_1"] == [n for _, _, n, flags in ROWS if "inconsistent" not in flags]
+    assert "1 rows got fewer (left out: n-tuples have one width)" in result.stdout
+
+
+def test_hard_negatives_without_documents_to_mine_is_one_line(tmp_path, model_dir):
+    run = tmp_path / "run"
+    run.mkdir()
+    line = Row(0, "short_text_matching", outputs={"input": "cat", "positive_document": "cat purr"},
+               attributes={"task": "Match texts."}, model_name="test-model").to_line()  # fmt: skip
+    (run / "data.jsonl").write_text(line, encoding="utf-8")
+    result = run_synthkit("export", str(run), "--to", "flagembedding", "--hard-negatives", "2",
+                          f"embedder.model={model_dir}", cwd=tmp_path, card=True)  # fmt: skip
+    assert_one_line_error(result, "--hard-negatives: short_text_matching has no documents to mine")
+    assert not (run / "exports").exists()
+
+
+def test_a_wrong_embedder_model_is_one_line_naming_it_and_the_extra(tmp_path):
+    run = write_run(tmp_path / "run")
+    missing = tmp_path / "no-such-model"
+    assert_one_line_error(run_synthkit("score", str(run), f"embedder.model={missing}", cwd=tmp_path, card=True),
+                          f"embedder.model={missing}", "pip install 'synthkit-embed[quality]'")  # fmt: skip
+    assert_one_line_error(run_synthkit("score", str(run), "llm=mock", cwd=tmp_path, card=True),
+                          "llm=mock is not an embedder or scoring setting")  # fmt: skip
+    assert_one_line_error(run_synthkit("score", str(run), "scoring.drop=[too_long]", cwd=tmp_path, card=True),
+                          "scoring.drop names too_long")  # fmt: skip
+    assert not (run / "scores.jsonl").exists()
+
+
+def test_score_true_judges_the_rows_at_the_end_of_a_run(make, model_dir):
+    finished = make("llm=mock", "task=text_retrieval", "num_rows=6", "score=true", f"embedder.model={model_dir}")
+    assert any(note.startswith(f"scored 6 rows with model2vec {model_dir}") for note in finished.result.notes)
+    assert len(read_jsonl(finished.out_dir / "scores.jsonl")) == 6
+
+
+def test_sweep_coverage_gains_score_columns_for_scored_jobs(tmp_path, model_dir):
+    for job, value in (("0", 1), ("1", 2)):
+        run = write_run(tmp_path / "sweep" / job, job=None)
+        (run / ".hydra").mkdir()
+        (run / ".hydra" / "overrides.yaml").write_text(f"- seed={value}\n", encoding="utf-8")
+    score(tmp_path / "sweep" / "0", model_dir)
+    text, _ = merge_sweep(tmp_path / "sweep")
+    assert (
+        "| job | seed | rows | rejects | status | false negatives | easy negatives | inconsistent | near duplicates |"
+        in text
+    )
+    assert "| 0 | 1 | 9 | 0 | did not finish | 22.2% | 22.2% | 11.1% | 11.1% |" in text
+    assert "| 1 | 2 | 9 | 0 | did not finish | - | - | - | - |" in text
+    # The merged sweep is judged too: rows are told apart by their job.
+    result = score(tmp_path / "sweep", model_dir)
+    assert result.returncode == 0, result.stderr
+    assert {s["job"] for s in read_jsonl(tmp_path / "sweep" / "scores.jsonl")} == {"0"}  # job 1's rows: duplicates
+
+
+def test_config_and_dry_run_do_not_load_the_embedder(tmp_path):
+    for args in (["--cfg", "job", "score=true"], ["llm=mock", "dry_run=true", "score=true"]):
+        command = [sys.executable, "-X", "importtime", "-m", "synthkit", *args]
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+        imported = {line.split("|")[-1].strip().split(".")[0] for line in result.stderr.splitlines() if "|" in line}
+        assert not imported & {"numpy", "model2vec", "sentence_transformers", "torch"}, args
+        if "--cfg" in args:
+            assert "embedder:\n  backend: model2vec\n  model: minishlab/potion-multilingual-128M" in result.stdout
