@@ -1,6 +1,7 @@
 """Unit tests of the engine's pure parts: allocation of rows over a recipe or a grid, the run ledger,
 the scheduler's choice of rows (without workers), and the config's bounds and one-line errors."""
 
+import copy
 from collections import Counter
 
 import pytest
@@ -75,11 +76,14 @@ def test_allocate_zero_weight_gets_nothing():
 
 @pytest.mark.xfail(
     strict=True,
+    raises=ZeroDivisionError,
     reason="BUG: all-zero weights (e.g. every recipe.shares value 0) raise "
     "ZeroDivisionError, a traceback instead of a one-line UserError",
 )
-def test_all_zero_recipe_shares_is_a_user_error():
-    cfg = synthkit.compose("llm=mock", "recipe=e5", *[f"recipe.shares.{t}=0" for t in E5_TASKS])
+def test_all_zero_recipe_shares_is_a_user_error(e5_cfg):
+    cfg = copy.deepcopy(e5_cfg)
+    for name in E5_TASKS:
+        cfg.recipe.shares[name] = 0
     with pytest.raises(UserError):
         units_of(cfg)
 
@@ -163,6 +167,7 @@ def test_grid_over_a_free_text_list_gives_one_unit_per_item():
 
 @pytest.mark.xfail(
     strict=True,
+    raises=UserError,
     reason="BUG? grid=[...] on a task whose definitions are brainstormed (task.task=null) "
     "fails with 'task.task is not set' although the same run without grid brainstorms them",
 )
@@ -171,8 +176,9 @@ def test_grid_on_a_brainstorm_task_makes_units():
     assert len(units_of(cfg)) == 3
 
 
-def test_grid_and_recipe_do_not_combine():
-    cfg = synthkit.compose("llm=mock", "recipe=e5", "grid=[unit]")
+def test_grid_and_recipe_do_not_combine(e5_cfg):
+    cfg = copy.deepcopy(e5_cfg)
+    cfg.grid = ["unit"]
     with pytest.raises(UserError, match="grid and recipe do not combine"):
         units_of(cfg)
 
@@ -368,8 +374,8 @@ def test_check_bounds_names_the_key(settings, key):
         check_bounds(OmegaConf.create(settings))
 
 
-def test_check_bounds_accepts_the_defaults_and_edges():
-    check_bounds(synthkit.compose("llm=mock"))
+def test_check_bounds_accepts_the_defaults_and_edges(e5_cfg):
+    check_bounds(e5_cfg)
     check_bounds(OmegaConf.create({"num_rows": 1, "dedup_threshold": 1, "max_cost_usd": 0.01, "llm": {"rpm": None}}))
 
 

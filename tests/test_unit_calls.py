@@ -1,0 +1,350 @@
+"""Unit tests of the model-call plumbing that needs no model: the budget ledger shared by processes,
+prices, the shared rate limit, the response cache and its recovery from damage, Retry-After and the
+classification of provider refusals."""
+
+import asyncio
+import itertools
+import json
+import multiprocessing
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from types import SimpleNamespace
+
+import pytest
+
+from synthkit.calls import cache as cache_module
+from synthkit.calls.cache import CACHE_FILE, ResponseCache, cache_dir, request_key
+from synthkit.calls.cost import Budget, BudgetExhausted, Price, price_of
+from synthkit.calls.limits import SharedRate
+from synthkit.calls.providers.base import (
+    Completion,
+    ProviderRefused,
+    RowRefused,
+    refusal,
+    retry_after,
+)
+from synthkit.config import LLMConfig
+from synthkit.errors import UserError
+
+# Budget: 10 prompt tokens and up to 50 answer tokens reserve 0.11; an answer of 20 tokens costs 0.05.
+PRICE = Price(0.001, 0.002)
+ESTIMATE, COST = 0.11, 0.05
+
+
+def _spend_until_exhausted(ledger, cap, results):
+    budget = Budget(PRICE, cap, ledger)
+    settled = 0
+    for _ in range(1000):
+        try:
+            reserved = budget.reserve(10, 50)
+        except BudgetExhausted:
+            break
+        time.sleep(0.001)  # a request in flight, so the other process sees the reservation
+        budget.settle(reserved, 10, 20)
+        settled += 1
+    results.put(settled)
+
+
+def test_two_processes_never_spend_beyond_the_cap(tmp_path):
+    ledger, cap = tmp_path / "synthkit-spent.json", 2.0
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_spend_until_exhausted, args=(ledger, cap, results)) for _ in range(2)]
+    for w in workers:
+        w.start()
+    settled = [results.get(timeout=30), results.get(timeout=30)]
+    for w in workers:
+        w.join(timeout=30)
+    spent = Budget(PRICE, cap, ledger).spent
+    assert spent == pytest.approx(sum(settled) * COST)
+    assert spent <= cap + 1e-9  # each request reserved at least what it cost
+    assert spent > cap - ESTIMATE  # and they stopped only when one more might cross the cap
+    assert all(n > 0 for n in settled)
+    assert json.loads(ledger.read_text())["reserved"] == {}  # every reservation settled
+
+
+def test_the_first_request_may_cross_a_tiny_cap_but_no_second(tmp_path):
+    budget = Budget(PRICE, 0.05, tmp_path / "spent.json")
+    reserved = budget.reserve(10, 50)  # 0.11 > 0.05, but nothing is spent yet: one request's estimate of slack
+    budget.settle(reserved, 10, 50)
+    with pytest.raises(BudgetExhausted, match="max_cost_usd=0.05 reached"):
+        budget.reserve(1, 1)
+    assert budget.spent == pytest.approx(ESTIMATE)
+
+
+def test_spending_persists_across_budget_objects(tmp_path):
+    ledger = tmp_path / "spent.json"
+    first = Budget(PRICE, None, ledger)
+    first.settle(first.reserve(10, 50), 10, 20)
+    first.settle(0.0, 100, 0)  # an answer from a run without a cap still counts
+    assert Budget(PRICE, 10.0, ledger).spent == pytest.approx(COST + 0.1)
+
+
+def test_a_failed_request_releases_its_reservation(tmp_path):
+    budget = Budget(PRICE, 0.2, tmp_path / "spent.json")
+    budget.release(budget.reserve(10, 50))
+    budget.release(budget.reserve(10, 50))  # would not fit if the first were still reserved
+    assert budget.spent == 0.0
+
+
+def _dead_pid() -> int:
+    for pid in range(32767, 300, -1):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except PermissionError:
+            continue
+    pytest.skip("no free pid")
+
+
+def test_a_dead_process_reservation_is_dropped(tmp_path):
+    ledger = tmp_path / "spent.json"
+    host = socket.gethostname()
+    dead, alive, elsewhere = f"{host}:{_dead_pid()}", f"{host}:{os.getppid()}", "other-host:12345"
+    ledger.write_text(json.dumps({"spent": 0.5, "reserved": {dead: 100.0, alive: 0.2, elsewhere: 0.1}}))
+    budget = Budget(PRICE, 1.0, ledger)
+    reserved = budget.reserve(10, 50)  # 0.5 + 0.2 + 0.1 + 0.11 fits; with the dead 100.0 it would not
+    state = json.loads(ledger.read_text())
+    assert dead not in state["reserved"]
+    assert state["reserved"][alive] == 0.2 and state["reserved"][elsewhere] == 0.1  # not known to be dead
+    budget.settle(reserved, 10, 20)
+    assert budget.spent == pytest.approx(0.5 + COST)
+
+
+@pytest.mark.parametrize("content,spent", [("0.75", 0.75), ("3", 3.0), ("", 0.0), ("not json", 0.0), ("[1]", 0.0)])
+def test_old_and_odd_ledger_files_read(tmp_path, content, spent):
+    ledger = tmp_path / "spent.json"
+    ledger.write_text(content)
+    assert Budget(PRICE, None, ledger).spent == spent
+
+
+def test_an_unpriced_model_costs_none(tmp_path):
+    budget = Budget(None, 1.0, tmp_path / "spent.json")
+    assert budget.reserve(10, 50) == 0.0
+    assert budget.settle(0.0, 10, 50) is None
+
+
+def test_price_of_gpt_4o_mini_from_litellms_map_without_importing_litellm():
+    code = (
+        "import sys\n"
+        "from synthkit.calls.cost import price_of\n"
+        "from synthkit.config import LLMConfig\n"
+        "p = price_of(LLMConfig(provider='openai', model='gpt-4o-mini'))\n"
+        "q = price_of(LLMConfig(provider='openai', model='openai/gpt-4o-mini'))\n"
+        "print(p.input, p.output, q == p, 'litellm' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    inp, outp, same, imported = out.stdout.split()
+    # OpenAI's list price for gpt-4o-mini: $0.15 in / $0.60 out per 1M tokens.
+    assert float(inp) == pytest.approx(0.15e-6) and float(outp) == pytest.approx(0.60e-6)
+    assert same == "True" and imported == "False"
+
+
+def test_price_from_the_config_wins():
+    price = price_of(LLMConfig(provider="x", model="gpt-4o-mini", input_cost_per_mtok=1.0, output_cost_per_mtok=None))
+    assert price == Price(1e-6, 0.0)
+    assert price_of(LLMConfig(provider="x", model="no-such-model-anywhere")) is None
+
+
+# SharedRate.
+
+
+def test_shared_rate_spaces_starts(tmp_path):
+    rate = SharedRate(tmp_path / "state" / "x.rpm", 600)  # one request per 0.1 s
+
+    async def main():
+        starts = []
+
+        async def one():
+            await rate.take()
+            starts.append(time.time())
+
+        await asyncio.gather(*(one() for _ in range(4)))
+        return sorted(starts)
+
+    began = time.time()
+    starts = asyncio.run(main())
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert all(gap >= 0.095 for gap in gaps), gaps
+    assert starts[-1] - began < 0.6
+
+
+def test_shared_rate_is_shared_through_its_file(tmp_path):
+    first, second = SharedRate(tmp_path / "x.rpm", 600), SharedRate(tmp_path / "x.rpm", 600)
+
+    async def main():
+        await first.take()
+        t = time.time()
+        await second.take()  # another process's limiter on the same file waits its turn
+        return time.time() - t
+
+    assert asyncio.run(main()) >= 0.09
+
+
+# Response cache.
+
+
+def test_cache_round_trip(tmp_path):
+    cache = ResponseCache(tmp_path)
+    assert cache.get("k") is None
+    cache.put("k", Completion("answer é", 12, 34, "length"))
+    cache.put("j", Completion("other"))
+    assert cache.get("k") == Completion("answer é", 12, 34, "length")
+    cache.close()
+    again = ResponseCache(tmp_path)  # another run, or process
+    assert again.get("k").finish_reason == "length" and again.get("j") == Completion("other", 0, 0, "stop")
+    again.close()
+
+
+def test_request_key():
+    a = request_key(model="m", messages=[{"role": "user", "content": "x"}], row="0::1")
+    assert a == request_key(row="0::1", messages=[{"role": "user", "content": "x"}], model="m")
+    assert a != request_key(model="m", messages=[{"role": "user", "content": "x"}], row="0::2")
+
+
+def test_a_cache_written_before_finish_reasons_is_upgraded(tmp_path):
+    db = sqlite3.connect(tmp_path / CACHE_FILE)
+    db.execute(
+        "CREATE TABLE responses (key TEXT PRIMARY KEY, text TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,"
+        " completion_tokens INTEGER NOT NULL)"
+    )
+    db.execute("INSERT INTO responses VALUES ('k', 'old', 1, 2)")
+    db.commit()
+    db.close()
+    cache = ResponseCache(tmp_path)
+    assert cache.get("k") == Completion("old", 1, 2, "stop")
+    assert not list(tmp_path.glob("*.damaged-*"))  # an old cache is not damage
+    cache.close()
+
+
+def _damage_random(path):
+    path.write_bytes(os.urandom(8192))
+
+
+def _damage_truncated(path):
+    cache = ResponseCache(path.parent)
+    for i in range(500):
+        cache.put(f"k{i}", Completion("x" * 300, 1, 2))
+    cache.close()
+    data = path.read_bytes()
+    assert len(data) > 100_000
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _damage_schema(path):
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE responses(x)")
+    db.execute("INSERT INTO responses VALUES (1)")
+    db.commit()
+    db.close()
+
+
+def _damage_directory(path):
+    path.mkdir()
+    (path / "something").write_text("x")
+
+
+@pytest.mark.parametrize("damage", [_damage_random, _damage_truncated, _damage_schema, _damage_directory])
+def test_a_damaged_cache_is_set_aside_and_rebuilt(tmp_path, capsys, damage):
+    path = tmp_path / CACHE_FILE
+    damage(path)
+    cache = ResponseCache(tmp_path)
+    cache.put("new", Completion("fresh", 1, 1))
+    assert cache.get("new") == Completion("fresh", 1, 1)
+    assert cache.get("k1") is None
+    cache.close()
+    (aside,) = tmp_path.glob(f"{CACHE_FILE}.damaged-*")  # moved, never deleted
+    assert aside.exists()
+    warning = capsys.readouterr().err
+    assert warning.startswith("synthkit: warning: the response cache") and "moved to" in warning
+    assert warning.count("\n") == 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="BUG: the set-aside name has one-second resolution; damage found twice in the same second (or by two "
+    "processes at once) overwrites the first damaged file, which 'renamed, never deleted' promises to keep",
+)
+def test_two_damaged_caches_in_one_second_are_both_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "time", SimpleNamespace(strftime=lambda fmt: "20260101-000000"))
+    path = tmp_path / CACHE_FILE
+    path.write_bytes(b"first damaged cache " * 100)
+    ResponseCache(tmp_path).close()
+    path.write_bytes(b"second damaged cache " * 100)
+    ResponseCache(tmp_path).close()
+    kept = b"".join(p.read_bytes() for p in tmp_path.glob(f"{CACHE_FILE}.damaged-*"))
+    assert b"first damaged cache" in kept and b"second damaged cache" in kept
+
+
+def test_cache_dir_that_is_a_file_is_refused(tmp_path):
+    target = tmp_path / "cachefile"
+    target.write_text("x")
+    with pytest.raises(UserError, match=f"^cache_dir={target} is a file: choose a directory .*cache=off"):
+        cache_dir(SimpleNamespace(cache_dir=str(target)))
+    made = cache_dir(SimpleNamespace(cache_dir=str(tmp_path / "a" / "b")))
+    assert made.is_dir() and not list(made.iterdir())  # made, and its write probe removed
+
+
+# Provider answers.
+
+
+def test_retry_after_seconds_and_milliseconds():
+    assert retry_after({"retry-after": "7"}) == 7.0
+    assert retry_after({"retry-after": "-3"}) == 0.0
+    assert retry_after({"retry-after-ms": "1500", "retry-after": "9"}) == 1.5
+    assert retry_after({}) is None
+
+
+def test_retry_after_http_date():
+    later = datetime.now(timezone.utc) + timedelta(seconds=30)
+    assert 27 <= retry_after({"retry-after": format_datetime(later, usegmt=True)}) <= 31
+    earlier = datetime.now(timezone.utc) - timedelta(seconds=30)
+    assert retry_after({"retry-after": format_datetime(earlier, usegmt=True)}) == 0.0
+
+
+@pytest.mark.parametrize("headers", [{"retry-after": "soon"}, {"retry-after-ms": "x"}, {"retry-after": ""}, None])
+def test_retry_after_garbage_is_none(headers):
+    assert retry_after(headers) is None
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_ends_the_run_naming_the_key_variable(status):
+    error = refusal(status, "Incorrect API key provided", "OPENAI_API_KEY", "openai", "gpt-4o-mini")
+    assert isinstance(error, ProviderRefused) and isinstance(error, UserError)
+    assert "OPENAI_API_KEY" in str(error) and "gpt-4o-mini" in str(error)
+
+
+@pytest.mark.parametrize(
+    "status,message",
+    [
+        (404, "Not Found"),
+        (400, "The model `gpt-5-mega` does not exist"),
+        (400, "Model not found: foo"),
+        (None, "litellm.BadRequestError: LLM Provider NOT provided. Pass in the LLM provider you are trying to call"),
+    ],
+)
+def test_an_unknown_model_or_endpoint_ends_the_run(status, message):
+    error = refusal(status, message, None, "openai", "gpt-5-mega")
+    assert isinstance(error, ProviderRefused)
+    assert "llm.model" in str(error) and "llm.api_base" in str(error)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+        "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+    ],
+)
+def test_a_refusal_of_one_prompt_rejects_only_that_row(message):
+    error = refusal(400, message, "OPENAI_API_KEY", "openai", "gpt-4o-mini")
+    assert isinstance(error, RowRefused) and not isinstance(error, UserError)
+    assert message in str(error)
