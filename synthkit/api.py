@@ -7,9 +7,11 @@ and errors as the command line (a UserError carries the one-line message).
 
 It works where an event loop is already running (Jupyter): the run then gets a thread of its own."""
 
+import os
 from pathlib import Path
 from typing import Optional
 
+from synthkit.config import RUN_ID_ENV
 from synthkit.errors import UserError
 
 
@@ -64,10 +66,12 @@ def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[b
     Raises UserError (one line) for a mistake, and when the run stopped early."""
     from synthkit.engine.run import generate as run
 
+    os.environ.pop(RUN_ID_ENV, None)  # each call is a run of its own, with a new default output dir
     cfg = compose(*overrides, config_dir=config_dir)
     if cfg.dry_run:
         raise UserError("dry_run is for the command line; call synthkit.compose() to inspect a config")
     out_dir = Path(cfg.output_dir)
+    os.environ.pop(RUN_ID_ENV, None)
     result = run(cfg, out_dir, overrides=overrides)
     if cfg.card if card is None else card:
         from synthkit.outputs.card import write_card

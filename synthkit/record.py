@@ -20,6 +20,7 @@ IDENTITY = ("row", "cell", "seed", "task_type")
 BOOKKEEPING = ("model_name", "attributes", "attempts", "usage", "reason", "check", "raw")
 # Written by the run around the row, never by the model.
 TAGS = ("recipe", "grid", "category", "brainstorm_row", "brainstorm_file", "sweep", "job", "source")
+MERGE_TAGS = ("sweep", "job")  # added when a sweep's jobs are merged: written last
 RESERVED = frozenset(IDENTITY + BOOKKEEPING + TAGS)
 
 
@@ -103,9 +104,10 @@ class Row:
             line.update(self.outputs)
             line["model_name"] = self.model_name
         line["attributes"] = self.attributes
-        line.update(self.tags)
+        line.update((k, v) for k, v in self.tags.items() if k not in MERGE_TAGS)
         line["attempts"] = self.attempts
         line["usage"] = self.usage.to_json()
+        line.update((k, self.tags[k]) for k in MERGE_TAGS if k in self.tags)
         return line
 
     def to_line(self) -> str:

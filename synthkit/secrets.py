@@ -39,13 +39,18 @@ def protect(name: str) -> None:
     """Also redact the value of this environment variable (an `api_key_env`)."""
     if name and name not in _extra_names:
         _extra_names.add(name)
-        _secret_values.cache_clear()
 
 
-@lru_cache(maxsize=1)
 def _secret_values() -> tuple:
-    values = {v for k, v in os.environ.items() if (key_like_name(k) or k in _extra_names) and len(v) >= 8}
+    # The environment is read at every call (a key set later, in a notebook between two runs, is found);
+    # which names are key-like is remembered, so a call costs a few dict lookups.
+    values = {v for k, v in os.environ.items() if (k in _extra_names or _is_key_name(k)) and len(v) >= 8}
     return tuple(sorted(values, key=len, reverse=True))
+
+
+@lru_cache(maxsize=4096)
+def _is_key_name(name: str) -> bool:
+    return key_like_name(name)
 
 
 def redact(text: str) -> str:

@@ -267,12 +267,6 @@ def test_a_damaged_cache_is_set_aside_and_rebuilt(tmp_path, capsys, damage):
     assert warning.count("\n") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="BUG: the set-aside name has one-second resolution; damage found twice in the same second (or by two "
-    "processes at once) overwrites the first damaged file, which 'renamed, never deleted' promises to keep",
-)
 def test_two_damaged_caches_in_one_second_are_both_kept(tmp_path, monkeypatch):
     monkeypatch.setattr(cache_module, "time", SimpleNamespace(strftime=lambda fmt: "20260101-000000"))
     path = tmp_path / CACHE_FILE

@@ -74,12 +74,6 @@ def test_allocate_zero_weight_gets_nothing():
     assert allocate(9, {"a": 0, "b": 1, "c": 2}) == {"a": 0, "b": 3, "c": 6}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ZeroDivisionError,
-    reason="BUG: all-zero weights (e.g. every recipe.shares value 0) raise "
-    "ZeroDivisionError, a traceback instead of a one-line UserError",
-)
 def test_all_zero_recipe_shares_is_a_user_error(e5_cfg):
     cfg = copy.deepcopy(e5_cfg)
     for name in E5_TASKS:
@@ -165,12 +159,6 @@ def test_grid_over_a_free_text_list_gives_one_unit_per_item():
     assert [u.task["task"] for u in units] == ["classify A", "classify B"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UserError,
-    reason="BUG? grid=[...] on a task whose definitions are brainstormed (task.task=null) "
-    "fails with 'task.task is not set' although the same run without grid brainstorms them",
-)
 def test_grid_on_a_brainstorm_task_makes_units():
     cfg = synthkit.compose("llm=mock", "task=text_classification", "grid=[difficulty]")
     assert len(units_of(cfg)) == 3

@@ -95,7 +95,11 @@ class ResponseCache:
 
     def _set_aside(self, error: Exception) -> None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        moved = self.path.with_name(f"{CACHE_FILE}.damaged-{stamp}")
+        moved = self.path.with_name(f"{CACHE_FILE}.damaged-{stamp}-{os.getpid()}")
+        n = 0
+        while any(Path(f"{moved}{suffix}").exists() for suffix in ("", *_SIDE_FILES)):  # never over an earlier one
+            n += 1
+            moved = self.path.with_name(f"{CACHE_FILE}.damaged-{stamp}-{os.getpid()}-{n}")
         for suffix in ("", *_SIDE_FILES):
             source = Path(f"{self.path}{suffix}")
             if source.exists():

@@ -41,6 +41,8 @@ class Definition:
 def allocate(total: int, weights: dict) -> dict:
     """Split `total` by `weights` into integers (largest remainder): the rounded shares, summing to total."""
     whole = sum(weights.values())
+    if whole <= 0 or min(weights.values(), default=0) < 0:
+        raise UserError(f"shares {dict(weights)} must be non-negative with a positive sum")
     exact = {k: total * w / whole for k, w in weights.items()}
     counts = {k: math.floor(v) for k, v in exact.items()}
     by_remainder = sorted(exact, key=lambda k: exact[k] - counts[k], reverse=True)
@@ -81,7 +83,7 @@ def units_of(cfg: DictConfig) -> list:
 def grid_units(task: dict, names: list, rows: int, preset: str) -> list:
     """One unit per combination of the named attributes' values (their domains, or the subsets the
     task narrows them to), each with `rows` rows."""
-    attributes = {a.name: a for a in TaskSpec(task, preset).attributes}
+    attributes = {a.name: a for a in probe_spec(Unit("", task, rows), preset).attributes}
     axes = []
     for name in names:
         a = attributes.get(name)
@@ -89,8 +91,6 @@ def grid_units(task: dict, names: list, rows: int, preset: str) -> list:
             raise UserError(f"grid names {name}, which is not an attribute of {task['name']}; "
                             f"its attributes: {', '.join(attributes)}")
         values = (a.fixed,) if a.fixed is not None else a.choices
-        if values is None:
-            raise UserError(f"grid: task.{name} is free text; give it as a list to sweep it")
         axes.append([(name, v) for v in values])
     units = []
     for combination in itertools.product(*axes):
