@@ -58,6 +58,13 @@ def _main_hydra() -> None:
     register()
     # Let composition errors reach us so they can be reported in one line, not Hydra's multi-line form.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    if {"-m", "--multirun"} & set(sys.argv[1:]):
+        from synthkit.outputs.sweep import precheck
+
+        try:
+            precheck(sys.argv[1:])
+        except UserError as e:
+            _fail(str(e))
     report = Path(tempfile.mkstemp(prefix="synthkit-sweep-", suffix=".json")[1])
     os.environ[REPORT_ENV] = str(report)
     try:

@@ -174,6 +174,10 @@ def _composition_errors() -> tuple:
 COMPOSITION_ERRORS = _composition_errors()
 
 
+# Hydra launcher plugins by the extra that installs them (+launcher=... presets in conf/launcher/).
+LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_slurm": "slurm", "submitit_local": "slurm", "ray": "ray"}
+
+
 def composition_error(error: Exception) -> str:
     """One line for a config that does not compose: a missing option, a bad override or value, a YAML file
     that does not parse."""
@@ -186,6 +190,10 @@ def composition_error(error: Exception) -> str:
         return f"{where} is not valid YAML: {getattr(error, 'problem', None) or error}"
     if isinstance(error, MissingConfigException):
         group, _, name = (error.missing_cfg_file or "").rpartition("/")
+        if group == "hydra/launcher" and name in LAUNCHER_EXTRAS:
+            from synthkit import pip_install
+
+            return f"the {name} launcher is not installed: {pip_install(LAUNCHER_EXTRAS[name])}"
         if group and error.options:
             return f"no {group} named '{name}'; available: {', '.join(error.options)}"
     return _one_line(error)

@@ -179,3 +179,15 @@ def test_the_python_api_works_inside_a_running_event_loop(tmp_path):
     assert dataset.num_rows == 5 and set(dataset["row"]) == set(range(5))
     with pytest.raises(UserError, match="num_rows=0 must be at least 1"):
         synthkit.generate("llm=mock", "num_rows=0")
+
+
+def test_a_sweep_without_its_key_fails_once_before_any_job(tmp_path):
+    result = run_synthkit("-m", "llm=openai", "task.unit=phrase,sentence,passage", f"output_dir={tmp_path / 's'}",
+                          cwd=tmp_path)
+    assert_one_line_error(result, "OPENAI_API_KEY is not set")
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_launcher_whose_extra_is_missing_names_the_install_line(tmp_path):
+    result = run_synthkit("-m", "+launcher=ray", "llm=mock", "num_rows=1", cwd=tmp_path)
+    assert_one_line_error(result, "ray launcher is not installed", "pip install", "[ray]")

@@ -20,6 +20,30 @@ COVERAGE_FILE = "coverage.md"
 REPORT_ENV = "SYNTHKIT_SWEEP_REPORT"
 
 
+def precheck(argv: list) -> None:
+    """Before a multirun: refuse once what would fail every job alike (a missing key), rather than once per job."""
+    from synthkit.api import compose
+    from synthkit.calls.providers import check_key
+
+    fixed, swept, config_dir, skip = [], set(), None, False
+    parser = OverridesParser.create()
+    for i, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ("--config-dir", "-cd"):
+            config_dir, skip = argv[i + 1] if i + 1 < len(argv) else None, True
+        elif arg.startswith("--config-dir="):
+            config_dir = arg.split("=", 1)[1]
+        elif arg.startswith("-") or "=" not in arg or arg.startswith("hydra"):
+            skip = arg in ("--config-name", "-cn", "--config-path", "-cp")
+        else:
+            override = parser.parse_override(arg)
+            (swept.add(override.get_key_element()) if override.is_sweep_override() else fixed.append(arg))
+    if not any(key.lstrip("+~") == "llm" or key.lstrip("+~").startswith("llm.api_key_env") for key in swept):
+        check_key(compose(*fixed, config_dir=config_dir).llm)
+
+
 def record_job_error(out_dir: Path, error: str, overrides: list) -> None:
     """A sweep job refused before it ran: say so in its dir (Hydra made it), for the coverage table."""
     if out_dir.is_dir() and not (out_dir / DATA_FILE).exists():

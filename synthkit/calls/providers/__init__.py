@@ -4,6 +4,7 @@ client for a config and decides, in one place, whether the schema goes out as st
 
 import os
 import re
+from typing import Optional
 
 from synthkit.calls.cost import model_info
 from synthkit.calls.providers.base import Completion, Provider, ProviderRefused, RequestFailed, RowRefused
@@ -20,16 +21,7 @@ def make_provider(llm: LLMConfig) -> Provider:
         from synthkit.calls.providers.mock import MockProvider
 
         return MockProvider()
-    api_key = None
-    if llm.api_key_env and not _ENV_NAME.match(llm.api_key_env):
-        # A key typed here by mistake: never echo it, never write it (the run refuses before writing).
-        raise UserError("llm.api_key_env must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
-    if llm.api_key_env:
-        api_key = os.environ.get(llm.api_key_env)
-        if not api_key:
-            raise UserError(
-                f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock"
-            )
+    api_key = check_key(llm)
     if client(llm) == Client.http:
         from synthkit.calls.providers.openai_http import OpenAIHTTPProvider
 
@@ -37,6 +29,19 @@ def make_provider(llm: LLMConfig) -> Provider:
     from synthkit.calls.providers.litellm_provider import LiteLLMProvider
 
     return LiteLLMProvider(llm, api_key, structured_output(llm))
+
+
+def check_key(llm: LLMConfig) -> Optional[str]:
+    """The key the config names, from the environment; one line when it is missing or misplaced."""
+    if llm.provider == "mock" or not llm.api_key_env:
+        return None
+    if not _ENV_NAME.match(llm.api_key_env):
+        # A key typed here by mistake: never echo it, never write it (the run refuses before writing).
+        raise UserError("llm.api_key_env must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
+    api_key = os.environ.get(llm.api_key_env)
+    if not api_key:
+        raise UserError(f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock")
+    return api_key
 
 
 def structured_output(llm: LLMConfig) -> bool:
