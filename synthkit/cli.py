@@ -130,6 +130,9 @@ def _run(cfg) -> None:
     overrides = tuple(hydra_cfg.overrides.task)
     # In a sweep, a job that fails or stops early is reported and the others go on.
     sweep_dir = Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
+    full_rows = cfg.num_rows
+    if cfg.preview:
+        cfg.num_rows = cfg.preview
     try:
         result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides)
     except UserError as e:
@@ -141,7 +144,12 @@ def _run(cfg) -> None:
         return
     if cfg.card:
         result.notes.append(_card(out_dir))
-    _print(summary(result))
+    if cfg.preview:
+        from synthkit.outputs.preview import preview_report
+
+        _print(preview_report(result, full_rows))
+    else:
+        _print(summary(result))
     if result.stopped_early:
         if sweep_dir is None:
             _fail(result.stopped_early, code=1)

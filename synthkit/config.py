@@ -104,6 +104,7 @@ class RunConfig:
     dedup_threshold: float = 0.9  # near duplicate: estimated Jaccard similarity of word 3-grams at least this
     card: bool = True  # write README.md, a dataset card with plots, into the output dir
     dry_run: bool = False  # show attributes, a prompt, the schema and the estimated cost; call no model
+    preview: Optional[int] = None  # make this many real rows, show them, and project the cost of num_rows
     progress_every_s: float = 10.0  # plain progress lines when stderr is not a terminal
     # A cell (or the run) stops when this share of its last reject_window rows were rejected, once
     # reject_min_rows rows are seen: a model unfit for a task does not burn the budget.
@@ -121,7 +122,7 @@ BOUNDS = {
     "num_rows": (1, None, False), "concurrency": (1, None, False), "max_attempts": (1, None, False),
     "brainstorm_rows": (1, None, False), "max_cost_usd": (0, None, True), "dedup_threshold": (0, 1, True),
     "progress_every_s": (0, None, False), "max_reject_rate": (0, 1, True), "reject_window": (1, None, False),
-    "reject_min_rows": (1, None, False),
+    "reject_min_rows": (1, None, False), "preview": (1, None, False),
     "llm.max_tokens": (1, None, False), "llm.timeout_s": (0, None, True), "llm.temperature": (0, None, False),
     "llm.top_p": (0, 1, True), "llm.max_retries": (0, None, False), "llm.backoff_s": (0, None, False),
     "llm.backoff_max_s": (0, None, False), "llm.circuit_breaker": (1, None, False), "llm.rpm": (1, None, False),

@@ -191,3 +191,16 @@ def test_a_sweep_without_its_key_fails_once_before_any_job(tmp_path):
 def test_a_launcher_whose_extra_is_missing_names_the_install_line(tmp_path):
     result = run_synthkit("-m", "+launcher=ray", "llm=mock", "num_rows=1", cwd=tmp_path)
     assert_one_line_error(result, "ray launcher is not installed", "pip install", "[ray]")
+
+
+def test_preview_shows_rows_and_projects_the_cost(openai_server, tmp_path):
+    server = openai_server()
+    result = run_synthkit(*server_llm(server), "task=short_text_matching", "task.task=Match a question to its answer",
+                          "preview=3", "num_rows=20000", "llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=1",
+                          f"output_dir={tmp_path / 'p'}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(tmp_path / "p" / "data.jsonl")
+    assert len(rows) == 3 == server.stats()["requests"]
+    per_row = sum(r["usage"]["cost_usd"] for r in rows) / 3
+    assert "--- short_text_matching, row 0" in result.stdout and "positive_document:" in result.stdout
+    assert f"${per_row:.6f} per row -> ~${per_row * 20000:,.2f} for num_rows=20,000" in result.stdout
