@@ -2,6 +2,7 @@
 User mistakes, faults and refusals end as one line on stderr and a non-zero exit; only bugs show a
 traceback."""
 
+import json
 import os
 import sys
 import tempfile
@@ -14,6 +15,7 @@ SUBCOMMANDS = {
     "push": ("synthkit.outputs.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
 }
 _STARTED = time.time()
+SWEPT_ENV = "SYNTHKIT_SWEPT_KEYS"  # the keys a multirun sweeps, for its jobs' draws
 
 
 def main() -> None:
@@ -62,9 +64,10 @@ def _main_hydra() -> None:
         from synthkit.outputs.sweep import precheck
 
         try:
-            precheck(sys.argv[1:])
+            swept = precheck(sys.argv[1:])
         except UserError as e:
             _fail(str(e))
+        os.environ[SWEPT_ENV] = json.dumps(sorted(swept))  # the jobs (here or in launcher processes) read it
     report = Path(tempfile.mkstemp(prefix="synthkit-sweep-", suffix=".json")[1])
     os.environ[REPORT_ENV] = str(report)
     try:
@@ -134,7 +137,7 @@ def _run(cfg) -> None:
     if cfg.preview:
         cfg.num_rows = cfg.preview
     try:
-        result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides)
+        result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides, job=_job_stream(overrides))
     except UserError as e:
         if sweep_dir is None:
             _drop_if_made_empty(out_dir)
@@ -154,6 +157,15 @@ def _run(cfg) -> None:
         if sweep_dir is None:
             _fail(result.stopped_early, code=1)
         print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stopped_early}", file=sys.stderr)
+
+
+def _job_stream(overrides: tuple) -> str:
+    """A sweep job's coordinates (its values of the swept keys): jobs of one sweep draw apart, reproducibly."""
+    try:
+        swept = set(json.loads(os.environ.get(SWEPT_ENV) or "[]"))
+    except ValueError:
+        return ""
+    return ",".join(o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept)
 
 
 def _drop_if_made_empty(out_dir: Path) -> None:

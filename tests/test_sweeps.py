@@ -134,3 +134,19 @@ def test_ray_launcher_in_local_mode(tmp_path):
                           f"output_dir={tmp_path / 'sweep'}", cwd=tmp_path, timeout=900)
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(tmp_path / "sweep" / "data.jsonl")) == 4
+
+
+def test_sweep_jobs_draw_apart_and_reproducibly(tmp_path):
+    def draws(name: str) -> list:
+        result = run_synthkit("-m", "llm=mock", "task.unit=phrase,sentence,passage", "num_rows=4",
+                              f"output_dir={tmp_path / name}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        return [[r["attributes"]["target_language"] for r in read_jsonl(tmp_path / name / str(job) / "data.jsonl")]
+                for job in range(3)]
+
+    first = draws("a")
+    assert len({tuple(job) for job in first}) == 3  # each job its own draws
+    assert draws("b") == first  # and the same again
+    single = run_synthkit("llm=mock", "task.unit=phrase", "num_rows=4", f"output_dir={tmp_path / 'c'}", cwd=tmp_path)
+    assert single.returncode == 0
+    assert [r["attributes"]["target_language"] for r in read_jsonl(tmp_path / "c" / "data.jsonl")] != first[0]

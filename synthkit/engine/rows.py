@@ -30,6 +30,12 @@ class Cell:
     tags: dict = field(default_factory=dict)  # written into each of the cell's rows
     # Tags per task definition: the brainstorm row each definition came from.
     origins: dict = field(default_factory=dict)
+    job: str = ""  # a sweep job's coordinates: jobs of one sweep draw apart
+
+    @property
+    def stream(self) -> str:
+        """What separates this cell's draws from every other cell's (and sweep job's)."""
+        return "|".join(part for part in (self.job, self.key) if part)
 
     def tags_for(self, attributes: dict) -> dict:
         return {**self.tags, **self.origins.get(attributes.get(DEFINITION), {})}
@@ -58,7 +64,7 @@ class RowMaker:
     async def make(self, cell: Cell, index: int) -> tuple:
         """Make row `index` of `cell`: (its outcome, the reason it was rejected or None)."""
         task, seed = cell.task, self.settings.seed
-        attributes = task.draw_attributes(seed, index, stream=cell.key)
+        attributes = task.draw_attributes(seed, index, stream=cell.stream)
         row = Row(index, task.name, seed, cell.key, attributes=attributes, model_name=self.model_name,
                   tags=cell.tags_for(attributes))
         messages = [{"role": "user", "content": task.render(attributes)}]

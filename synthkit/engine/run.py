@@ -59,9 +59,10 @@ class CallStack:
             self.cache.close()
 
 
-def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, overrides: tuple = ()) -> RunResult:
-    """Make the run's rows in `out_dir`. Jobs of one sweep pass its dir as `shared_dir`: they share
-    one max_cost_usd budget there."""
+def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, overrides: tuple = (),
+             job: str = "") -> RunResult:
+    """Make the run's rows in `out_dir`. Jobs of one sweep pass its dir as `shared_dir` (they share one
+    max_cost_usd budget there) and their coordinates as `job` (they draw apart)."""
     check_bounds(cfg)
     protect(cfg.llm.api_key_env or "")
     units = units_of(cfg)
@@ -90,7 +91,7 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
         result = RunResult(ledger, out_dir / "data.jsonl", label, cfg.llm.model, provider.placeholder)
         try:
-            cells = _run_in_loop(_stages(cfg, units, out_dir, stack, ledger, result))
+            cells = _run_in_loop(_stages(cfg, units, out_dir, stack, ledger, result, job))
         except (UserError, KeyboardInterrupt) as e:  # the rows written are kept: say how the run ended
             write_status(out, ledger, error=str(e) or "interrupted")
             raise
@@ -115,7 +116,7 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
 
 
 async def _stages(cfg: DictConfig, units: list, out_dir: Path, stack: CallStack, ledger: Ledger,
-                  result: RunResult) -> list:
+                  result: RunResult, job: str) -> list:
     """Run the brainstorm stage (when definitions are needed), then the generation stage."""
     try:
         brainstormed = None
@@ -129,6 +130,8 @@ async def _stages(cfg: DictConfig, units: list, out_dir: Path, stack: CallStack,
                 result.data_path = brainstormed
                 return []
         cells = generate_cells(cfg, units, brainstormed)
+        for cell in brainstorm + cells:
+            cell.job = job
         await _run_stage(cfg, "generate", cells, out_dir, stack, ledger)
         return cells
     finally:

@@ -20,8 +20,9 @@ COVERAGE_FILE = "coverage.md"
 REPORT_ENV = "SYNTHKIT_SWEEP_REPORT"
 
 
-def precheck(argv: list) -> None:
-    """Before a multirun: refuse once what would fail every job alike (a missing key), rather than once per job."""
+def precheck(argv: list) -> set:
+    """Before a multirun: refuse once what would fail every job alike (a missing key), rather than once per
+    job. Returns the keys the sweep varies."""
     from synthkit.api import compose
     from synthkit.calls.providers import check_key
 
@@ -40,8 +41,10 @@ def precheck(argv: list) -> None:
         else:
             override = parser.parse_override(arg)
             (swept.add(override.get_key_element()) if override.is_sweep_override() else fixed.append(arg))
-    if not any(key.lstrip("+~") == "llm" or key.lstrip("+~").startswith("llm.api_key_env") for key in swept):
+    swept = {key.lstrip("+~") for key in swept}
+    if not any(key == "llm" or key.startswith("llm.api_key_env") for key in swept):
         check_key(compose(*fixed, config_dir=config_dir).llm)
+    return swept
 
 
 def record_job_error(out_dir: Path, error: str, overrides: list) -> None:
