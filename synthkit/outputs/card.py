@@ -9,6 +9,7 @@ from pathlib import Path
 from synthkit.outputs.files import DATA_FILE, REJECTS_FILE
 from synthkit.record import Row, read_rows
 from synthkit.spec.langid import language_code
+from synthkit.spec.text import word_count
 
 CARD_FILE = "README.md"
 TOP = 15  # values shown per attribute
@@ -79,7 +80,7 @@ class _Tally:
                 self.languages[str(value)] += 1
         for key, value in r.outputs.items():
             if isinstance(value, str):
-                self.lengths.setdefault(key, []).append(len(value.split()))
+                self.lengths.setdefault(key, []).append(word_count(value))
         self.prompt_tokens += r.usage.prompt_tokens
         self.completion_tokens += r.usage.completion_tokens
         if r.usage.cost_usd is None:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from synthkit.errors import UserError
+from synthkit.spec.text import tokens, word_count
 from synthkit.spec.langid import detect, language_code
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"\d+")
 
 
@@ -74,7 +74,7 @@ def _attributes_used(kind: str, params: dict) -> list:
 
 
 def _words(text: str) -> list:
-    return _WORD.findall(text.lower())
+    return tokens(text)
 
 
 def _min_words(fields: list, words, ratio: float = 1.0):
@@ -89,7 +89,7 @@ def _min_words(fields: list, words, ratio: float = 1.0):
             least = int(match.group())
         need = int(least * ratio)
         for field in fields:
-            have = len(_words(answer[field]))
+            have = word_count(answer[field])
             if have < need:
                 return f"{field} has {have} words; it needs at least {need}"
         return None
