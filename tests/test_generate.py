@@ -83,19 +83,23 @@ def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, tmp_pat
     out = tmp_path / "run"
     result = run_synthkit(
         "task=text_classification", *server_llm(server, client="http"), "num_rows=4", "max_attempts=2", f"output_dir={out}",
-        "task.task=[Classify reviews by sentiment,BROKEN definition]", cwd=tmp_path,
+        "task.task=[Classify reviews by sentiment,BROKEN definition]", "task.clarity=clear", "task.difficulty=PhD",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     rows, rejects = read_jsonl(out / "data.jsonl"), read_jsonl(out / "rejects.jsonl")
-    # Odd rows use the broken definition: each is rejected and a fresh row index takes its place.
+    # Odd rows use the broken definition: each is rejected, and new row indices take its attributes again
+    # (twice) before fresh ones are drawn, so a refill does not drift toward what the model finds easy.
     assert len(rows) == 4 and all(r["attributes"]["task"] == "Classify reviews by sentiment" for r in rows)
-    assert sorted(r["row"] for r in rows) == [0, 2, 4, 6]
-    assert sorted(r["row"] for r in rejects) == [1, 3, 5]
+    assert rejects and all(r["attributes"]["task"] == "BROKEN definition" for r in rejects)
+    refilled = [r["refills"] for r in rejects if "refills" in r]
+    assert refilled and all(source % 2 == 1 for source in refilled)
+    assert max(refilled.count(source) for source in refilled) == 2
     for r in rejects:
         assert "'input_text' is a required property" in r["reason"]
         assert r["attempts"] == 2 and json.loads(r["raw"])  # the raw answer is kept
     assert all(r.get("input_text") is not None for r in rows)
-    assert "4 rows written, 3 rejected" in result.stdout
+    assert f"4 rows written, {len(rejects)} rejected" in result.stdout
 
 
 def test_same_seed_same_prompts_and_rows(openai_server, tmp_path):

@@ -181,16 +181,16 @@ def test_ledger_totals_are_the_sums_of_its_stages():
         ledger.request_sent()
     ledger.answered(10, 20, 0.5, cached=False)
     ledger.answered(1, 2, None, cached=True, truncated=True)
-    ledger.row_written()
-    ledger.row_rejected("distinct")
+    ledger.row_written({"unit": "phrase"})
+    ledger.row_rejected("distinct", {"unit": "phrase"})
     ledger.stage_ended()
     ledger.stage_started("generate", 10, resumed=2)
     ledger.request_sent()
     ledger.answered(100, 200, 0.25, cached=False)
-    ledger.row_written()
-    ledger.row_written()
-    ledger.row_rejected("distinct")
-    ledger.row_rejected("parse")
+    ledger.row_written({"unit": "phrase"})
+    ledger.row_written({"unit": "phrase"})
+    ledger.row_rejected("distinct", {"unit": "phrase"})
+    ledger.row_rejected("parse", {"unit": "passage"})
     ledger.row_failed()
     ledger.duplicate()
     ledger.stage_ended()
@@ -233,7 +233,7 @@ def test_round_robin_over_cells():
     scheduler = _scheduler(_cells(("a", 2), ("b", 2), ("c", 2)))
     jobs = []
     while (job := scheduler.next_job()) is not None:
-        jobs.append((job[0].cell.key, job[1]))
+        jobs.append((job[0].cell.key, job[1][0]))
     assert jobs == [("a", 0), ("b", 0), ("c", 0), ("a", 1), ("b", 1), ("c", 1)]
 
 
@@ -247,11 +247,12 @@ def test_round_robin_skips_full_cells():
 
 def test_a_rejected_row_is_replaced_by_the_next_unused_index():
     scheduler = _scheduler(_cells(("a", 2)))
-    (s, r0), (_, r1) = scheduler.next_job(), scheduler.next_job()
+    (s, (r0, _)), (_, (r1, _)) = scheduler.next_job(), scheduler.next_job()
     assert (r0, r1) == (0, 1)
     assert scheduler.next_job() is None  # both rows in flight
-    scheduler.finish(s, Outcome.rejected, "distinct")
-    assert scheduler.next_job()[1] == 2
+    scheduler.finish(s, Outcome.rejected, "distinct", source=0)
+    # A new index, with the rejected row's attributes: refills keep the drawn distribution.
+    assert scheduler.next_job()[1] == (2, 0)
     scheduler.finish(s, Outcome.written, None)
     scheduler.finish(s, Outcome.written, None)
     assert scheduler.next_job() is None
@@ -262,14 +263,14 @@ def test_a_failed_row_is_replaced_too():
     scheduler = _scheduler(_cells(("a", 1)))
     s, _ = scheduler.next_job()
     scheduler.finish(s, Outcome.failed, None)
-    assert scheduler.next_job()[1] == 1
+    assert scheduler.next_job()[1] == (1, 1)
 
 
 def test_indices_already_done_are_skipped():
     scheduler = _scheduler(_cells(("a", 4)), done={"a": {0, 1, 3}}, written={"a": 2})
     rows = []
     while (job := scheduler.next_job()) is not None:
-        rows.append(job[1])
+        rows.append(job[1][0])
     assert rows == [2, 4]  # two more rows to write, at the first indices not yet used
 
 

@@ -61,12 +61,14 @@ class RowMaker:
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
         self.ledger, self.dedup = ledger, dedup
 
-    async def make(self, cell: Cell, index: int) -> tuple:
-        """Make row `index` of `cell`: (its outcome, the reason it was rejected or None)."""
+    async def make(self, cell: Cell, index: int, source: Optional[int] = None) -> tuple:
+        """Make row `index` of `cell` with the attributes drawn for row `source` (itself, or a rejected row
+        it refills): (its outcome, the reason it was rejected or None)."""
         task, seed = cell.task, self.settings.seed
-        attributes = task.draw_attributes(seed, index, stream=cell.stream)
-        row = Row(index, task.name, seed, cell.key, attributes=attributes, model_name=self.model_name,
-                  tags=cell.tags_for(attributes))
+        source = index if source is None else source
+        attributes = task.draw_attributes(seed, source, stream=cell.stream)
+        tags = cell.tags_for(attributes) | ({"refills": source} if source != index else {})
+        row = Row(index, task.name, seed, cell.key, attributes=attributes, model_name=self.model_name, tags=tags)
         messages = [{"role": "user", "content": task.render(attributes)}]
         problem, text = None, ""
         for attempt in range(1, self.settings.max_attempts + 1):
@@ -86,7 +88,7 @@ class RowMaker:
             if problem is None:
                 row.outputs = outputs
                 self.files.write(row)
-                self.ledger.row_written()
+                self.ledger.row_written(task.drawn(attributes))
                 return Outcome.written, None
             if not problem.reask:
                 break
@@ -97,7 +99,7 @@ class RowMaker:
             ]
         row.reason, row.check, row.raw = problem.message, problem.name or None, text
         self.files.write(row)
-        self.ledger.row_rejected(problem.name)
+        self.ledger.row_rejected(problem.name, task.drawn(attributes), (cell.key, source))
         return Outcome.rejected, problem.name
 
     def _judge(self, task: TaskSpec, row: Row, text: str, finish_reason: str) -> tuple:

@@ -19,7 +19,7 @@ from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
 from synthkit.calls.limits import RateLimits
 from synthkit.calls.providers import make_provider
-from synthkit.engine.ledger import Ledger
+from synthkit.engine.ledger import Ledger, Stage, Tally
 from synthkit.engine.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec,
                                   units_of, write_flat_tasks)
 from synthkit.engine.rows import RowMaker, RowSettings
@@ -150,7 +150,7 @@ async def _run_stage(cfg: DictConfig, name: str, cells: list, directory: Path, s
     maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
     scheduler = Scheduler(cells, files.done, files.written,
                           RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows))
-    stage = ledger.stage_started(name, scheduler.target, files.resumed)
+    stage = ledger.stage_started(name, scheduler.target, files.resumed, _earlier(files, cells))
     progress = Progress(stage, cfg.progress_every_s)
     progress.start()
     try:
@@ -158,7 +158,8 @@ async def _run_stage(cfg: DictConfig, name: str, cells: list, directory: Path, s
     finally:
         files.close()
         progress.close()
-        ledger.stage_ended(scheduler.shortfall(stage.tally.failed, files.rejects_path))
+        lost = stage.tally.lost_values() if name != "brainstorm" else []
+        ledger.stage_ended(scheduler.shortfall(stage.tally.failed, files.rejects_path, lost))
     return files.data_path
 
 
@@ -223,6 +224,24 @@ def write_status(out: OutputDir, ledger: Ledger, error: str = "") -> None:
     write_json(out, STATUS_FILE, {
         "written": totals.written, "rejected": totals.rejected, "failed": totals.failed,
         "stopped_early": error or ledger.stopped_early or "", "error": error})
+
+
+def _earlier(files: RunFiles, cells: list) -> Optional[Tally]:
+    """What rows an earlier run into this dir wrote and rejected, per attribute value."""
+    if not files.earlier:
+        return None
+    tasks = {c.key: c.task for c in cells}
+    earlier, ledger = Tally(), Ledger()
+    ledger.stages.append(Stage("earlier", 0, earlier))
+    for cell, origin, attributes, check in files.earlier:
+        task = tasks.get(cell)
+        drawn = task.drawn(attributes) if task is not None and set(attributes) >= {a.name for a in task.attributes} \
+            else {}
+        if check:
+            ledger.row_rejected(check, drawn, (cell, origin))
+        else:
+            ledger.row_written(drawn)
+    return earlier
 
 
 def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:

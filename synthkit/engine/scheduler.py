@@ -17,6 +17,9 @@ from synthkit.engine.ledger import Ledger
 from synthkit.engine.rows import Cell, Outcome, RowMaker
 
 
+REFILLS = 2  # times a rejected row's attributes are asked again in a new row before fresh ones are drawn
+
+
 @dataclass(frozen=True)
 class RejectLimits:
     rate: float = 0.9  # share of rejects among the last `window` rows that stops a cell
@@ -55,6 +58,10 @@ class CellSchedule:
         self.window = _Window(limits)
         self.rejects = 0
         self._next = 0
+        # Rejected rows whose attributes the next rows take again (up to REFILLS times each): a refill keeps
+        # the drawn distribution instead of drifting toward what the model finds easy.
+        self._retry: deque = deque()
+        self._refills: Counter = Counter()
 
     @property
     def full(self) -> bool:
@@ -65,17 +72,22 @@ class CellSchedule:
         limit = max(self.window.limits.min_rows, self.cell.num_rows * 2)
         return self.window.starved or self.rejects >= limit
 
-    def next_row(self) -> Optional[int]:
+    def next_row(self) -> Optional[tuple]:
+        """(a new row index, the row whose attributes it takes), or None when the cell needs no more."""
         if self.written + self.in_flight >= self.cell.num_rows or self.starved:
             return None
         while self._next in self.done:
             self._next += 1
         self.in_flight += 1
         self._next += 1
-        return self._next - 1
+        index = self._next - 1
+        return index, self._retry.popleft() if self._retry else index
 
-    def finish(self, outcome: Outcome, reason: Optional[str]) -> None:
+    def finish(self, outcome: Outcome, reason: Optional[str], source: Optional[int] = None) -> None:
         self.in_flight -= 1
+        if outcome is Outcome.rejected and source is not None and self._refills[source] < REFILLS:
+            self._refills[source] += 1
+            self._retry.append(source)
         self.written += outcome is Outcome.written
         self.rejects += outcome is Outcome.rejected
         self.window.add(outcome, reason)
@@ -108,15 +120,19 @@ class Scheduler:
                 return schedule, row
         return None
 
-    def finish(self, schedule: CellSchedule, outcome: Outcome, reason: Optional[str]) -> None:
-        schedule.finish(outcome, reason)
+    def finish(self, schedule: CellSchedule, outcome: Outcome, reason: Optional[str],
+               source: Optional[int] = None) -> None:
+        schedule.finish(outcome, reason, source)
         self.window.add(outcome, reason)
 
-    def shortfall(self, failed: int, rejects_file) -> Optional[str]:
-        """Why the run ended before every cell was full, or None."""
+    def shortfall(self, failed: int, rejects_file, lost: list = ()) -> Optional[str]:
+        """Why the run ended before every cell was full (or full without some attribute value), or None."""
         if self.stopped:
             return self.stopped
         if all(s.full for s in self.schedules):
+            if lost:
+                return (f"no rows for {'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}: the model failed "
+                        f"every row asked with these values (the other rows are written); see {rejects_file}")
             return None
         if self.window.starved:
             return (f"stopped: {sum(self.window.recent)} of the last {len(self.window.recent)} rows were rejected "
@@ -145,17 +161,17 @@ async def run_pool(scheduler: Scheduler, maker: RowMaker, concurrency: int, ledg
                 async with finished:
                     await finished.wait()
                 continue
-            schedule, row = job
+            schedule, (row, source) = job
             outcome, reason = Outcome.failed, None
             try:
-                outcome, reason = await maker.make(schedule.cell, row)
+                outcome, reason = await maker.make(schedule.cell, row, source)
             except RunStopped as e:
                 scheduler.stopped = scheduler.stopped or str(e)
                 ledger.stop(str(e))
                 if not e.graceful:
                     raise
             finally:
-                scheduler.finish(schedule, outcome, reason)
+                scheduler.finish(schedule, outcome, reason, source)
                 async with finished:
                     finished.notify_all()
             if on_row is not None:

@@ -112,6 +112,10 @@ class TaskSpec:
             drawn[a.name] = a.draw(seed, row, drawn, stream)
         return drawn
 
+    def drawn(self, attributes: Mapping[str, Any]) -> dict:
+        """The attributes drawn from a domain (not free text such as a task definition)."""
+        return {a.name: attributes[a.name] for a in self.attributes if a.values is not None}
+
     def render(self, attributes: Mapping[str, Any]) -> str:
         try:
             return self._template.render(attributes)
