@@ -380,7 +380,7 @@ def test_language_flags_english_labelled_german():
         "debate the members agreed to extend the opening hours during the winter months."
     )
     failure = check.failure({"a": english}, {"lang": "German"})
-    assert failure is not None and "'en'" in failure.message
+    assert failure is not None and "English (en" in failure.message
     assert check.failure({"a": english}, {"lang": "English"}) is None
 
 

@@ -12,12 +12,14 @@ A failing answer is re-asked with the reason (unless `reask: false`) and, once a
 rejected with the check's name."""
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from synthkit.errors import UserError
+from synthkit.spec.langid import check as check_language
+from synthkit.spec.langid import language_name
 from synthkit.spec.text import tokens, word_count
-from synthkit.spec.langid import detect, language_code
 
 _NUMBER = re.compile(r"\d+")
 
@@ -97,14 +99,19 @@ def _min_words(fields: list, words, ratio: float = 1.0):
 
 
 def _language(fields: dict):
+    # counts of synthkit.spec.langid.Verdict.outcome (ok, wrong, unchecked:<reason>) per field checked, for the card
+    outcomes: Counter = Counter()
+
     def test(answer: dict, attributes: dict) -> Optional[str]:
         for field, attribute in fields.items():
             wanted = attributes[attribute]
-            codes = language_code(wanted)
-            found = detect(answer[field]) if codes else None
-            if found is not None and found not in codes:
-                return f"{field} looks written in '{found}', not in {wanted}"
+            verdict = check_language(answer[field], wanted)
+            outcomes[verdict.outcome] += 1
+            if verdict.status == "wrong":
+                return (f"{field} looks written in {language_name(verdict.found)} ({verdict.found}, "
+                        f"confidence {verdict.confidence:.2f}), not in {wanted}")
         return None
+    test.outcomes = outcomes
     return test
 
 

@@ -24,7 +24,7 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   flatten_tasks: for list answers, also write tasks.jsonl with one row per item
 #   paper: overrides that preset=paper applies (the paper's domains where they differ from the seed documents)
 #   export: which output keys are the query, positive and negative of a training example (synthkit export)
-#   checks: quality checks of the answers' meaning (synthkit/checks.py)
+#   checks: quality checks of the answers' meaning (synthkit/spec/checks.py)
 OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks")
 FREE = "any"  # domain of free-text attributes, such as a task definition
 

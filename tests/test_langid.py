@@ -1,0 +1,140 @@
+"""The language check: wrong languages rejected where the identifier is confident (short texts too), correct
+texts never rejected, and every language name synthkit offers has a code for the check and the card."""
+
+import json
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from synthkit.spec.checks import build_checks
+from synthkit.spec.langid import (
+    CODES,
+    CONFIDENT,
+    check,
+    decide,
+    has_model,
+    language_code,
+    language_name,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = [json.loads(line) for line in (ROOT / "tests/data/langid_sample.jsonl").read_text("utf-8").splitlines()]
+SPANISH = [
+    "¿Dónde está la estación?",
+    "Mañana vamos a visitar a mis abuelos que viven en el pueblo.",
+    "La energía solar se ha convertido en una de las fuentes más baratas de electricidad.",
+]
+
+
+@pytest.mark.parametrize("text", ["¿Dónde está la estación?", "¿Cuánto cuesta?"])
+def test_spanish_phrase_labelled_german_is_wrong(text):
+    assert check(text, "German").status == "wrong"
+
+
+@pytest.mark.parametrize("text", ["Herzlichen Glückwunsch", "Entschuldigung bitte", "Wie spät ist es?"])
+def test_short_german_labelled_english_is_wrong(text):
+    verdict = check(text, "English")
+    assert (verdict.status, verdict.found) == ("wrong", "de")
+
+
+# Galician: the identifier models it, so Spanish labelled Galician is rejected; Portuguese is not (gl and pt
+# are confused on sentences: "Onte fomos ao mercado..." scores pt 0.50, gl 0.49).
+@pytest.mark.parametrize(
+    "name",
+    ["Sanskrit", "Yiddish", "Galician", "Czech", "Sindhi", "Sundanese", "Hindi Romanize", "Catalan", "Portuguese"],
+)
+@pytest.mark.parametrize("text", SPANISH)
+def test_spanish_under_another_name_is_wrong(text, name):
+    verdict = check(text, name)
+    assert (verdict.status, verdict.found) == ("wrong", "es") and verdict.confidence >= CONFIDENT
+
+
+def test_no_correctly_labelled_sample_text_is_rejected():
+    rejected = [(r["lang"], r["text"]) for r in SAMPLE if check(r["text"], r["lang"]).status == "wrong"]
+    assert rejected == []
+
+
+def test_correct_texts_are_ok_in_many_languages_short_ones_too():
+    modelled = [r for r in SAMPLE if has_model(r["lang"])]
+    ok = {r["lang"] for r in modelled if r["kind"] == "phrase" and check(r["text"], r["lang"]).status == "ok"}
+    assert (
+        len(ok) >= 40
+        and {
+            "Spanish",
+            "German",
+            "Chinese (Simplified)",
+            "Japanese",
+            "Thai",
+            "Hindi",
+            "Arabic",
+            "Russian",
+            "Czech",
+            "Slovak",
+            "Portuguese",
+            "Galician",
+        }
+        <= ok
+    )
+    assert all(check(r["text"], r["lang"]).status == "ok" for r in modelled if r["kind"] == "paragraph")
+
+
+def test_unknowable_cases_are_unchecked_with_a_reason():
+    assert check("Guten Morgen", "English").outcome == "unchecked:not_confident"  # too little to be sure
+    assert check("גוט מאָרגן", "Yiddish").outcome == "unchecked:no_model"  # read as Hebrew, Yiddish's neighbour
+    assert check("ganz egal", "Klingon").outcome == "unchecked:unknown_name"
+    assert check("1234 5678", "English").outcome == "unchecked:no_language"
+    assert check("S1 79426749ac00 9591 5139 1208 4840", "English").outcome == "unchecked:no_language"
+
+
+def test_a_cluster_splitting_its_probability_is_still_confident():
+    verdict = decide([("mr", 0.6), ("gom", 0.35), ("en", 0.05)], "English")
+    assert (verdict.status, verdict.found) == ("wrong", "mr") and verdict.confidence == pytest.approx(0.95)
+    assert decide([("es", 0.75), ("en", 0.25)], "English").status == "unchecked"
+
+
+def test_the_check_reports_what_it_found_and_counts_outcomes():
+    (language,) = build_checks(
+        [{"check": "language", "fields": {"S1": "source_language", "S2": "target_language"}}],
+        "bitext",
+        ["S1", "S2"],
+        ["source_language", "target_language"],
+    )
+    attributes = {"source_language": "English", "target_language": "Sanskrit"}
+    failure = language.failure({"S1": "The weather is nice today.", "S2": SPANISH[1]}, attributes)
+    assert failure.message.startswith("S2 looks written in Spanish (es, confidence 0.9")
+    assert failure.message.endswith(", not in Sanskrit")
+    assert language.failure({"S1": "1234", "S2": "रामः वनं गच्छति सीतया लक्ष्मणेन च सह।"}, attributes) is None
+    assert language.test.outcomes == {"ok": 2, "wrong": 1, "unchecked:no_language": 1}
+
+
+def _language_lists() -> dict:
+    conf = OmegaConf.load(ROOT / "conf/languages.yaml")
+    return OmegaConf.to_container(conf, resolve=True)["languages"]
+
+
+def test_every_offered_language_name_has_codes_for_the_check_and_the_card():
+    lists = _language_lists()
+    names = set(lists["xlmr"]) | set(lists["paper"]) | set(lists["e5_mix"]["values"])
+    assert set(lists["e5_mix"]["weights"]) <= set(lists["paper"])
+    assert names <= set(CODES), names - set(CODES)
+    for name in names:
+        tag = language_code(name)[0]
+        assert len(tag) in (2, 3) and tag.isalpha() and tag.islower(), (name, tag)
+        if has_model(name):
+            assert language_name(tag) in names
+
+
+def test_the_lists_use_the_spec_names():
+    lists = _language_lists()
+    variants = {
+        "Bengali Romanize",
+        "Burmese zawgyi font",
+        "Hindi Romanize",
+        "Tamil Romanize",
+        "Telugu Romanize",
+        "Urdu Romanize",
+    }
+    assert len(lists["xlmr"]) == 100 and len(lists["paper"]) == 93
+    chinese = {"Chinese (Simplified)", "Chinese (Traditional)"}
+    assert set(lists["paper"]) == (set(lists["xlmr"]) - variants - chinese) | {"Chinese"}
