@@ -52,8 +52,10 @@ def test_refusals_of_every_request_end_the_run_at_once(openai_server, make, plan
 def test_truncated_answers_name_max_tokens_and_are_not_reasked(openai_server, make):
     server = openai_server(plan={"default": ["truncated"]})
     with pytest.raises(UserError) as stopped:
-        make("num_rows=30", "max_attempts=3", "concurrency=4", server=server)
+        make("num_rows=30", "max_attempts=3", "concurrency=4", server=server, card=True)
     rejects = read_jsonl(stopped.value.run.out_dir / "rejects.jsonl")
+    card = (stopped.value.run.out_dir / "README.md").read_text()
+    assert card.index("stopped before it was complete") < card.index("## Models")  # said at the top
     assert rejects and all(r["check"] == "truncated" and "llm.max_tokens" in r["reason"] for r in rejects)
     assert all(r["attempts"] == 1 for r in rejects)
     # No re-asks, and the reject-rate stop ends it after a small sample, not num_rows x max_attempts.

@@ -120,8 +120,11 @@ def test_the_dataset_card(openai_server, tmp_path):
     front = card.split("---")[1]
     assert "language: [de, en]" in front and "size_categories: [n<1K]" in front
     for section in ("## Configuration", "## Models", "## Rows", "### Per language", "## Rejects", "## Tokens and cost",
-                    "## Distributions"):
+                    "## Distributions", "### Language check"):
         assert section in card, section
+    assert "stopped before it was complete" not in card
+    # The planted English S2 was judged wrong once; the server's digit strings have no language to judge.
+    assert "| wrong | 1 |" in card and "unchecked:no_language" in card
     assert "task.target_language=German" in card and "| openai/gpt-4o-mini | 6 |" in card
     assert "| language | 1 |" in card  # the planted answer's reject, by check name
     rows = read_jsonl(out / "data.jsonl")

@@ -101,7 +101,7 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
             from synthkit.outputs.sweep import grid_coverage
 
             result.coverage = grid_coverage(out_dir, cells)
-        write_status(out, ledger)
+        write_status(out, ledger, language=_language_outcomes(cells))
         if cfg.score:  # the rows are written and the status with them: a failed scoring loses nothing
             from synthkit.quality.judge import after_run
 
@@ -219,11 +219,21 @@ def _refuse_env_keys(cfg: DictConfig) -> None:
                                 "never into task configs (they would be written with the rows)")
 
 
-def write_status(out: OutputDir, ledger: Ledger, error: str = "") -> None:
+def write_status(out: OutputDir, ledger: Ledger, error: str = "", language: Optional[dict] = None) -> None:
     totals = ledger.totals()
     write_json(out, STATUS_FILE, {
         "written": totals.written, "rejected": totals.rejected, "failed": totals.failed,
-        "stopped_early": error or ledger.stopped_early or "", "error": error})
+        "stopped_early": error or ledger.stopped_early or "", "error": error,
+        "lost_values": totals.lost_values(), **({"language_check": language} if language else {})})
+
+
+def _language_outcomes(cells: list) -> dict:
+    """The language check's verdicts over the run (texts judged per field and attempt), for the card."""
+    total: dict = {}
+    for task in {id(c.task): c.task for c in cells}.values():
+        for outcome, n in task.language_outcomes().items():
+            total[outcome] = total.get(outcome, 0) + n
+    return dict(sorted(total.items()))
 
 
 def _earlier(files: RunFiles, cells: list) -> Optional[Tally]:

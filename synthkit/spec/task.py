@@ -112,6 +112,14 @@ class TaskSpec:
             drawn[a.name] = a.draw(seed, row, drawn, stream)
         return drawn
 
+    def language_outcomes(self) -> dict:
+        """How the language check judged this task's texts so far: ok, wrong, unchecked:<why>."""
+        total: dict = {}
+        for c in self.checks:
+            for outcome, n in getattr(c.test, "outcomes", {}).items():
+                total[outcome] = total.get(outcome, 0) + n
+        return total
+
     def drawn(self, attributes: Mapping[str, Any]) -> dict:
         """The attributes drawn from a domain (not free text such as a task definition)."""
         return {a.name: attributes[a.name] for a in self.attributes if a.values is not None}
