@@ -204,3 +204,19 @@ def test_preview_shows_rows_and_projects_the_cost(openai_server, tmp_path):
     per_row = sum(r["usage"]["cost_usd"] for r in rows) / 3
     assert "--- short_text_matching, row 0" in result.stdout and "positive_document:" in result.stdout
     assert f"${per_row:.6f} per row -> ~${per_row * 20000:,.2f} for num_rows=20,000" in result.stdout
+
+
+def test_config_files_that_break_are_one_line(tmp_path, monkeypatch):
+    (tmp_path / "conf" / "task").mkdir(parents=True)
+    (tmp_path / "conf" / "task" / "broken.yaml").write_text("name: x\n  bad: [\n")
+    result = run_synthkit("--config-dir", str(tmp_path / "conf"), "task=broken", "llm=mock", cwd=tmp_path)
+    assert_one_line_error(result, "broken.yaml line 2 is not valid YAML")
+    # A task config that reads a key from the environment is refused before anything is written.
+    monkeypatch.setenv("MY_API_KEY", "sk-abcdefghijklmnopqrstuvwxyz0123")
+    (tmp_path / "conf" / "task" / "leaky.yaml").write_text(
+        "name: leaky\nlanguage: English\ndomains: {language: [English]}\noutput: {text: string}\n"
+        "prompt: \"Write in {{ language }} with ${oc.env:MY_API_KEY}\"\n")
+    result = run_synthkit("--config-dir", str(tmp_path / "conf"), "task=leaky", "llm=mock",
+                          f"output_dir={tmp_path / 'run'}", cwd=tmp_path, env={"MY_API_KEY": "sk-abcdefghijklmnopqrstuvwxyz0123"})
+    line = assert_one_line_error(result, "oc.env:MY_API_KEY", "a key")
+    assert "sk-abcdef" not in line and not (tmp_path / "run").exists()
