@@ -54,9 +54,22 @@ def run(args: list, env: dict | None = None) -> tuple[str, float, float]:
 
 def synthkit(server: Server, rows: int, concurrency: int, workdir: Path, *extra: str) -> dict:
     out = workdir / f"run-{time.monotonic_ns()}"
-    stdout, wall, rss = run([sys.executable, "-m", "synthkit", "llm=vllm", f"llm.api_base={server.base_url}",
-                             "llm.model=openai/bench-model", f"num_rows={rows}", f"concurrency={concurrency}",
-                             "cache=off", "progress_every_s=0", f"output_dir={out}", *extra])
+    stdout, wall, rss = run(
+        [
+            sys.executable,
+            "-m",
+            "synthkit",
+            "llm=vllm",
+            f"llm.api_base={server.base_url}",
+            "llm.model=openai/bench-model",
+            f"num_rows={rows}",
+            f"concurrency={concurrency}",
+            "cache=off",
+            "progress_every_s=0",
+            f"output_dir={out}",
+            *extra,
+        ]
+    )
     seconds = float(re.search(r"time: ([\d.]+) s", stdout).group(1))
     written = int(re.search(r"(\d+) rows written", stdout).group(1))
     assert written == rows, stdout
@@ -78,18 +91,45 @@ def startup(workdir: Path) -> dict:
     server = Server(0, log)
     try:
         started = time.time()
-        run([sys.executable, "-m", "synthkit", "llm=vllm", f"llm.api_base={server.base_url}", "llm.model=openai/m",
-             "num_rows=1", "cache=off", f"output_dir={workdir / 'first'}", "llm.client=litellm"])
+        run(
+            [
+                sys.executable,
+                "-m",
+                "synthkit",
+                "llm=vllm",
+                f"llm.api_base={server.base_url}",
+                "llm.model=openai/m",
+                "num_rows=1",
+                "cache=off",
+                f"output_dir={workdir / 'first'}",
+                "llm.client=litellm",
+            ]
+        )
         first_litellm = json.loads(log.read_text().splitlines()[0])["t"] - started
         started = time.time()
-        run([sys.executable, "-m", "synthkit", "llm=vllm", f"llm.api_base={server.base_url}", "llm.model=openai/m",
-             "num_rows=1", "cache=off", f"output_dir={workdir / 'first2'}"])
+        run(
+            [
+                sys.executable,
+                "-m",
+                "synthkit",
+                "llm=vllm",
+                f"llm.api_base={server.base_url}",
+                "llm.model=openai/m",
+                "num_rows=1",
+                "cache=off",
+                f"output_dir={workdir / 'first2'}",
+            ]
+        )
         first_http = json.loads(log.read_text().splitlines()[1])["t"] - started
     finally:
         server.stop()
-    return {"--cfg job": best("llm=mock", "--cfg", "job"), "dry_run": best("llm=openai", "dry_run=true"),
-            "import litellm": import_litellm, "first request (litellm client)": first_litellm,
-            "first request (http client)": first_http}
+    return {
+        "--cfg job": best("llm=mock", "--cfg", "job"),
+        "dry_run": best("llm=openai", "dry_run=true"),
+        "import litellm": import_litellm,
+        "first request (litellm client)": first_litellm,
+        "first request (http client)": first_http,
+    }
 
 
 def main() -> None:
@@ -122,12 +162,24 @@ def main() -> None:
                 print(f"| {latency:g} ms | {name} | {r['rows_s']:.0f} | {r['wall']:.2f} | {ratio} | {r['rss']:.0f} |")
             if not latency:
                 sdk = results["openai SDK (reference)"]["rows_s"]
-                print(f"|  | synthkit http / openai SDK | {results['synthkit, http client']['rows_s'] / sdk:.2f}x | | | |")
+                print(
+                    f"|  | synthkit http / openai SDK | {results['synthkit, http client']['rows_s'] / sdk:.2f}x | | | |"
+                )
         if not args.skip_rss:
             print("\n| llm=mock rows | rows/s | peak RSS (MB) |\n|---|---|---|")
             for rows in args.rss_rows:
-                stdout, _, rss = run([sys.executable, "-m", "synthkit", "llm=mock", f"num_rows={rows}",
-                                      "concurrency=50", "progress_every_s=0", f"output_dir={workdir / f'mock{rows}'}"])
+                stdout, _, rss = run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "synthkit",
+                        "llm=mock",
+                        f"num_rows={rows}",
+                        "concurrency=50",
+                        "progress_every_s=0",
+                        f"output_dir={workdir / f'mock{rows}'}",
+                    ]
+                )
                 seconds = float(re.search(r"time: ([\d.]+) s", stdout).group(1))
                 print(f"| {rows} | {rows / seconds:.0f} | {rss:.0f} |")
         print("\n| startup | seconds |\n|---|---|")

@@ -18,8 +18,14 @@ UNITS, DIFFICULTIES = "sentence,phrase,passage", "elementary school,high school,
 
 def timed(args: list) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "synthkit", *args], cwd=ROOT, env=ENV, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "synthkit", *args],
+        cwd=ROOT,
+        env=ENV,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -30,16 +36,24 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args()
     server = Server(args.latency_ms)
-    common = ["llm=vllm", f"llm.api_base={server.base_url}", "llm.model=openai/bench", "cache=off",
-              f"num_rows={args.rows_per_cell}", f"concurrency={args.concurrency}", "progress_every_s=0"]
+    common = [
+        "llm=vllm",
+        f"llm.api_base={server.base_url}",
+        "llm.model=openai/bench",
+        "cache=off",
+        f"num_rows={args.rows_per_cell}",
+        f"concurrency={args.concurrency}",
+        "progress_every_s=0",
+    ]
     sweep = [f"task.unit={UNITS}", f"task.difficulty={DIFFICULTIES}"]
     try:
         with tempfile.TemporaryDirectory() as tmp:
             results = {
                 "in-process grid (1 run)": timed([*common, "grid=[unit,difficulty]", f"output_dir={tmp}/grid"]),
                 "multirun, basic launcher (9 jobs in turn)": timed(["-m", *common, *sweep, f"output_dir={tmp}/m"]),
-                "multirun, joblib n_jobs=2": timed(["-m", "+launcher=joblib", "hydra.launcher.n_jobs=2", *common,
-                                                    *sweep, f"output_dir={tmp}/j"]),
+                "multirun, joblib n_jobs=2": timed(
+                    ["-m", "+launcher=joblib", "hydra.launcher.n_jobs=2", *common, *sweep, f"output_dir={tmp}/j"]
+                ),
             }
     finally:
         server.stop()

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synthkit.spec.langid import CODES, decide, has_model, language_code
+from synthkit.spec.langid import CODES, decide, has_model, language_code  # noqa: E402 (run as a script from a checkout)
 
 SAMPLE = ROOT / "tests" / "data" / "langid_sample.jsonl"
 KINDS = ("phrase", "sentence", "paragraph")

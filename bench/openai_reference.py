@@ -19,8 +19,9 @@ CONF = Path(__file__).resolve().parent.parent / "conf"
 
 
 async def main(base_url: str, rows: int, concurrency: int) -> None:
-    root = OmegaConf.merge(OmegaConf.load(CONF / "languages.yaml"),
-                           {"task": OmegaConf.load(CONF / "task" / "bitext_retrieval.yaml")})
+    root = OmegaConf.merge(
+        OmegaConf.load(CONF / "languages.yaml"), {"task": OmegaConf.load(CONF / "task" / "bitext_retrieval.yaml")}
+    )
     task = TaskSpec(root.task)
     prompts = [task.render(task.draw_attributes(0, row)) for row in range(rows)]
     client = AsyncOpenAI(base_url=base_url, api_key="none", max_retries=0)
@@ -30,8 +31,13 @@ async def main(base_url: str, rows: int, concurrency: int) -> None:
     async def one(prompt: str) -> dict:
         async with gate:
             response = await client.chat.completions.create(
-                model="bench-model", messages=[{"role": "user", "content": prompt}], temperature=1.0, top_p=1.0,
-                max_tokens=2048, response_format=response_format)
+                model="bench-model",
+                messages=[{"role": "user", "content": prompt}],
+                temperature=1.0,
+                top_p=1.0,
+                max_tokens=2048,
+                response_format=response_format,
+            )
             return json.loads(response.choices[0].message.content)
 
     await one(prompts[0])  # the client's one-off setup is not part of the measurement

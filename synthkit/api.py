@@ -20,6 +20,7 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
+
     from synthkit.config import COMPOSITION_ERRORS, composition_error, register
     from synthkit.secrets import refuse_secret_overrides
 

@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 SUBCOMMANDS = {
-    "export": ("synthkit.outputs.export", "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)"),
+    "export": (
+        "synthkit.outputs.export",
+        "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)",
+    ),
     "score": ("synthkit.quality.judge", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
     "push": ("synthkit.outputs.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
 }
@@ -74,8 +77,9 @@ def _main_hydra() -> None:
         _run()
         failed = _read_report(report)
         if failed:
-            _fail(f"{len(failed)} sweep jobs did not finish cleanly ({', '.join(failed)}); see the coverage table",
-                  code=1)
+            _fail(
+                f"{len(failed)} sweep jobs did not finish cleanly ({', '.join(failed)}); see the coverage table", code=1
+            )
     except UserError as e:
         _fail(str(e))
     except COMPOSITION_ERRORS as e:
@@ -201,22 +205,36 @@ def summary(result) -> str:
         f"synthkit: {result.label} with {result.model}: {rows.written} rows written, {rows.rejected} rejected"
         + (f", {rows.failed} failed" if rows.failed else "")
         + (f" ({rows.resumed} already there from an earlier run)" if rows.resumed else ""),
-        f"  requests: {totals.requests}" + (f", {totals.cached} answers replayed from the cache" if totals.cached else ""),
-        *([f"  duplicates: {totals.duplicates} answers repeated an earlier row and were asked again or rejected"]
-          if totals.duplicates else []),
-        *([f"  truncated: {totals.truncated} answers were cut off at llm.max_tokens; raise llm.max_tokens"]
-          if totals.truncated else []),
-        *([f"  rejects by reason: {', '.join(f'{k} {v}' for k, v in totals.reasons.most_common(6))}"]
-          if totals.reasons else []),
+        f"  requests: {totals.requests}"
+        + (f", {totals.cached} answers replayed from the cache" if totals.cached else ""),
+        *(
+            [f"  duplicates: {totals.duplicates} answers repeated an earlier row and were asked again or rejected"]
+            if totals.duplicates
+            else []
+        ),
+        *(
+            [f"  truncated: {totals.truncated} answers were cut off at llm.max_tokens; raise llm.max_tokens"]
+            if totals.truncated
+            else []
+        ),
+        *(
+            [f"  rejects by reason: {', '.join(f'{k} {v}' for k, v in totals.reasons.most_common(6))}"]
+            if totals.reasons
+            else []
+        ),
         f"  time: {ledger.elapsed_s:.2f} s, {rows.written / max(ledger.current.elapsed_s, 1e-9):.1f} rows/s",
         f"  tokens: {totals.prompt_tokens} prompt + {totals.completion_tokens} completion",
-        f"  cost: ${totals.cost_usd:.4f}" if ledger.priced else f"  cost: unknown (litellm has no price for {result.model})",
+        f"  cost: ${totals.cost_usd:.4f}"
+        if ledger.priced
+        else f"  cost: unknown (litellm has no price for {result.model})",
         *(f"  {note}" for note in result.notes),
         *(f"  {line}" for line in result.coverage.splitlines()),
         f"  data: {result.data_path}",
     ]
     if result.placeholder:
-        lines.append("  note: llm=mock writes PLACEHOLDER rows (schema-valid, not model output); use a real llm for training data")
+        lines.append(
+            "  note: llm=mock writes PLACEHOLDER rows (schema-valid, not model output); use a real llm for training data"
+        )
     return "\n".join(lines)
 
 

@@ -7,7 +7,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
@@ -78,7 +78,7 @@ class ScoreConfig:
     top_k: int = 5  # the positive must rank among the query's top k positives of its type (round trip)
     near_duplicate: float = 0.95  # cosine to an earlier query of its type at least this
     policy: ScorePolicy = ScorePolicy.flag
-    drop: List[str] = field(default_factory=lambda: ["false_negative", "inconsistent", "near_duplicate"])
+    drop: list[str] = field(default_factory=lambda: ["false_negative", "inconsistent", "near_duplicate"])
     batch_size: int = 1024  # rows per encoding batch
 
 
@@ -93,7 +93,7 @@ class RunConfig:
     concurrency: int = 16
     max_attempts: int = 3  # answers per row (first ask + re-asks) before the row is rejected
     preset: Preset = Preset.seed
-    grid: Optional[List[str]] = None  # attributes whose every combination gets num_rows rows, in one run
+    grid: Optional[list[str]] = None  # attributes whose every combination gets num_rows rows, in one run
     brainstorm_rows: Optional[int] = None
     output_dir: str = MISSING
     cache: bool = True  # replay answers to identical requests from the response cache
@@ -111,7 +111,7 @@ class RunConfig:
     max_reject_rate: float = 0.9
     reject_window: int = 50
     reject_min_rows: int = 20
-    languages: Dict[str, Any] = field(default_factory=dict)
+    languages: dict[str, Any] = field(default_factory=dict)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     score: bool = False  # judge the rows with the embedder once the run ends (scores.jsonl)
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
@@ -119,14 +119,29 @@ class RunConfig:
 
 # Bounds of numeric settings: (least, most, whether the least is excluded). Checked once, before anything runs.
 BOUNDS = {
-    "num_rows": (1, None, False), "concurrency": (1, None, False), "max_attempts": (1, None, False),
-    "brainstorm_rows": (1, None, False), "max_cost_usd": (0, None, True), "dedup_threshold": (0, 1, True),
-    "progress_every_s": (0, None, False), "max_reject_rate": (0, 1, True), "reject_window": (1, None, False),
-    "reject_min_rows": (1, None, False), "preview": (1, None, False),
-    "llm.max_tokens": (1, None, False), "llm.timeout_s": (0, None, True), "llm.temperature": (0, None, False),
-    "llm.top_p": (0, 1, True), "llm.max_retries": (0, None, False), "llm.backoff_s": (0, None, False),
-    "llm.backoff_max_s": (0, None, False), "llm.circuit_breaker": (1, None, False), "llm.rpm": (1, None, False),
-    "llm.tpm": (1, None, False), "llm.input_cost_per_mtok": (0, None, False), "llm.output_cost_per_mtok": (0, None, False),
+    "num_rows": (1, None, False),
+    "concurrency": (1, None, False),
+    "max_attempts": (1, None, False),
+    "brainstorm_rows": (1, None, False),
+    "max_cost_usd": (0, None, True),
+    "dedup_threshold": (0, 1, True),
+    "progress_every_s": (0, None, False),
+    "max_reject_rate": (0, 1, True),
+    "reject_window": (1, None, False),
+    "reject_min_rows": (1, None, False),
+    "preview": (1, None, False),
+    "llm.max_tokens": (1, None, False),
+    "llm.timeout_s": (0, None, True),
+    "llm.temperature": (0, None, False),
+    "llm.top_p": (0, 1, True),
+    "llm.max_retries": (0, None, False),
+    "llm.backoff_s": (0, None, False),
+    "llm.backoff_max_s": (0, None, False),
+    "llm.circuit_breaker": (1, None, False),
+    "llm.rpm": (1, None, False),
+    "llm.tpm": (1, None, False),
+    "llm.input_cost_per_mtok": (0, None, False),
+    "llm.output_cost_per_mtok": (0, None, False),
 }
 
 
@@ -211,10 +226,19 @@ def _one_line(error: Exception) -> str:
     # OmegaConf appends location details (full_key, object_type) that repeat what the message says.
     lines = [line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
     text = " ".join(lines)
-    if any(s in text for s in ("Ambiguous value", "Unknown function", "mismatched input", "no viable alternative",
-                               "extraneous input", "token recognition error")):
-        text += (" -- free text with commas, brackets, parentheses or quotes must be quoted: "
-                 "'task.task=\"Given a city, retrieve...\"'")
+    if any(
+        s in text
+        for s in (
+            "Ambiguous value",
+            "Unknown function",
+            "mismatched input",
+            "no viable alternative",
+            "extraneous input",
+            "token recognition error",
+        )
+    ):
+        text += (
+            " -- free text with commas, brackets, parentheses or quotes must be quoted: "
+            "'task.task=\"Given a city, retrieve...\"'"
+        )
     return text
-
-

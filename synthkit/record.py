@@ -8,9 +8,10 @@ outputs. The JSON line is flat, as synthkit has always written it: outputs sit b
 keys, so no output key may take a reserved name."""
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Optional
 
 from synthkit.errors import UserError
 
@@ -38,14 +39,22 @@ class Usage:
         self.cost_usd = None if cost_usd is None or self.cost_usd is None else self.cost_usd + cost_usd
 
     def to_json(self) -> dict:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "cost_usd": self.cost_usd, "cached": self.cached}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "cached": self.cached,
+        }
 
     @classmethod
     def from_json(cls, data: Optional[dict]) -> "Usage":
         data = data or {}
-        return cls(data.get("prompt_tokens") or 0, data.get("completion_tokens") or 0,
-                   data.get("cost_usd", 0.0), data.get("cached") or 0)
+        return cls(
+            data.get("prompt_tokens") or 0,
+            data.get("completion_tokens") or 0,
+            data.get("cost_usd", 0.0),
+            data.get("cached") or 0,
+        )
 
 
 @dataclass
@@ -93,8 +102,12 @@ class Row:
         return "\n".join(parts)
 
     def to_json(self) -> dict:
-        line = {"row": self.row, **({"cell": self.cell} if self.cell else {}), "seed": self.seed,
-                "task_type": self.task_type}
+        line = {
+            "row": self.row,
+            **({"cell": self.cell} if self.cell else {}),
+            "seed": self.seed,
+            "task_type": self.task_type,
+        }
         if self.rejected:
             line["reason"] = self.reason
             if self.check:
@@ -118,11 +131,18 @@ class Row:
         if not isinstance(data, dict) or not isinstance(data.get("row"), int) or "task_type" not in data:
             raise ValueError("not a synthkit row (it needs an integer `row` and a `task_type`)")
         return cls(
-            row=data["row"], task_type=data["task_type"], seed=data.get("seed", 0), cell=data.get("cell") or "",
+            row=data["row"],
+            task_type=data["task_type"],
+            seed=data.get("seed", 0),
+            cell=data.get("cell") or "",
             outputs={k: v for k, v in data.items() if k not in RESERVED},
-            attributes=data.get("attributes") or {}, model_name=data.get("model_name", ""),
-            tags={k: data[k] for k in TAGS if k in data}, attempts=data.get("attempts", 0),
-            usage=Usage.from_json(data.get("usage")), reason=data.get("reason"), check=data.get("check"),
+            attributes=data.get("attributes") or {},
+            model_name=data.get("model_name", ""),
+            tags={k: data[k] for k in TAGS if k in data},
+            attempts=data.get("attempts", 0),
+            usage=Usage.from_json(data.get("usage")),
+            reason=data.get("reason"),
+            check=data.get("check"),
             raw=data.get("raw"),
         )
 
@@ -145,5 +165,7 @@ def read_rows(path: Path, missing_ok: bool = True) -> Iterator[Row]:
             try:
                 yield Row.from_json(json.loads(line))
             except (ValueError, RecursionError) as e:
-                raise UserError(f"{path} line {number} is not a synthkit row ({e}): "
-                                "repair or remove that line, or choose another output_dir") from None
+                raise UserError(
+                    f"{path} line {number} is not a synthkit row ({e}): "
+                    "repair or remove that line, or choose another output_dir"
+                ) from None

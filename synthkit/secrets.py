@@ -27,8 +27,10 @@ def refuse_secret_overrides(overrides) -> None:
 
     for arg in overrides:
         if _SECRET_OVERRIDE.match(str(arg)):
-            raise UserError("keys are not taken as overrides (synthkit saves overrides to disk): put the key in the "
-                            "environment variable named by llm.api_key_env")
+            raise UserError(
+                "keys are not taken as overrides (synthkit saves overrides to disk): put the key in the "
+                "environment variable named by llm.api_key_env"
+            )
 
 
 def key_like_name(name: str) -> bool:

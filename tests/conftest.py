@@ -30,8 +30,21 @@ class LoopbackServer:
         self.base_url = self.url + "/v1"
 
     def set_plan(self, plan: dict) -> None:
-        request = urllib.request.Request(self.url + "/_plan", data=json.dumps(plan).encode(), method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + "/_plan",
+            data=json.dumps(plan).encode(),
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def reset(self, plan: dict | None, latency_ms: float) -> None:
+        request = urllib.request.Request(
+            self.url + "/_reset",
+            method="POST",
+            headers={"Content-Type": "application/json"},
+            data=json.dumps({"plan": plan, "latency_ms": latency_ms}).encode(),
+        )
         urllib.request.urlopen(request, timeout=10).read()
 
     def stats(self) -> dict:
@@ -51,20 +64,34 @@ class LoopbackServer:
                 self.process.kill()
 
 
+@pytest.fixture(scope="session")
+def _server_pool(tmp_path_factory):
+    """Loopback servers kept for the whole session (starting one costs a Python process): each test gets
+    them reset (plan, latency, counters, log), as good as new."""
+    pool: list = []
+    yield pool
+    for server in pool:
+        server.stop()
+
+
 @pytest.fixture
-def openai_server(tmp_path_factory):
-    """Start loopback servers: `openai_server(plan=..., latency_ms=...)`; all stop after the test."""
-    started = []
+def openai_server(_server_pool, tmp_path_factory):
+    """Loopback servers for this test: `openai_server(plan=..., latency_ms=...)`, each call a server of its own."""
+    taken = []
 
     def start(plan: dict | None = None, latency_ms: float = 0) -> LoopbackServer:
-        log = tmp_path_factory.mktemp("server") / "requests.jsonl"
-        server = LoopbackServer(log, plan, latency_ms)
-        started.append(server)
+        for server in _server_pool:
+            if server not in taken and server.process.poll() is None:
+                server.reset(plan, latency_ms)
+                break
+        else:
+            server = LoopbackServer(tmp_path_factory.mktemp("server") / "requests.jsonl", plan, latency_ms)
+            _server_pool.append(server)
+        taken.append(server)
         return server
 
     yield start
-    for server in started:
-        server.stop()
+    _server_pool[:] = [s for s in _server_pool if s.process.poll() is None]  # a test may have stopped one
 
 
 @pytest.fixture(params=["litellm", "http"])
@@ -77,15 +104,22 @@ def client(request) -> str:
 def make(tmp_path, monkeypatch):
     """In-process runs, as the Python API makes them: `make(*overrides, server=None, client="auto", name="run")`
     returns the synthkit.api.Run (or raises UserError). Each test gets its own cache dir and no keys."""
-    import synthkit
     from helpers import server_llm
+
+    import synthkit
 
     for name in [k for k in os.environ if k.endswith("_API_KEY")]:
         monkeypatch.delenv(name)
 
     def run(*overrides: str, server=None, client: str = "auto", name: str = "run", card: bool = False):
         llm = server_llm(server, client=client) if server is not None else []
-        return synthkit.generate(*llm, f"output_dir={tmp_path / name}", f"cache_dir={tmp_path / 'cache'}",
-                                 "progress_every_s=0", *overrides, card=card)
+        return synthkit.generate(
+            *llm,
+            f"output_dir={tmp_path / name}",
+            f"cache_dir={tmp_path / 'cache'}",
+            "progress_every_s=0",
+            *overrides,
+            card=card,
+        )
 
     return run

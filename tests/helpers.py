@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 
-def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float = 120, card: bool = False,
-                 subprocess_: bool = False) -> subprocess.CompletedProcess:
+def run_synthkit(
+    *args: str, cwd: Path, env: dict | None = None, timeout: float = 120, card: bool = False, subprocess_: bool = False
+) -> subprocess.CompletedProcess:
     """`card=False` skips the dataset card (about a second of plotting per run) in tests not about it."""
     full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY") and k != "SYNTHKIT_RUN_ID"}
     # Each test gets a response cache of its own, unless it shares one on purpose.
@@ -21,8 +22,14 @@ def run_synthkit(*args: str, cwd: Path, env: dict | None = None, timeout: float 
     subcommand = args[:1] in (("export",), ("push",))
     argv = [*args, *([] if card or subcommand or "--cfg" in args else ["card=false"])]
     if subprocess_:
-        return subprocess.run([sys.executable, "-m", "synthkit", *argv], cwd=cwd, env=full_env, capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [sys.executable, "-m", "synthkit", *argv],
+            cwd=cwd,
+            env=full_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     return _in_process(argv, cwd, full_env)
 
 

@@ -16,7 +16,8 @@ connection), sleep:<s> (then valid), status:<code>[:<retry-after>], text:<answer
 valid answer, finish_reason "length"), html (a 200 whose body is an HTML page), refuse:<code>:<message>
 (an OpenAI-style error with that message), nested:<depth> (an answer nested that deep), big:<chars>
 (a valid answer padded to that many characters).
-POST /_plan replaces the plan and resets counters; GET /_stats returns counters.
+POST /_plan replaces the plan and resets counters; GET /_stats returns counters; POST /_reset
+{"plan": ..., "latency_ms": ...} starts afresh (plan, latency, counters, log), so tests can share a server.
 """
 
 import argparse
@@ -41,7 +42,9 @@ def build(schema: dict, tag: str, key: str = "value", words: int = 8):
         props = schema.get("properties") or {}
         return {k: build(s, tag, k, words) for k, s in props.items()}
     if kind == "array":
-        return [build(schema.get("items", {}), tag, f"{key} {i}", words) for i in range(max(schema.get("minItems", 0), 2))]
+        return [
+            build(schema.get("items", {}), tag, f"{key} {i}", words) for i in range(max(schema.get("minItems", 0), 2))
+        ]
     if kind == "integer":
         return int(schema.get("minimum", 1))
     if kind == "number":
@@ -158,18 +161,39 @@ class Server:
         else:
             content = json.dumps(valid, ensure_ascii=False)
         prompt_words = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
-        return web.json_response({
-            "id": "chatcmpl-" + tag,
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "test-model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "length" if kind == "truncated" else "stop"}],
-            "usage": {"prompt_tokens": prompt_words, "completion_tokens": len(content.split()),
-                      "total_tokens": prompt_words + len(content.split())},
-        })
+        return web.json_response(
+            {
+                "id": "chatcmpl-" + tag,
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body.get("model", "test-model"),
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": content},
+                        "finish_reason": "length" if kind == "truncated" else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_words,
+                    "completion_tokens": len(content.split()),
+                    "total_tokens": prompt_words + len(content.split()),
+                },
+            }
+        )
 
     async def set_plan(self, request: web.Request) -> web.Response:
         self.plan = Plan(await request.json())
+        return web.json_response({"ok": True})
+
+    async def reset(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.plan = Plan(body.get("plan"))
+        self.latency = (body.get("latency_ms") or 0) / 1000
+        self.stats = {"requests": 0, "in_flight": 0, "max_in_flight": 0, "by_step": {}}
+        if self.log:
+            self.log.close()
+            self.log = open(self.log.name, "w", encoding="utf-8")
         return web.json_response({"ok": True})
 
     async def get_stats(self, request: web.Request) -> web.Response:
@@ -187,6 +211,7 @@ async def serve(port: int, latency_ms: float, log_path: str | None, plan: dict |
     app.router.add_get("/v1/models", server.models)
     app.router.add_post("/_plan", server.set_plan)
     app.router.add_get("/_stats", server.get_stats)
+    app.router.add_post("/_reset", server.reset)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)

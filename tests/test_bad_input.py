@@ -1,7 +1,6 @@
 """Every user mistake: one line on stderr naming the fix, a non-zero exit, no traceback."""
 
 import pytest
-
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 
 CASES = [
@@ -42,11 +41,19 @@ def test_api_key_on_the_command_line_is_refused_and_never_written(tmp_path):
 
 def test_rejected_key_fails_fast_and_keeps_rows(openai_server, client, tmp_path):
     server = openai_server(plan={"default": ["status:401"]})
-    result = run_synthkit(*server_llm(server, client=client), "llm.api_key_env=TEST_KEY", "num_rows=50",
-                          f"output_dir={tmp_path / 'run'}", env={"TEST_KEY": "sk-wrong-key-123456"}, cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server, client=client),
+        "llm.api_key_env=TEST_KEY",
+        "num_rows=50",
+        f"output_dir={tmp_path / 'run'}",
+        env={"TEST_KEY": "sk-wrong-key-123456"},
+        cwd=tmp_path,
+    )
     line = assert_one_line_error(result, "refused the API key", "TEST_KEY")
     assert "sk-wrong-key-123456" not in line
     # Fail fast: the first refusals stop the run instead of one per row.
     assert len(server.requests()) <= 16
-    written = [p for p in (tmp_path / "run").rglob("*") if p.is_file() and "sk-wrong-key" in p.read_text(errors="ignore")]
+    written = [
+        p for p in (tmp_path / "run").rglob("*") if p.is_file() and "sk-wrong-key" in p.read_text(errors="ignore")
+    ]
     assert written == []

@@ -8,15 +8,26 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 import pytest
-
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 
 
 def export(source, *args, cwd, placeholder=True):
     """`placeholder`: the llm=mock runs here are placeholder rows, which export refuses without the flag."""
-    return subprocess.run([sys.executable, "-m", "synthkit", "export", str(source), *args,
-                           *(["--allow-placeholder"] if placeholder else [])],
-                          cwd=cwd, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synthkit",
+            "export",
+            str(source),
+            *args,
+            *(["--allow-placeholder"] if placeholder else []),
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,18 +45,23 @@ def test_e5_rows_follow_the_papers_mapping(recipe_run, tmp_path):
     assert result.returncode == 0, result.stderr
     examples = read_jsonl(tmp_path / "e5" / "e5.jsonl")
     assert len(examples) == len(rows)
-    keys = {"text_retrieval": ("user_query", "positive_document", "hard_negative_document"),
-            "text_classification": ("input_text", "label", "misleading_label"),
-            "short_text_matching": ("input", "positive_document", None),
-            "long_text_matching": ("input", "positive_document", None),
-            "monolingual_triplet": ("S1", "S2", "S3"), "bitext_retrieval": ("S1", "S2", "S3")}
+    keys = {
+        "text_retrieval": ("user_query", "positive_document", "hard_negative_document"),
+        "text_classification": ("input_text", "label", "misleading_label"),
+        "short_text_matching": ("input", "positive_document", None),
+        "long_text_matching": ("input", "positive_document", None),
+        "monolingual_triplet": ("S1", "S2", "S3"),
+        "bitext_retrieval": ("S1", "S2", "S3"),
+    }
     by_query = {e["query"]: e for e in examples}
     for r in rows.values():
         q, p, n = keys[r["task_type"]]
         e = by_query[r[q]]
         assert e["positive"] == r[p] and e["negative"] == (r[n] if n else None)
-        expected = {"monolingual_triplet": "Retrieve semantically similar text.",
-                    "bitext_retrieval": "Retrieve parallel sentences."}.get(r["task_type"], r["attributes"].get("task"))
+        expected = {
+            "monolingual_triplet": "Retrieve semantically similar text.",
+            "bitext_retrieval": "Retrieve parallel sentences.",
+        }.get(r["task_type"], r["attributes"].get("task"))
         assert e["instruction"] == expected
     assert list(examples[0]) == ["instruction", "query", "positive", "negative"]
 
@@ -62,11 +78,17 @@ def test_sentence_transformers_dataset_loads(recipe_run, tmp_path):
     assert len(pairs) == matching and len(triplets) == len(rows) - matching
     assert all(a.startswith("Instruct: ") and "\nQuery: " in a for a in triplets["anchor"])
     assert pq.read_table(tmp_path / "st" / "triplets.parquet").column_names == ["anchor", "positive", "negative"]
-    assert datasets.load_dataset("parquet", data_files=str(tmp_path / "st" / "pairs.parquet"))["train"].num_rows == matching
+    assert (
+        datasets.load_dataset("parquet", data_files=str(tmp_path / "st" / "pairs.parquet"))["train"].num_rows
+        == matching
+    )
 
 
-FLAGEMBEDDING_LAYOUT = {"retrieval": {"text_retrieval", "short_text_matching", "long_text_matching", "bitext_retrieval"},
-                        "sts": {"monolingual_triplet"}, "classification-no_in_batch_neg": {"text_classification"}}
+FLAGEMBEDDING_LAYOUT = {
+    "retrieval": {"text_retrieval", "short_text_matching", "long_text_matching", "bitext_retrieval"},
+    "sts": {"monolingual_triplet"},
+    "classification-no_in_batch_neg": {"text_classification"},
+}
 
 
 def test_flagembedding_export_loads_as_flagembedding_reads_it(recipe_run, tmp_path):
@@ -75,24 +97,36 @@ def test_flagembedding_export_loads_as_flagembedding_reads_it(recipe_run, tmp_pa
     assert result.returncode == 0, result.stderr
     assert "PLACEHOLDER" in result.stderr
     # FlagEmbedding's data layout: --train_data takes folders; each .jsonl in one is a dataset of its own.
-    assert {d.name: {f.stem for f in d.iterdir()} for d in (tmp_path / "fe").iterdir() if d.is_dir()} == FLAGEMBEDDING_LAYOUT
-    schema = datasets.Features({"query": datasets.Value("string"), "pos": datasets.Sequence(datasets.Value("string")),
-                                "neg": datasets.Sequence(datasets.Value("string")), "prompt": datasets.Value("string"),
-                                "type": datasets.Value("string")})
-    instructions = {"monolingual_triplet": {"Retrieve semantically similar text."},
-                    "bitext_retrieval": {"Retrieve parallel sentences."}}
+    assert {
+        d.name: {f.stem for f in d.iterdir()} for d in (tmp_path / "fe").iterdir() if d.is_dir()
+    } == FLAGEMBEDDING_LAYOUT
+    schema = datasets.Features(
+        {
+            "query": datasets.Value("string"),
+            "pos": datasets.Sequence(datasets.Value("string")),
+            "neg": datasets.Sequence(datasets.Value("string")),
+            "prompt": datasets.Value("string"),
+            "type": datasets.Value("string"),
+        }
+    )
+    instructions = {
+        "monolingual_triplet": {"Retrieve semantically similar text."},
+        "bitext_retrieval": {"Retrieve parallel sentences."},
+    }
     total = 0
     for folder, task_types in FLAGEMBEDDING_LAYOUT.items():
         for task_type in task_types:
             # As FlagEmbedding loads a file (load_dataset('json', data_files=...)), with its documented schema.
-            data = datasets.load_dataset("json", data_files=str(tmp_path / "fe" / folder / f"{task_type}.jsonl"),
-                                         split="train", features=schema)
+            data = datasets.load_dataset(
+                "json", data_files=str(tmp_path / "fe" / folder / f"{task_type}.jsonl"), split="train", features=schema
+            )
             total += len(data)
             source = [r for r in rows.values() if r["task_type"] == task_type]
             assert len(data) == len(source)
             # Its same-dataset sampler asserts one type per batch, a batch being drawn from one file.
-            expected_type = {"sts": "symmetric_sts", "classification-no_in_batch_neg": "symmetric_class"}.get(folder,
-                                                                                                            "only_1neg")
+            expected_type = {"sts": "symmetric_sts", "classification-no_in_batch_neg": "symmetric_class"}.get(
+                folder, "only_1neg"
+            )
             assert set(data["type"]) == {expected_type}
             assert all(len(p) == 1 and len(n) == 1 and n[0] and n != p for p, n in zip(data["pos"], data["neg"]))
             # `prompt` is the bare instruction: FlagEmbedding formats it with --query_instruction_format.
@@ -102,8 +136,9 @@ def test_flagembedding_export_loads_as_flagembedding_reads_it(recipe_run, tmp_pa
             assert query.startswith("Instruct: ") and "\nQuery: " in query
     assert total == len(rows)
     # Matching rows have no generated negative: theirs is another row's positive of the same task.
-    short = datasets.load_dataset("json", data_files=str(tmp_path / "fe" / "retrieval" / "short_text_matching.jsonl"),
-                                  split="train")
+    short = datasets.load_dataset(
+        "json", data_files=str(tmp_path / "fe" / "retrieval" / "short_text_matching.jsonl"), split="train"
+    )
     positives = {p[0] for p in short["pos"]}
     assert all(n[0] in positives for n in short["neg"])
 
@@ -124,8 +159,9 @@ def test_exports_of_runs_through_the_server(openai_server, tmp_path):
     server = openai_server()
     for task, extra in (("bitext_retrieval", []), ("text_classification", ["task.task=Classify news by topic"])):
         out = tmp_path / task
-        result = run_synthkit(f"task={task}", *server_llm(server), "num_rows=3", *extra, f"output_dir={out}",
-                              cwd=tmp_path)
+        result = run_synthkit(
+            f"task={task}", *server_llm(server), "num_rows=3", *extra, f"output_dir={out}", cwd=tmp_path
+        )
         assert result.returncode == 0, result.stderr
         assert export(out, "--to", "e5", cwd=tmp_path, placeholder=False).returncode == 0
         examples = read_jsonl(out / "exports" / "e5" / "e5.jsonl")
@@ -155,14 +191,21 @@ def test_run_dir_loads_with_datasets_through_the_card(recipe_run, tmp_path):
     data = datasets.load_dataset(str(run), split="train", cache_dir=cache)
     assert len(data) == len(recipe_run[1]) and "task_type" in data.column_names
     assert set(datasets.get_dataset_config_names(str(run))) == {
-        "data", "brainstorm", "e5", *(f"flagembedding-{t}" for types in FLAGEMBEDDING_LAYOUT.values() for t in types)}
+        "data",
+        "brainstorm",
+        "e5",
+        *(f"flagembedding-{t}" for types in FLAGEMBEDDING_LAYOUT.values() for t in types),
+    }
     sts = datasets.load_dataset(str(run), "flagembedding-monolingual_triplet", split="train", cache_dir=cache)
     assert set(sts["type"]) == {"symmetric_sts"}
 
 
-@pytest.mark.xfail(strict=True, raises=datasets.exceptions.DatasetGenerationError,
-                   reason="rows of different task types have different keys: a data.jsonl read in several chunks "
-                          "(over 10 MB by default) fails to cast; rows need one schema (typed Row) or declared features")
+@pytest.mark.xfail(
+    strict=True,
+    raises=datasets.exceptions.DatasetGenerationError,
+    reason="rows of different task types have different keys: a data.jsonl read in several chunks "
+    "(over 10 MB by default) fails to cast; rows need one schema (typed Row) or declared features",
+)
 def test_recipe_data_loads_in_chunks(recipe_run, tmp_path):
     from synthkit.outputs.card import write_card
 
@@ -174,8 +217,15 @@ def test_recipe_data_loads_in_chunks(recipe_run, tmp_path):
 def test_rejects_load_as_their_own_config(openai_server, tmp_path):
     server = openai_server(plan={"first": ["text:not json"]})
     out = tmp_path / "run"
-    result = run_synthkit("task=bitext_retrieval", *server_llm(server), "num_rows=3", "max_attempts=1",
-                          f"output_dir={out}", cwd=tmp_path, card=True)
+    result = run_synthkit(
+        "task=bitext_retrieval",
+        *server_llm(server),
+        "num_rows=3",
+        "max_attempts=1",
+        f"output_dir={out}",
+        cwd=tmp_path,
+        card=True,
+    )
     assert result.returncode == 0, result.stderr
     rejects = datasets.load_dataset(str(out), "rejects", split="train", cache_dir=str(tmp_path / "cache"))
     assert len(rejects) == 1 and "reason" in rejects.column_names

@@ -4,8 +4,8 @@ one line instead of a traceback, and runs that stop when they should (and only t
 import json
 
 import pytest
-
 from helpers import read_jsonl
+
 from synthkit.errors import UserError
 
 FAST_RETRIES = ["llm.backoff_s=0.02", "llm.backoff_max_s=0.2"]
@@ -17,8 +17,14 @@ def _rows(run) -> list:
 
 def test_a_refusal_of_one_prompt_rejects_that_row_only(openai_server, client, make, tmp_path):
     # A 400 that concerns one prompt (context too long, a content filter) must not end the run.
-    server = openai_server(plan={"default": ["valid"], "rules": [
-        {"match": "phrase", "sequence": ["refuse:400:This model's maximum context length is 4096 tokens"]}]})
+    server = openai_server(
+        plan={
+            "default": ["valid"],
+            "rules": [
+                {"match": "phrase", "sequence": ["refuse:400:This model's maximum context length is 4096 tokens"]}
+            ],
+        }
+    )
     with pytest.raises(UserError) as stopped:
         make("num_rows=12", "max_attempts=3", server=server, client=client)
     # The other rows are all written; the value the provider always refuses is named, not silently lost.
@@ -38,10 +44,13 @@ def test_a_refusal_of_one_prompt_rejects_that_row_only(openai_server, client, ma
     assert server.stats()["requests"] == before
 
 
-@pytest.mark.parametrize("plan,needle", [
-    ({"default": ["status:401"]}, "refused the API key"),
-    ({"default": ["refuse:404:The model `nope` does not exist"]}, "check llm.model"),
-])
+@pytest.mark.parametrize(
+    "plan,needle",
+    [
+        ({"default": ["status:401"]}, "refused the API key"),
+        ({"default": ["refuse:404:The model `nope` does not exist"]}, "check llm.model"),
+    ],
+)
 def test_refusals_of_every_request_end_the_run_at_once(openai_server, make, plan, needle):
     server = openai_server(plan=plan)
     with pytest.raises(UserError, match=needle):
@@ -108,8 +117,14 @@ def test_a_pathological_answer_is_a_reject_and_resumes_do_not_crash(openai_serve
 def test_max_cost_usd_is_a_cap_and_holds_across_resumes(openai_server, make, tmp_path):
     server = openai_server(latency_ms=30)
     # $200 per million tokens: about $0.04 per row here, with 32 requests in flight at once.
-    args = ["llm.input_cost_per_mtok=200", "llm.output_cost_per_mtok=200", "llm.max_tokens=64", "max_cost_usd=1",
-            "num_rows=200", "concurrency=32"]
+    args = [
+        "llm.input_cost_per_mtok=200",
+        "llm.output_cost_per_mtok=200",
+        "llm.max_tokens=64",
+        "max_cost_usd=1",
+        "num_rows=200",
+        "concurrency=32",
+    ]
     with pytest.raises(UserError, match="max_cost_usd=1 reached"):
         make(*args, server=server)
     out = tmp_path / "run"
@@ -129,14 +144,36 @@ def test_keys_never_reach_disk(openai_server, make, tmp_path, monkeypatch):
     secret = "sk-live-0123456789abcdefghijKLMNOP"
     monkeypatch.setenv("TEST_KEY", secret)
     (tmp_path / "token.txt").write_text(f"Classify {secret} by topic\n")
-    server = openai_server(plan={"default": ["valid"], "rules": [
-        {"match": "Detect spam", "sequence": [f"refuse:400:Incorrect API key provided: {secret}"]}]})
-    make("task=text_classification", "llm.api_key_env=TEST_KEY", f"task.task=file:{tmp_path / 'token.txt'}",
-         "num_rows=2", server=server, name="a", card=True)
-    make("task=text_classification", "llm.api_key_env=TEST_KEY", "task.task=[Detect spam emails,Classify news]",
-         "num_rows=3", "max_attempts=1", server=server, name="b", card=True)
-    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".sqlite" and p.name != "token.txt"
-              and secret in p.read_text(errors="ignore")]
+    server = openai_server(
+        plan={
+            "default": ["valid"],
+            "rules": [{"match": "Detect spam", "sequence": [f"refuse:400:Incorrect API key provided: {secret}"]}],
+        }
+    )
+    make(
+        "task=text_classification",
+        "llm.api_key_env=TEST_KEY",
+        f"task.task=file:{tmp_path / 'token.txt'}",
+        "num_rows=2",
+        server=server,
+        name="a",
+        card=True,
+    )
+    make(
+        "task=text_classification",
+        "llm.api_key_env=TEST_KEY",
+        "task.task=[Detect spam emails,Classify news]",
+        "num_rows=3",
+        "max_attempts=1",
+        server=server,
+        name="b",
+        card=True,
+    )
+    leaked = [
+        p
+        for p in tmp_path.rglob("*")
+        if p.is_file() and p.suffix != ".sqlite" and p.name != "token.txt" and secret in p.read_text(errors="ignore")
+    ]
     assert leaked == []
     assert read_jsonl(tmp_path / "b" / "rejects.jsonl")  # the echoing refusal was recorded, redacted
     # A key typed into api_key_env, and a key read into a task config, are refused before anything is written.
@@ -153,15 +190,23 @@ def test_the_server_gets_the_served_model_name(openai_server, make):
     assert len(_rows(run)) == 2
     # llm=vllm with the name as vLLM prints it (no openai/ prefix, a slash inside): both clients.
     for client in ("http", "litellm"):
-        make("llm=vllm", f"llm.api_base={server.base_url}", "llm.model=Qwen/Qwen2.5-7B-Instruct",
-             f"llm.client={client}", "num_rows=1", f"seed={1 if client == 'http' else 2}", name=client)
+        make(
+            "llm=vllm",
+            f"llm.api_base={server.base_url}",
+            "llm.model=Qwen/Qwen2.5-7B-Instruct",
+            f"llm.client={client}",
+            "num_rows=1",
+            f"seed={1 if client == 'http' else 2}",
+            name=client,
+        )
     assert [r["body"]["model"] for r in server.requests()[-2:]] == ["Qwen/Qwen2.5-7B-Instruct"] * 2
 
 
 def test_brainstorm_tokens_and_cost_are_in_the_totals(openai_server, make):
     server = openai_server()
-    run = make("task=text_retrieval", "num_rows=4", "llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=2",
-               server=server)
+    run = make(
+        "task=text_retrieval", "num_rows=4", "llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=2", server=server
+    )
     ledger = run.result.ledger
     assert [s.name for s in ledger.stages] == ["brainstorm", "generate"]
     rows = read_jsonl(run.out_dir / "brainstorm" / "data.jsonl") + read_jsonl(run.out_dir / "data.jsonl")

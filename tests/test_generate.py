@@ -8,7 +8,9 @@ from helpers import read_jsonl, run_synthkit, server_llm
 def test_bitext_rows_through_both_clients(openai_server, client, tmp_path):
     server = openai_server()
     out = tmp_path / "run"
-    result = run_synthkit("task=bitext_retrieval", *server_llm(server, client=client), "num_rows=6", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        "task=bitext_retrieval", *server_llm(server, client=client), "num_rows=6", f"output_dir={out}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert sorted(r["row"] for r in rows) == list(range(6))
@@ -37,8 +39,13 @@ def test_text_classification_cycles_definitions(openai_server, tmp_path):
     out = tmp_path / "run"
     definitions = ["Classify a movie review by sentiment", "Detect the topic of a news headline"]
     result = run_synthkit(
-        "task=text_classification", *server_llm(server), "num_rows=4", f"output_dir={out}",
-        f"task.task=[{definitions[0]},{definitions[1]}]", "task.clarity=clear", cwd=tmp_path,
+        "task=text_classification",
+        *server_llm(server),
+        "num_rows=4",
+        f"output_dir={out}",
+        f"task.task=[{definitions[0]},{definitions[1]}]",
+        "task.clarity=clear",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     rows = sorted(read_jsonl(out / "data.jsonl"), key=lambda r: r["row"])
@@ -54,17 +61,26 @@ def test_definitions_from_a_file(openai_server, tmp_path):
     (tmp_path / "defs.txt").write_text("Classify emails as spam or not\n\nIdentify the language of a tweet\n")
     out = tmp_path / "run"
     result = run_synthkit(
-        "task=text_classification", *server_llm(server), "num_rows=3", f"output_dir={out}", "task.task=file:defs.txt",
+        "task=text_classification",
+        *server_llm(server),
+        "num_rows=3",
+        f"output_dir={out}",
+        "task.task=file:defs.txt",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     rows = sorted(read_jsonl(out / "data.jsonl"), key=lambda r: r["row"])
     assert [r["attributes"]["task"] for r in rows] == [
-        "Classify emails as spam or not", "Identify the language of a tweet", "Classify emails as spam or not"]
+        "Classify emails as spam or not",
+        "Identify the language of a tweet",
+        "Classify emails as spam or not",
+    ]
 
 
 def test_malformed_and_fenced_answers_are_reasked_or_parsed(openai_server, tmp_path):
-    server = openai_server(plan={"default": ["malformed", "valid"], "rules": [{"match": "phrase", "sequence": ["fenced"]}]})
+    server = openai_server(
+        plan={"default": ["malformed", "valid"], "rules": [{"match": "phrase", "sequence": ["fenced"]}]}
+    )
     out = tmp_path / "run"
     result = run_synthkit(*server_llm(server, client="http"), "num_rows=8", f"output_dir={out}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -82,8 +98,14 @@ def test_schema_violations_go_to_rejects_and_are_replaced(openai_server, tmp_pat
     server = openai_server(plan={"default": ["valid"], "rules": [{"match": "BROKEN", "sequence": ["missing_key"]}]})
     out = tmp_path / "run"
     result = run_synthkit(
-        "task=text_classification", *server_llm(server, client="http"), "num_rows=4", "max_attempts=2", f"output_dir={out}",
-        "task.task=[Classify reviews by sentiment,BROKEN definition]", "task.clarity=clear", "task.difficulty=PhD",
+        "task=text_classification",
+        *server_llm(server, client="http"),
+        "num_rows=4",
+        "max_attempts=2",
+        f"output_dir={out}",
+        "task.task=[Classify reviews by sentiment,BROKEN definition]",
+        "task.clarity=clear",
+        "task.difficulty=PhD",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -119,14 +141,21 @@ def test_same_seed_same_prompts_and_rows(openai_server, tmp_path):
     for a, b in zip(first, fixed):
         assert b["attributes"]["unit"] == "phrase"
         assert {k: v for k, v in a["attributes"].items() if k != "unit"} == {
-            k: v for k, v in b["attributes"].items() if k != "unit"}
+            k: v for k, v in b["attributes"].items() if k != "unit"
+        }
 
     # Prompts sent to a real endpoint are byte-identical across runs with the same seed.
     def prompts(name: str) -> list[str]:
         before = len(server.requests())
         # cache=off: otherwise the second run is answered from the response cache.
-        result = run_synthkit(*server_llm(server), "num_rows=5", "concurrency=1", "cache=off",
-                              f"output_dir={tmp_path / name}", cwd=tmp_path)
+        result = run_synthkit(
+            *server_llm(server),
+            "num_rows=5",
+            "concurrency=1",
+            "cache=off",
+            f"output_dir={tmp_path / name}",
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr
         return [q["body"]["messages"][0]["content"] for q in server.requests()[before:]]
 
@@ -149,8 +178,9 @@ def test_a_new_task_type_is_one_yaml_file(tmp_path):
         "  Write a {{ tone }} FAQ entry in {{ language }} as JSON with keys question and answer.\n"
     )
     out = tmp_path / "run"
-    result = run_synthkit("--config-dir", "mine", "task=faq", "llm=mock", "num_rows=4", f"output_dir={out}",
-                          cwd=tmp_path)
+    result = run_synthkit(
+        "--config-dir", "mine", "task=faq", "llm=mock", "num_rows=4", f"output_dir={out}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert len(rows) == 4 and all(r["question"] and r["answer"] and r["task_type"] == "faq" for r in rows)
@@ -161,8 +191,15 @@ def test_default_output_dirs_are_unique(tmp_path):
     import subprocess
     import sys
 
-    procs = [subprocess.Popen([sys.executable, "-m", "synthkit", "llm=mock", "num_rows=2"], cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "synthkit", "llm=mock", "num_rows=2"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(3)
+    ]
     assert all(p.wait(timeout=60) == 0 for p in procs)
     runs = list((tmp_path / "outputs").iterdir())
     assert len(runs) == 3 and all(len(read_jsonl(r / "data.jsonl")) == 2 for r in runs)

@@ -5,10 +5,14 @@ import json
 
 from helpers import read_jsonl, run_synthkit, server_llm
 
-ENGLISH = ("The committee approved the new budget after a long debate about schools, roads and hospitals "
-           "in the northern districts of the country.")
-GERMAN = ("Der Ausschuss genehmigte den neuen Haushalt nach einer langen Debatte über Schulen, Straßen und "
-          "Krankenhäuser in den nördlichen Bezirken des Landes.")
+ENGLISH = (
+    "The committee approved the new budget after a long debate about schools, roads and hospitals "
+    "in the northern districts of the country."
+)
+GERMAN = (
+    "Der Ausschuss genehmigte den neuen Haushalt nach einer langen Debatte über Schulen, Straßen und "
+    "Krankenhäuser in den nördlichen Bezirken des Landes."
+)
 LONG = " ".join(str(1000 + i) for i in range(120))  # long, and no language to identify
 
 
@@ -18,8 +22,9 @@ def _answer(**fields) -> str:
 
 def _rejects(server, tmp_path, name, *args):
     out = tmp_path / name
-    result = run_synthkit(*server_llm(server), "num_rows=1", "max_attempts=1", "cache=off", f"output_dir={out}", *args,
-                          cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server), "num_rows=1", "max_attempts=1", "cache=off", f"output_dir={out}", *args, cwd=tmp_path
+    )
     return result, read_jsonl(out / "rejects.jsonl")
 
 
@@ -27,21 +32,39 @@ def test_planted_bad_answers_are_rejected_with_their_check(openai_server, tmp_pa
     server = openai_server()
     cases = [
         # bitext asked English -> German, S2 came back in English
-        ("language", ["task.source_language=English", "task.target_language=German"],
-         _answer(S1=ENGLISH, S2=ENGLISH.replace("long", "lengthy"), S3=GERMAN)),
+        (
+            "language",
+            ["task.source_language=English", "task.target_language=German"],
+            _answer(S1=ENGLISH, S2=ENGLISH.replace("long", "lengthy"), S3=GERMAN),
+        ),
         # the hard negative copies the positive
-        ("distinct", ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50"],
-         _answer(user_query="budget news", positive_document=LONG, hard_negative_document=LONG)),
+        (
+            "distinct",
+            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50"],
+            _answer(user_query="budget news", positive_document=LONG, hard_negative_document=LONG),
+        ),
         # the label is written into the text
-        ("label_in_text", ["task=text_classification", "task.task=Classify news by topic"],
-         _answer(input_text="Sports: the home team won the final", label="sports", misleading_label="politics")),
+        (
+            "label_in_text",
+            ["task=text_classification", "task.task=Classify news by topic"],
+            _answer(input_text="Sports: the home team won the final", label="sports", misleading_label="politics"),
+        ),
         # documents far shorter than num_words asks
-        ("min_words", ["task=text_retrieval", "task.task=Find budget news", "task.num_words=200"],
-         _answer(user_query="budget news", positive_document="Too short.", hard_negative_document="Also short.")),
+        (
+            "min_words",
+            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=200"],
+            _answer(user_query="budget news", positive_document="Too short.", hard_negative_document="Also short."),
+        ),
         # the query copied into a document
-        ("query_copied", ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50"],
-         _answer(user_query="city budget vote", positive_document=LONG + " city budget vote",
-                 hard_negative_document=LONG.replace("10", "40"))),
+        (
+            "query_copied",
+            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50"],
+            _answer(
+                user_query="city budget vote",
+                positive_document=LONG + " city budget vote",
+                hard_negative_document=LONG.replace("10", "40"),
+            ),
+        ),
     ]
     for check, args, answer in cases:
         server.set_plan({"first": [answer]})
@@ -54,22 +77,38 @@ def test_planted_bad_answers_are_rejected_with_their_check(openai_server, tmp_pa
 def test_reask_is_configurable_per_check(openai_server, tmp_path):
     server = openai_server(plan={"default": [_answer(S1=ENGLISH, S2=ENGLISH, S3=GERMAN), "valid"]})
     out = tmp_path / "reasked"
-    result = run_synthkit(*server_llm(server), "task.target_language=German", "num_rows=1", "max_attempts=2",
-                          f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server),
+        "task.target_language=German",
+        "num_rows=1",
+        "max_attempts=2",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert rows[0]["attempts"] == 2 and "check language" in server.requests()[1]["body"]["messages"][2]["content"]
 
     (tmp_path / "conf" / "task").mkdir(parents=True)
-    task = (tmp_path / "conf" / "task" / "strict.yaml")
-    task.write_text("name: strict\nlanguage: English\ndomains: {language: [English]}\n"
-                    "output: {text: string, label: string}\n"
-                    "checks:\n  - {check: not_contained, needles: [label], fields: [text], reask: false}\n"
-                    "prompt: Write a text and its label in {{ language }} as JSON.\n")
+    task = tmp_path / "conf" / "task" / "strict.yaml"
+    task.write_text(
+        "name: strict\nlanguage: English\ndomains: {language: [English]}\n"
+        "output: {text: string, label: string}\n"
+        "checks:\n  - {check: not_contained, needles: [label], fields: [text], reask: false}\n"
+        "prompt: Write a text and its label in {{ language }} as JSON.\n"
+    )
     server.set_plan({"default": [_answer(text="a sports story", label="sports"), "valid"]})
     out = tmp_path / "strict"
-    result = run_synthkit("--config-dir", str(tmp_path / "conf"), "task=strict", *server_llm(server), "num_rows=1",
-                          "max_attempts=3", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        "--config-dir",
+        str(tmp_path / "conf"),
+        "task=strict",
+        *server_llm(server),
+        "num_rows=1",
+        "max_attempts=3",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rejects = read_jsonl(out / "rejects.jsonl")
     assert len(rejects) == 1 and rejects[0]["attempts"] == 1 and rejects[0]["check"] == "not_contained"
@@ -99,12 +138,23 @@ def test_a_merged_sweep_drops_rows_repeated_across_jobs(tmp_path):
 
 
 def test_near_duplicate_definitions_are_dropped_from_the_pool(openai_server, tmp_path):
-    server = openai_server(plan={"first": [
-        'text:["Retrieve news articles that report on a given company.", "retrieve NEWS articles that report on a'
-        ' given company", "Find recipes for a dish"]']})
+    server = openai_server(
+        plan={
+            "first": [
+                'text:["Retrieve news articles that report on a given company.", "retrieve NEWS articles that report on a'
+                ' given company", "Find recipes for a dish"]'
+            ]
+        }
+    )
     out = tmp_path / "run"
-    result = run_synthkit("task=short_text_matching", *server_llm(server), "num_rows=4", "brainstorm_rows=1",
-                          f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        "task=short_text_matching",
+        *server_llm(server),
+        "num_rows=4",
+        "brainstorm_rows=1",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     assert "2 task definitions (1 duplicates dropped)" in result.stdout
 
@@ -112,15 +162,30 @@ def test_near_duplicate_definitions_are_dropped_from_the_pool(openai_server, tmp
 def test_the_dataset_card(openai_server, tmp_path):
     server = openai_server(plan={"first": [_answer(S1=ENGLISH, S2=ENGLISH, S3=GERMAN)]})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server, model="openai/gpt-4o-mini"), "task.target_language=German", "num_rows=6",
-                          "max_attempts=1", f"output_dir={out}", cwd=tmp_path, card=True)
+    result = run_synthkit(
+        *server_llm(server, model="openai/gpt-4o-mini"),
+        "task.target_language=German",
+        "num_rows=6",
+        "max_attempts=1",
+        f"output_dir={out}",
+        cwd=tmp_path,
+        card=True,
+    )
     assert result.returncode == 0, result.stderr
     card = (out / "README.md").read_text()
     assert f"dataset card: {out / 'README.md'}" in result.stdout
     front = card.split("---")[1]
     assert "language: [de, en]" in front and "size_categories: [n<1K]" in front
-    for section in ("## Configuration", "## Models", "## Rows", "### Per language", "## Rejects", "## Tokens and cost",
-                    "## Distributions", "### Language check"):
+    for section in (
+        "## Configuration",
+        "## Models",
+        "## Rows",
+        "### Per language",
+        "## Rejects",
+        "## Tokens and cost",
+        "## Distributions",
+        "### Language check",
+    ):
         assert section in card, section
     assert "stopped before it was complete" not in card
     # The planted English S2 was judged wrong once; the server's digit strings have no language to judge.
@@ -134,6 +199,7 @@ def test_the_dataset_card(openai_server, tmp_path):
         assert f"]({plot})" in card and (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     sweep = tmp_path / "sweep"
-    result = run_synthkit("-m", "llm=mock", "task.unit=sentence,phrase", "num_rows=2", f"output_dir={sweep}",
-                          cwd=tmp_path, card=True)
+    result = run_synthkit(
+        "-m", "llm=mock", "task.unit=sentence,phrase", "num_rows=2", f"output_dir={sweep}", cwd=tmp_path, card=True
+    )
     assert result.returncode == 0 and "PLACEHOLDER" in (sweep / "README.md").read_text()

@@ -5,41 +5,135 @@ import json
 from collections import Counter
 
 import pytest
-
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 
 # Each task with every attribute fixed, and what its prompt must then say (spec §2).
 PROMPTS = {
-    "brainstorm": (["task.category=text-retrieval"], [
-        "text retrieval tasks", "what the query is and what the desired documents are", "broad", "scientific claim",
-        "children's nutrition", "one sentence", "about 20", "JSON list"]),
-    "text_retrieval": (["task.task=Find recipes for a dish", "task.language=Swahili", "task.query_type=long-tail",
-                        "task.query_length=5 to 15 words", "task.difficulty=PhD", "task.clarity=ambiguous",
-                        "task.num_words=300"], [
-        "Find recipes for a dish", "long-tail, 5 to 15 words, ambiguous, and diverse in topic",
-        "written independently of the query", "do not copy", "may include some content that is not about the query",
-        "at least 300 words", "less useful or less complete", "written in Swahili", "Do not explain",
-        "PhD level education", "user_query", "positive_document", "hard_negative_document", "JSON object only"]),
-    "short_text_matching": (["task.task=Match a word to its definition", "task.language=German"], [
-        "Match a word to its definition", "very short", "a sentence or a phrase", "share few words",
-        "independently", "written in German", "input", "positive_document", "JSON object only"]),
-    "long_text_matching": (["task.task=Match an argument to its rebuttal", "task.language=French"], [
-        "Match an argument to its rebuttal", "long documents of at least 300 words", "share few words",
-        "independently", "written in French", "JSON object only"]),
-    "text_classification": (["task.task=Classify reviews by sentiment", "task.language=Polish", "task.difficulty=PhD",
-                             "task.clarity=clear"], [
-        "Classify reviews by sentiment", "input_text is clear", "PhD level education", "misleading_label",
-        "a valid label of this same task", "less well", "Neither label appears in input_text", "Vary the wording",
-        "written in Polish", "JSON object only"]),
-    "monolingual_triplet": (["task.language=Japanese", "task.unit=passage", "task.difficulty=college",
-                             "task.high_score=4.5", "task.low_score=2.5"], [
-        "passage triple", "passages in Japanese", "S1 and S2 score 4.5", "S1 and S3 score 2.5", "share some words",
-        "college level education", "diverse topics and lengths", '"S1", "S2" and "S3"']),
-    "bitext_retrieval": (["task.source_language=Thai", "task.target_language=Welsh", "task.unit=phrase",
-                          "task.difficulty=elementary school", "task.high_score=5", "task.low_score=3.5"], [
-        "phrase in Thai", "phrases in Welsh", "S2 as a translation of S1 scores 5 and S3 scores 3.5",
-        "share some words", "fluent", "mistranslates key words or numbers", "omits something or adds something",
-        "elementary school level education", '"S1", "S2" and "S3"']),
+    "brainstorm": (
+        ["task.category=text-retrieval"],
+        [
+            "text retrieval tasks",
+            "what the query is and what the desired documents are",
+            "broad",
+            "scientific claim",
+            "children's nutrition",
+            "one sentence",
+            "about 20",
+            "JSON list",
+        ],
+    ),
+    "text_retrieval": (
+        [
+            "task.task=Find recipes for a dish",
+            "task.language=Swahili",
+            "task.query_type=long-tail",
+            "task.query_length=5 to 15 words",
+            "task.difficulty=PhD",
+            "task.clarity=ambiguous",
+            "task.num_words=300",
+        ],
+        [
+            "Find recipes for a dish",
+            "long-tail, 5 to 15 words, ambiguous, and diverse in topic",
+            "written independently of the query",
+            "do not copy",
+            "may include some content that is not about the query",
+            "at least 300 words",
+            "less useful or less complete",
+            "written in Swahili",
+            "Do not explain",
+            "PhD level education",
+            "user_query",
+            "positive_document",
+            "hard_negative_document",
+            "JSON object only",
+        ],
+    ),
+    "short_text_matching": (
+        ["task.task=Match a word to its definition", "task.language=German"],
+        [
+            "Match a word to its definition",
+            "very short",
+            "a sentence or a phrase",
+            "share few words",
+            "independently",
+            "written in German",
+            "input",
+            "positive_document",
+            "JSON object only",
+        ],
+    ),
+    "long_text_matching": (
+        ["task.task=Match an argument to its rebuttal", "task.language=French"],
+        [
+            "Match an argument to its rebuttal",
+            "long documents of at least 300 words",
+            "share few words",
+            "independently",
+            "written in French",
+            "JSON object only",
+        ],
+    ),
+    "text_classification": (
+        [
+            "task.task=Classify reviews by sentiment",
+            "task.language=Polish",
+            "task.difficulty=PhD",
+            "task.clarity=clear",
+        ],
+        [
+            "Classify reviews by sentiment",
+            "input_text is clear",
+            "PhD level education",
+            "misleading_label",
+            "a valid label of this same task",
+            "less well",
+            "Neither label appears in input_text",
+            "Vary the wording",
+            "written in Polish",
+            "JSON object only",
+        ],
+    ),
+    "monolingual_triplet": (
+        [
+            "task.language=Japanese",
+            "task.unit=passage",
+            "task.difficulty=college",
+            "task.high_score=4.5",
+            "task.low_score=2.5",
+        ],
+        [
+            "passage triple",
+            "passages in Japanese",
+            "S1 and S2 score 4.5",
+            "S1 and S3 score 2.5",
+            "share some words",
+            "college level education",
+            "diverse topics and lengths",
+            '"S1", "S2" and "S3"',
+        ],
+    ),
+    "bitext_retrieval": (
+        [
+            "task.source_language=Thai",
+            "task.target_language=Welsh",
+            "task.unit=phrase",
+            "task.difficulty=elementary school",
+            "task.high_score=5",
+            "task.low_score=3.5",
+        ],
+        [
+            "phrase in Thai",
+            "phrases in Welsh",
+            "S2 as a translation of S1 scores 5 and S3 scores 3.5",
+            "share some words",
+            "fluent",
+            "mistranslates key words or numbers",
+            "omits something or adds something",
+            "elementary school level education",
+            '"S1", "S2" and "S3"',
+        ],
+    ),
 }
 
 
@@ -54,30 +148,49 @@ def test_every_prompt_carries_its_attributes_and_instructions(task, tmp_path):
 
 
 def test_output_keys_follow_the_spec(tmp_path):
-    keys = {"brainstorm": ["tasks"], "text_retrieval": ["user_query", "positive_document", "hard_negative_document"],
-            "short_text_matching": ["input", "positive_document"], "long_text_matching": ["input", "positive_document"],
-            "text_classification": ["input_text", "label", "misleading_label"],
-            "monolingual_triplet": ["S1", "S2", "S3"], "bitext_retrieval": ["S1", "S2", "S3"]}
+    keys = {
+        "brainstorm": ["tasks"],
+        "text_retrieval": ["user_query", "positive_document", "hard_negative_document"],
+        "short_text_matching": ["input", "positive_document"],
+        "long_text_matching": ["input", "positive_document"],
+        "text_classification": ["input_text", "label", "misleading_label"],
+        "monolingual_triplet": ["S1", "S2", "S3"],
+        "bitext_retrieval": ["S1", "S2", "S3"],
+    }
     for task, expected in keys.items():
-        result = run_synthkit(f"task={task}", "llm=mock", "dry_run=true", "task.task=x", cwd=tmp_path) \
-            if task not in ("brainstorm", "monolingual_triplet", "bitext_retrieval") else \
-            run_synthkit(f"task={task}", "llm=mock", "dry_run=true", cwd=tmp_path)
+        result = (
+            run_synthkit(f"task={task}", "llm=mock", "dry_run=true", "task.task=x", cwd=tmp_path)
+            if task not in ("brainstorm", "monolingual_triplet", "bitext_retrieval")
+            else run_synthkit(f"task={task}", "llm=mock", "dry_run=true", cwd=tmp_path)
+        )
         schema = json.loads(result.stdout.split("schema of the answer:")[1].split("\n\n")[0])
         assert schema["required"] == expected, task
 
 
 def test_brainstorm_answers_are_lists_or_rejects(openai_server, tmp_path):
     attack = "__import__('os').system('touch pwned')"
-    server = openai_server(plan={"default": [
-        'text:["Retrieve laws for a legal question", "Find papers that support a claim"]',
-        f"text:{attack}",
-        "text:Sure! ['Retrieve recipes for a dish', 'Find reviews of a product']",
-        "text:Here they are:\n1. Retrieve  LAWS for a legal question\n2. Find forum posts that solve a bug",
-    ]})
+    server = openai_server(
+        plan={
+            "default": [
+                'text:["Retrieve laws for a legal question", "Find papers that support a claim"]',
+                f"text:{attack}",
+                "text:Sure! ['Retrieve recipes for a dish', 'Find reviews of a product']",
+                "text:Here they are:\n1. Retrieve  LAWS for a legal question\n2. Find forum posts that solve a bug",
+            ]
+        }
+    )
     out = tmp_path / "run"
-    result = run_synthkit("task=brainstorm", "task.category=text-retrieval", "task.flatten_tasks=true",
-                          *server_llm(server), "num_rows=3", "max_attempts=1", "concurrency=1", f"output_dir={out}",
-                          cwd=tmp_path)
+    result = run_synthkit(
+        "task=brainstorm",
+        "task.category=text-retrieval",
+        "task.flatten_tasks=true",
+        *server_llm(server),
+        "num_rows=3",
+        "max_attempts=1",
+        "concurrency=1",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = sorted(read_jsonl(out / "data.jsonl"), key=lambda r: r["row"])
     assert [r["tasks"] for r in rows] == [
@@ -90,17 +203,22 @@ def test_brainstorm_answers_are_lists_or_rejects(openai_server, tmp_path):
     assert not (tmp_path / "pwned").exists()
     # Flattened: one row per distinct definition; the case/space variant is dropped.
     flat = read_jsonl(out / "tasks.jsonl")
-    assert [f["task"] for f in flat] == ["Retrieve laws for a legal question", "Find papers that support a claim",
-                                         "Retrieve recipes for a dish", "Find reviews of a product",
-                                         "Find forum posts that solve a bug"]
+    assert [f["task"] for f in flat] == [
+        "Retrieve laws for a legal question",
+        "Find papers that support a claim",
+        "Retrieve recipes for a dish",
+        "Find reviews of a product",
+        "Find forum posts that solve a bug",
+    ]
     assert [f["brainstorm_row"] for f in flat] == [0, 0, 2, 2, 3] and flat[0]["category"] == "text-retrieval"
 
 
 def test_one_command_brainstorms_then_generates(openai_server, tmp_path):
     server = openai_server()
     out = tmp_path / "run"
-    result = run_synthkit("task=text_retrieval", *server_llm(server), "num_rows=8", "brainstorm_rows=2",
-                          f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        "task=text_retrieval", *server_llm(server), "num_rows=8", "brainstorm_rows=2", f"output_dir={out}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     brainstorm = read_jsonl(out / "brainstorm" / "data.jsonl")
     assert len(brainstorm) == 2 and all(b["category"] == "text-retrieval" for b in brainstorm)
@@ -118,18 +236,39 @@ def test_one_command_brainstorms_then_generates(openai_server, tmp_path):
 
 
 def test_generate_from_an_earlier_brainstorm_output(openai_server, tmp_path):
-    server = openai_server(plan={"default": ['text:["Match a word to its definition", "match a WORD to its definition",'
-                                             ' "Match a city to its country"]']})
-    first = run_synthkit("task=brainstorm", "task.category=text-matching-short", *server_llm(server), "num_rows=1",
-                         f"output_dir={tmp_path / 'b'}", cwd=tmp_path)
+    server = openai_server(
+        plan={
+            "default": [
+                'text:["Match a word to its definition", "match a WORD to its definition",'
+                ' "Match a city to its country"]'
+            ]
+        }
+    )
+    first = run_synthkit(
+        "task=brainstorm",
+        "task.category=text-matching-short",
+        *server_llm(server),
+        "num_rows=1",
+        f"output_dir={tmp_path / 'b'}",
+        cwd=tmp_path,
+    )
     assert first.returncode == 0, first.stderr
     server.set_plan({"default": ["valid"]})
     out = tmp_path / "run"
-    result = run_synthkit("task=short_text_matching", f"task.task=file:{tmp_path / 'b' / 'data.jsonl'}",
-                          *server_llm(server), "num_rows=4", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        "task=short_text_matching",
+        f"task.task=file:{tmp_path / 'b' / 'data.jsonl'}",
+        *server_llm(server),
+        "num_rows=4",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = sorted(read_jsonl(out / "data.jsonl"), key=lambda r: r["row"])
-    assert [r["attributes"]["task"] for r in rows] == ["Match a word to its definition", "Match a city to its country"] * 2
+    assert [r["attributes"]["task"] for r in rows] == [
+        "Match a word to its definition",
+        "Match a city to its country",
+    ] * 2
     assert all(r["brainstorm_row"] == 0 and r["brainstorm_file"].endswith("data.jsonl") for r in rows)
 
 
@@ -151,8 +290,15 @@ def test_paper_preset_switches_domains(tmp_path):
 
 
 def test_the_weighted_language_mix(tmp_path):
-    result = run_synthkit("llm=mock", "task=monolingual_triplet", "task.language=null",
-                          "task.domains.language=${languages.e5_mix}", "dry_run=true", "num_rows=5000", cwd=tmp_path)
+    result = run_synthkit(
+        "llm=mock",
+        "task=monolingual_triplet",
+        "task.language=null",
+        "task.domains.language=${languages.e5_mix}",
+        "dry_run=true",
+        "num_rows=5000",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     line = result.stdout.split("  language")[1].splitlines()[0]
     counts = dict((name.strip(), int(n)) for name, n in (item.rsplit(" ", 1) for item in line.split(",")[:2]))
@@ -165,15 +311,24 @@ def test_recipe_e5_allocates_the_papers_mixture(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert len(rows) == 2000 and len({(r["cell"], r["row"]) for r in rows}) == 2000
-    paper = {"text_retrieval": 167, "text_classification": 122, "monolingual_triplet": 99, "bitext_retrieval": 89,
-             "long_text_matching": 17, "short_text_matching": 13}
+    paper = {
+        "text_retrieval": 167,
+        "text_classification": 122,
+        "monolingual_triplet": 99,
+        "bitext_retrieval": 89,
+        "long_text_matching": 17,
+        "short_text_matching": 13,
+    }
     shares = Counter(r["task_type"] for r in rows)
     for task, thousands in paper.items():
         assert abs(shares[task] / 2000 - thousands / sum(paper.values())) <= 0.01, (task, shares[task])
     english = sum(r["attributes"].get("language", r["attributes"].get("source_language")) == "English" for r in rows)
     assert abs(english / 2000 - 0.431) <= 0.01
-    assert all(r["attributes"]["target_language"] != r["attributes"]["source_language"]
-               for r in rows if r["task_type"] == "bitext_retrieval")
+    assert all(
+        r["attributes"]["target_language"] != r["attributes"]["source_language"]
+        for r in rows
+        if r["task_type"] == "bitext_retrieval"
+    )
     assert all("brainstorm_row" in r for r in rows if r["task_type"] in ("text_retrieval", "text_classification"))
     assert len(read_jsonl(out / "brainstorm" / "data.jsonl")) >= 4
 
@@ -182,11 +337,18 @@ def test_recipe_refills_rejected_rows_until_counts_are_met(openai_server, tmp_pa
     # A third of the answers break the schema: with one attempt per row, those rows are rejected and refilled.
     server = openai_server(plan={"faults": {"rate": 0.33, "steps": ["missing_key"], "seed": 5}})
     out = tmp_path / "run"
-    result = run_synthkit("recipe=e5", *server_llm(server), "num_rows=60", "max_attempts=1", f"output_dir={out}",
-                          cwd=tmp_path)
+    result = run_synthkit(
+        "recipe=e5", *server_llm(server), "num_rows=60", "max_attempts=1", f"output_dir={out}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     rows, rejects = read_jsonl(out / "data.jsonl"), read_jsonl(out / "rejects.jsonl")
     counts = Counter(r["task_type"] for r in rows)
-    assert dict(counts) == {"text_retrieval": 20, "text_classification": 14, "monolingual_triplet": 12,
-                            "bitext_retrieval": 10, "long_text_matching": 2, "short_text_matching": 2}
+    assert dict(counts) == {
+        "text_retrieval": 20,
+        "text_classification": 14,
+        "monolingual_triplet": 12,
+        "bitext_retrieval": 10,
+        "long_text_matching": 2,
+        "short_text_matching": 2,
+    }
     assert len(rejects) >= 10 and all("required property" in r["reason"] for r in rejects)

@@ -24,8 +24,14 @@ def _prompt(request: dict) -> str:
 
 def test_rpm_spaces_requests(openai_server, tmp_path):
     server = openai_server()
-    result = run_synthkit(*server_llm(server), "llm.rpm=240", "num_rows=8", "concurrency=8",
-                          f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server),
+        "llm.rpm=240",
+        "num_rows=8",
+        "concurrency=8",
+        f"output_dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     times = sorted(r["t"] for r in server.requests())
     assert len(times) == 8
@@ -37,8 +43,15 @@ def test_rpm_spaces_requests(openai_server, tmp_path):
 def test_tpm_limits_tokens_per_minute(openai_server, tmp_path):
     server = openai_server()
     tpm = 12_000  # 200 tokens a second; each request here uses 100-200
-    result = run_synthkit(*server_llm(server), f"llm.tpm={tpm}", "llm.max_tokens=64", "num_rows=6", "concurrency=6",
-                          f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server),
+        f"llm.tpm={tpm}",
+        "llm.max_tokens=64",
+        "num_rows=6",
+        "concurrency=6",
+        f"output_dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     requests = sorted(server.requests(), key=lambda r: r["t"])
     rows = read_jsonl(tmp_path / "run" / "data.jsonl")
@@ -53,9 +66,16 @@ def test_transient_faults_are_retried_until_every_row_is_valid(openai_server, cl
     faults = ["status:429:0.05", "status:500", "drop", "sleep:3"] + ["malformed"] * 4
     server = openai_server(plan={"faults": {"rate": 0.4, "steps": faults, "seed": 3}})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server, client=client), *FAST_RETRIES, "llm.max_retries=10", "llm.timeout_s=0.5",
-                          "max_attempts=6", "num_rows=40",
-                          f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server, client=client),
+        *FAST_RETRIES,
+        "llm.max_retries=10",
+        "llm.timeout_s=0.5",
+        "max_attempts=6",
+        "num_rows=40",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert sorted(r["row"] for r in rows) == list(range(40)) and read_jsonl(out / "rejects.jsonl") == []
@@ -66,8 +86,9 @@ def test_transient_faults_are_retried_until_every_row_is_valid(openai_server, cl
 
 def test_retry_after_is_honoured(openai_server, tmp_path):
     server = openai_server(plan={"default": ["status:429:1", "valid"]})
-    result = run_synthkit(*server_llm(server, client="http"), *FAST_RETRIES, "num_rows=3", f"output_dir={tmp_path / 'run'}",
-                          cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server, client="http"), *FAST_RETRIES, "num_rows=3", f"output_dir={tmp_path / 'run'}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     asks = defaultdict(list)
     for r in server.requests():
@@ -84,8 +105,15 @@ def test_circuit_breaker_ends_the_run_when_the_endpoint_is_down(openai_server, t
     assert first.returncode == 0, first.stderr
     server.stop()
     started = time.monotonic()
-    result = run_synthkit(*server_llm(server, client="http"), *FAST_RETRIES, "llm.max_retries=2", "llm.circuit_breaker=3",
-                          "num_rows=50", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server, client="http"),
+        *FAST_RETRIES,
+        "llm.max_retries=2",
+        "llm.circuit_breaker=3",
+        "num_rows=50",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert time.monotonic() - started < 60
     assert result.returncode == 1 and "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("synthkit: error:")]
@@ -96,8 +124,16 @@ def test_circuit_breaker_ends_the_run_when_the_endpoint_is_down(openai_server, t
 
 def test_server_errors_without_end_trip_the_breaker(openai_server, tmp_path):
     server = openai_server(plan={"default": ["status:500"]})
-    result = run_synthkit(*server_llm(server, client="http"), *FAST_RETRIES, "llm.max_retries=1", "llm.circuit_breaker=2",
-                          "concurrency=1", "num_rows=20", f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server, client="http"),
+        *FAST_RETRIES,
+        "llm.max_retries=1",
+        "llm.circuit_breaker=2",
+        "concurrency=1",
+        "num_rows=20",
+        f"output_dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 1 and "the endpoint kept failing" in result.stderr
     assert server.stats()["requests"] == 4  # 2 rows x (1 try + 1 retry), then the breaker opens
 
@@ -127,26 +163,41 @@ def test_cache_replays_identical_runs_and_extends(openai_server, tmp_path):
 
 def test_a_cache_shared_by_parallel_processes(openai_server, tmp_path):
     server = openai_server(latency_ms=50)
-    procs = [subprocess.Popen(
-        [sys.executable, "-m", "synthkit", *server_llm(server), "num_rows=30", f"output_dir={tmp_path / str(i)}"],
-        cwd=tmp_path, env={**os.environ, "SYNTHKIT_CACHE_DIR": str(tmp_path / "cache")},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "synthkit", *server_llm(server), "num_rows=30", f"output_dir={tmp_path / str(i)}"],
+            cwd=tmp_path,
+            env={**os.environ, "SYNTHKIT_CACHE_DIR": str(tmp_path / "cache")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(3)
+    ]
     assert all(p.wait(timeout=120) == 0 for p in procs)
     rows = [sorted(read_jsonl(tmp_path / str(i) / "data.jsonl"), key=lambda r: r["row"]) for i in range(3)]
     assert all(len(r) == 30 for r in rows)
     assert server.stats()["requests"] <= 90
-    again = run_synthkit(*server_llm(server), "num_rows=30", f"output_dir={tmp_path / 'again'}", cwd=tmp_path,
-                         env={"SYNTHKIT_CACHE_DIR": str(tmp_path / "cache")})
+    again = run_synthkit(
+        *server_llm(server),
+        "num_rows=30",
+        f"output_dir={tmp_path / 'again'}",
+        cwd=tmp_path,
+        env={"SYNTHKIT_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert again.returncode == 0 and "30 answers replayed from the cache" in again.stdout
 
 
 def test_resume_after_kill_9(openai_server, tmp_path):
-    server = openai_server(latency_ms=150)
+    server = openai_server(latency_ms=80)
     out = tmp_path / "run"
     args = [*server_llm(server), "num_rows=40", "concurrency=4", "cache=off", f"output_dir={out}"]
     for wait_for in (3, 15):  # kill it twice, at different points
-        proc = subprocess.Popen([sys.executable, "-m", "synthkit", *args], cwd=tmp_path,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "synthkit", *args],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while len(read_jsonl(out / "data.jsonl")) < wait_for and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -176,8 +227,9 @@ def test_resuming_with_another_config_is_refused(tmp_path):
 
 def test_cost_per_row_from_the_price_map_and_unpriced_models(openai_server, tmp_path):
     server = openai_server()
-    result = run_synthkit(*server_llm(server, model="openai/gpt-4o-mini"), "num_rows=2",
-                          f"output_dir={tmp_path / 'a'}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server, model="openai/gpt-4o-mini"), "num_rows=2", f"output_dir={tmp_path / 'a'}", cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     for r in read_jsonl(tmp_path / "a" / "data.jsonl"):
         u = r["usage"]  # gpt-4o-mini in litellm's map: $0.15 / $0.60 per million tokens
@@ -191,7 +243,10 @@ def test_cost_per_row_from_the_price_map_and_unpriced_models(openai_server, tmp_
 def test_dry_run_calls_no_model_and_imports_no_litellm(tmp_path):
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "synthkit", "llm=openai", "dry_run=true", "num_rows=500"],
-        cwd=tmp_path, capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -203,8 +258,14 @@ def test_dry_run_calls_no_model_and_imports_no_litellm(tmp_path):
 
 def test_progress_lines_when_not_a_terminal(openai_server, tmp_path):
     server = openai_server(latency_ms=150)
-    result = run_synthkit(*server_llm(server), "num_rows=8", "concurrency=1", "progress_every_s=0.3",
-                          f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server),
+        "num_rows=8",
+        "concurrency=1",
+        "progress_every_s=0.3",
+        f"output_dir={tmp_path / 'run'}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if " rows, " in line]
     assert len(lines) >= 2 and "/8 rows" in lines[0] and "rows/s, 0 rejected" in lines[0] and "tokens" in lines[0]
@@ -213,8 +274,13 @@ def test_progress_lines_when_not_a_terminal(openai_server, tmp_path):
 def test_progress_bar_on_a_terminal(tmp_path):
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "synthkit", "llm=mock", "num_rows=30", f"output_dir={tmp_path / 'r'}"],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=secondary, env={**os.environ, "TERM": "xterm"})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "synthkit", "llm=mock", "num_rows=30", f"output_dir={tmp_path / 'r'}"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=secondary,
+        env={**os.environ, "TERM": "xterm"},
+    )
     os.close(secondary)
     chunks = []
     while True:

@@ -1,19 +1,25 @@
 """Sweeps: Hydra multirun with a merged dataset and a coverage table, sweep presets, the
 in-process grid, and parallel joblib jobs sharing one cache, one rpm limit and one budget."""
 
-import pytest
-import yaml
-
 import json
 
+import pytest
+import yaml
 from helpers import read_jsonl, run_synthkit, server_llm
 
 
 def test_multirun_merges_rows_and_reports_coverage(openai_server, tmp_path):
     server = openai_server()
     sweep = tmp_path / "sweep"
-    result = run_synthkit("-m", *server_llm(server), "task.unit=sentence,phrase", "task.difficulty=college,high school",
-                          "num_rows=2", f"output_dir={sweep}", cwd=tmp_path)
+    result = run_synthkit(
+        "-m",
+        *server_llm(server),
+        "task.unit=sentence,phrase",
+        "task.difficulty=college,high school",
+        "num_rows=2",
+        f"output_dir={sweep}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     merged = read_jsonl(sweep / "data.jsonl")
     assert len(merged) == 8
@@ -26,13 +32,17 @@ def test_multirun_merges_rows_and_reports_coverage(openai_server, tmp_path):
     coverage = (sweep / "coverage.md").read_text()
     assert "| job | task.unit | task.difficulty | rows | rejects | status |" in coverage
     assert "| 1 | sentence | high school | 2 | 0 | ok |" in coverage and coverage.count("| ok |") == 4
-    assert "sweep of 4 jobs: 8 rows merged" in result.stdout and "| 3 | phrase | high school | 2 | 0 | ok |" in result.stdout
+    assert (
+        "sweep of 4 jobs: 8 rows merged" in result.stdout
+        and "| 3 | phrase | high school | 2 | 0 | ok |" in result.stdout
+    )
 
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path):
     sweep = tmp_path / "sweep"
-    result = run_synthkit("-m", "llm=mock", "task.unit=sentence,word,phrase", "num_rows=2", f"output_dir={sweep}",
-                          cwd=tmp_path)
+    result = run_synthkit(
+        "-m", "llm=mock", "task.unit=sentence,word,phrase", "num_rows=2", f"output_dir={sweep}", cwd=tmp_path
+    )
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "job 1: task.unit='word' is not allowed" in result.stderr
     assert "1 sweep jobs did not finish cleanly (1)" in result.stderr
@@ -46,9 +56,18 @@ def test_sweep_presets_cover_a_tasks_grid(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(sweep / "data.jsonl")
     assert sorted(r["attributes"]["category"] for r in rows) == [
-        "text-classification", "text-matching-long", "text-matching-short", "text-retrieval"]
-    for preset, jobs in (("bitext_grid", 81), ("text_retrieval_grid", 486), ("monolingual_triplet_grid", 81),
-                         ("text_classification_grid", 9), ("short_text_matching_grid", 14)):
+        "text-classification",
+        "text-matching-long",
+        "text-matching-short",
+        "text-retrieval",
+    ]
+    for preset, jobs in (
+        ("bitext_grid", 81),
+        ("text_retrieval_grid", 486),
+        ("monolingual_triplet_grid", 81),
+        ("text_classification_grid", 9),
+        ("short_text_matching_grid", 14),
+    ):
         shown = run_synthkit(f"+sweep={preset}", "llm=mock", "--cfg", "hydra", cwd=tmp_path)
         assert shown.returncode == 0, shown.stderr
         count = 1
@@ -61,8 +80,15 @@ def test_in_process_grid_gives_every_cell_its_rows(openai_server, tmp_path):
     # One answer in four breaks the schema: those rows are rejected and refilled within their cell.
     server = openai_server(plan={"faults": {"rate": 0.25, "steps": ["missing_key"], "seed": 2}})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server), "grid=[unit,difficulty]", "num_rows=3", "max_attempts=1",
-                          "concurrency=20", f"output_dir={out}", cwd=tmp_path)
+    result = run_synthkit(
+        *server_llm(server),
+        "grid=[unit,difficulty]",
+        "num_rows=3",
+        "max_attempts=1",
+        "concurrency=20",
+        f"output_dir={out}",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert len(rows) == 27 and len(read_jsonl(out / "rejects.jsonl")) > 0
@@ -82,8 +108,16 @@ def _joblib(*args: str) -> list:
 
 def test_parallel_jobs_share_one_rpm_limit(openai_server, tmp_path):
     server = openai_server()
-    result = run_synthkit(*_joblib(*server_llm(server), "task.unit=sentence,phrase", "llm.rpm=240", "num_rows=5",
-                                   f"output_dir={tmp_path / 'sweep'}"), cwd=tmp_path)
+    result = run_synthkit(
+        *_joblib(
+            *server_llm(server),
+            "task.unit=sentence,phrase",
+            "llm.rpm=240",
+            "num_rows=5",
+            f"output_dir={tmp_path / 'sweep'}",
+        ),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     times = sorted(r["t"] for r in server.requests())
     assert len(times) == 10
@@ -96,8 +130,18 @@ def test_parallel_jobs_share_one_budget_and_one_cache(openai_server, tmp_path):
     server = openai_server(latency_ms=50)
     # About $0.1 a row; a request reserves its prompt and llm.max_tokens of answer before it is sent.
     priced = ["llm.input_cost_per_mtok=1000", "llm.output_cost_per_mtok=1000", "llm.max_tokens=64"]
-    result = run_synthkit(*_joblib(*server_llm(server), *priced, "task.unit=sentence,phrase", "max_cost_usd=0.6",
-                                   "num_rows=40", "concurrency=1", f"output_dir={tmp_path / 'capped'}"), cwd=tmp_path)
+    result = run_synthkit(
+        *_joblib(
+            *server_llm(server),
+            *priced,
+            "task.unit=sentence,phrase",
+            "max_cost_usd=0.6",
+            "num_rows=40",
+            "concurrency=1",
+            f"output_dir={tmp_path / 'capped'}",
+        ),
+        cwd=tmp_path,
+    )
     # The jobs ran in joblib's processes: their reasons are in the coverage table, the sweep's in one line.
     assert result.returncode == 1 and "max_cost_usd=0.6 reached" in result.stdout
     assert "2 sweep jobs did not finish cleanly" in result.stderr
@@ -110,11 +154,15 @@ def test_parallel_jobs_share_one_budget_and_one_cache(openai_server, tmp_path):
     assert abs(ledger["spent"] - spent) < 1e-9 and server.stats()["requests"] == len(rows)
 
     server.set_plan({"default": ["valid"]})
-    first = run_synthkit(*_joblib(*server_llm(server), "task.unit=sentence,phrase", "num_rows=6",
-                                  f"output_dir={tmp_path / 'a'}"), cwd=tmp_path)
+    first = run_synthkit(
+        *_joblib(*server_llm(server), "task.unit=sentence,phrase", "num_rows=6", f"output_dir={tmp_path / 'a'}"),
+        cwd=tmp_path,
+    )
     asked = server.stats()["requests"]
-    again = run_synthkit(*_joblib(*server_llm(server), "task.unit=sentence,phrase", "num_rows=6",
-                                  f"output_dir={tmp_path / 'b'}"), cwd=tmp_path)
+    again = run_synthkit(
+        *_joblib(*server_llm(server), "task.unit=sentence,phrase", "num_rows=6", f"output_dir={tmp_path / 'b'}"),
+        cwd=tmp_path,
+    )
     assert first.returncode == 0 and again.returncode == 0, again.stderr
     assert server.stats()["requests"] == asked  # the second sweep is answered from the shared cache
     assert len(read_jsonl(tmp_path / "b" / "data.jsonl")) == 12
@@ -122,27 +170,51 @@ def test_parallel_jobs_share_one_budget_and_one_cache(openai_server, tmp_path):
 
 @pytest.mark.slow
 def test_submitit_local_launcher(tmp_path):
-    result = run_synthkit("-m", "+launcher=submitit_local", "llm=mock", "task.unit=sentence,phrase", "num_rows=2",
-                          f"output_dir={tmp_path / 'sweep'}", cwd=tmp_path, timeout=600)
+    result = run_synthkit(
+        "-m",
+        "+launcher=submitit_local",
+        "llm=mock",
+        "task.unit=sentence,phrase",
+        "num_rows=2",
+        f"output_dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(tmp_path / "sweep" / "data.jsonl")) == 4
 
 
 @pytest.mark.slow
 def test_ray_launcher_in_local_mode(tmp_path):
-    result = run_synthkit("-m", "+launcher=ray", "llm=mock", "task.unit=sentence,phrase", "num_rows=2",
-                          f"output_dir={tmp_path / 'sweep'}", cwd=tmp_path, timeout=900)
+    result = run_synthkit(
+        "-m",
+        "+launcher=ray",
+        "llm=mock",
+        "task.unit=sentence,phrase",
+        "num_rows=2",
+        f"output_dir={tmp_path / 'sweep'}",
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr
     assert len(read_jsonl(tmp_path / "sweep" / "data.jsonl")) == 4
 
 
 def test_sweep_jobs_draw_apart_and_reproducibly(tmp_path):
     def draws(name: str) -> list:
-        result = run_synthkit("-m", "llm=mock", "task.unit=phrase,sentence,passage", "num_rows=4",
-                              f"output_dir={tmp_path / name}", cwd=tmp_path)
+        result = run_synthkit(
+            "-m",
+            "llm=mock",
+            "task.unit=phrase,sentence,passage",
+            "num_rows=4",
+            f"output_dir={tmp_path / name}",
+            cwd=tmp_path,
+        )
         assert result.returncode == 0, result.stderr
-        return [[r["attributes"]["target_language"] for r in read_jsonl(tmp_path / name / str(job) / "data.jsonl")]
-                for job in range(3)]
+        return [
+            [r["attributes"]["target_language"] for r in read_jsonl(tmp_path / name / str(job) / "data.jsonl")]
+            for job in range(3)
+        ]
 
     first = draws("a")
     assert len({tuple(job) for job in first}) == 3  # each job its own draws

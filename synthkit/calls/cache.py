@@ -38,8 +38,10 @@ def cache_dir(cfg) -> Path:
         probe.touch()
         probe.unlink()
     except OSError as e:
-        raise UserError(f"cannot write the cache dir {directory}: {e.strerror}; choose another with cache_dir=... "
-                        "(or SYNTHKIT_CACHE_DIR)") from None
+        raise UserError(
+            f"cannot write the cache dir {directory}: {e.strerror}; choose another with cache_dir=... "
+            "(or SYNTHKIT_CACHE_DIR)"
+        ) from None
     return directory
 
 
@@ -60,14 +62,18 @@ class ResponseCache:
             self._db = self._open()
         except sqlite3.DatabaseError as e:
             if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise UserError(f"the response cache {self.path} is locked by another process for too long; "
-                                "run with cache=off or another cache_dir") from None
+                raise UserError(
+                    f"the response cache {self.path} is locked by another process for too long; "
+                    "run with cache=off or another cache_dir"
+                ) from None
             self._set_aside(e)
             try:
                 self._db = self._open()
             except sqlite3.DatabaseError as again:
-                raise UserError(f"cannot open the response cache {self.path} ({again}); run with cache=off or "
-                                "choose another cache_dir") from None
+                raise UserError(
+                    f"cannot open the response cache {self.path} ({again}); run with cache=off or "
+                    "choose another cache_dir"
+                ) from None
 
     def _open(self) -> sqlite3.Connection:
         # Autocommit: each answer is durable as soon as it is stored.
@@ -106,10 +112,15 @@ class ResponseCache:
                 try:
                     os.replace(source, f"{moved}{suffix}")
                 except OSError as e:
-                    raise UserError(f"the response cache {self.path} is damaged ({error}) and cannot be moved aside "
-                                    f"({e.strerror}); run with cache=off or choose another cache_dir") from None
-        print(f"synthkit: warning: the response cache {self.path} was damaged ({error}); it was moved to {moved} "
-              "and a new one started", file=sys.stderr)
+                    raise UserError(
+                        f"the response cache {self.path} is damaged ({error}) and cannot be moved aside "
+                        f"({e.strerror}); run with cache=off or choose another cache_dir"
+                    ) from None
+        print(
+            f"synthkit: warning: the response cache {self.path} was damaged ({error}); it was moved to {moved} "
+            "and a new one started",
+            file=sys.stderr,
+        )
 
     def get(self, key: str) -> Optional[Completion]:
         try:
@@ -124,12 +135,19 @@ class ResponseCache:
         try:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?, ?, ?)",
-                (key, completion.text, completion.prompt_tokens, completion.completion_tokens,
-                 completion.finish_reason),
+                (
+                    key,
+                    completion.text,
+                    completion.prompt_tokens,
+                    completion.completion_tokens,
+                    completion.finish_reason,
+                ),
             )
         except sqlite3.DatabaseError as e:
-            raise UserError(f"cannot store an answer in the response cache {self.path} ({e}); free some space, "
-                            "run with cache=off, or choose another cache_dir") from None
+            raise UserError(
+                f"cannot store an answer in the response cache {self.path} ({e}); free some space, "
+                "run with cache=off, or choose another cache_dir"
+            ) from None
 
     def close(self) -> None:
         self._db.close()

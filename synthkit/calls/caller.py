@@ -43,8 +43,15 @@ class Answer:
 
 
 class ModelCaller:
-    def __init__(self, provider: Provider, llm: LLMConfig, cache: Optional[ResponseCache], limits: RateLimits,
-                 budget: Budget, ledger: Ledger):
+    def __init__(
+        self,
+        provider: Provider,
+        llm: LLMConfig,
+        cache: Optional[ResponseCache],
+        limits: RateLimits,
+        budget: Budget,
+        ledger: Ledger,
+    ):
         self.provider, self.llm, self.cache, self.limits, self.budget = provider, llm, cache, limits, budget
         self.ledger = ledger
         self._failed_rows_in_a_row = 0
@@ -78,8 +85,14 @@ class ModelCaller:
         key = None
         if self.cache is not None:
             key = request_key(
-                model=self.llm.model, api_base=self.llm.api_base, messages=messages, schema=schema,
-                temperature=self.llm.temperature, top_p=self.llm.top_p, max_tokens=self.llm.max_tokens, row=row_id,
+                model=self.llm.model,
+                api_base=self.llm.api_base,
+                messages=messages,
+                schema=schema,
+                temperature=self.llm.temperature,
+                top_p=self.llm.top_p,
+                max_tokens=self.llm.max_tokens,
+                row=row_id,
             )
             cached = self.cache.get(key)
             if cached is not None:
@@ -112,8 +125,13 @@ class ModelCaller:
         return self._answered(completion, cost, False)
 
     def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
-        self.ledger.answered(completion.prompt_tokens, completion.completion_tokens, cost, cached,
-                             truncated=completion.finish_reason == "length")
+        self.ledger.answered(
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            cost,
+            cached,
+            truncated=completion.finish_reason == "length",
+        )
         return Answer(completion, cost, cached)
 
     async def _request(self, messages: list, schema: dict, schema_name: str) -> Completion:

@@ -158,9 +158,12 @@ def _ledger_state(raw: bytes) -> dict:
         state = {}
     spent = state.get("spent")
     reserved = state.get("reserved")
-    return {"spent": float(spent) if isinstance(spent, (int, float)) else 0.0,
-            "reserved": {k: v for k, v in reserved.items() if isinstance(v, (int, float))}
-            if isinstance(reserved, dict) else {}}
+    return {
+        "spent": float(spent) if isinstance(spent, (int, float)) else 0.0,
+        "reserved": {k: v for k, v in reserved.items() if isinstance(v, (int, float))}
+        if isinstance(reserved, dict)
+        else {},
+    }
 
 
 def _drop_dead(reserved: dict) -> None:

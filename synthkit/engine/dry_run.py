@@ -21,8 +21,11 @@ def describe(cfg: DictConfig) -> str:
     units = units_of(cfg)
     specs = [probe_spec(unit, cfg.preset) for unit in units]
     if cfg.recipe is not None:
-        lines = [f"dry run: {cfg.num_rows} rows of recipe {cfg.recipe.name} with {cfg.llm.model}; no model is called",
-                 "", "rows allocated per task type (most rows per language):"]
+        lines = [
+            f"dry run: {cfg.num_rows} rows of recipe {cfg.recipe.name} with {cfg.llm.model}; no model is called",
+            "",
+            "rows allocated per task type (most rows per language):",
+        ]
         by_type: dict = {}
         for unit in units:
             by_type.setdefault(unit.key.split("/")[0], []).append(unit)
@@ -69,9 +72,13 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
     ]
     price = price_of(cfg.llm)
     if price is None:
-        lines.append(f"  cost               unknown: litellm has no price for {cfg.llm.model} "
-                     "(set llm.input_cost_per_mtok and llm.output_cost_per_mtok)")
+        lines.append(
+            f"  cost               unknown: litellm has no price for {cfg.llm.model} "
+            "(set llm.input_cost_per_mtok and llm.output_cost_per_mtok)"
+        )
     else:
-        lines.append(f"  cost               ~ ${price.cost(prompt_tokens, 0):,.4f} for prompts, plus up to "
-                     f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})")
+        lines.append(
+            f"  cost               ~ ${price.cost(prompt_tokens, 0):,.4f} for prompts, plus up to "
+            f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})"
+        )
     return lines

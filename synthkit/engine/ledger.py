@@ -32,8 +32,19 @@ class Tally:
     value_origins: dict = field(default_factory=dict)  # (attribute, value) -> the rows whose draws were rejected
 
     def add(self, other: "Tally") -> None:
-        for name in ("written", "rejected", "failed", "resumed", "duplicates", "requests", "cached", "prompt_tokens",
-                     "completion_tokens", "cost_usd", "truncated"):
+        for name in (
+            "written",
+            "rejected",
+            "failed",
+            "resumed",
+            "duplicates",
+            "requests",
+            "cached",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "truncated",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
         self.values_written.update(other.values_written)
@@ -48,8 +59,11 @@ class Tally:
         often, in rows drawn apart (one unlucky draw asked again is not a value the model fails)."""
         lost = []
         for value, rejected in self.values_rejected.most_common():
-            if (rejected >= least_rejects and not self.values_written[value]
-                    and len(self.value_origins.get(value, ())) >= least_origins):
+            if (
+                rejected >= least_rejects
+                and not self.values_written[value]
+                and len(self.value_origins.get(value, ())) >= least_origins
+            ):
                 reason = self.value_reasons[value].most_common(1)[0][0]
                 lost.append(f"{value[0]}={value[1]} ({rejected} rejected: {reason})")
         return lost
@@ -93,8 +107,14 @@ class Ledger:
     def request_sent(self) -> None:
         self.current.tally.requests += 1
 
-    def answered(self, prompt_tokens: int, completion_tokens: int, cost_usd: Optional[float], cached: bool,
-                 truncated: bool = False) -> None:
+    def answered(
+        self,
+        prompt_tokens: int,
+        completion_tokens: int,
+        cost_usd: Optional[float],
+        cached: bool,
+        truncated: bool = False,
+    ) -> None:
         tally = self.current.tally
         tally.prompt_tokens += prompt_tokens
         tally.completion_tokens += completion_tokens

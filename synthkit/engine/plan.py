@@ -25,6 +25,7 @@ ROWS_PER_BRAINSTORM = 60  # ~20 definitions per answer, ~3 examples each: the pa
 @dataclass
 class Unit:
     """A share of the run: a task config (resolved), its row count, and its key among the cells."""
+
     key: str
     task: dict
     rows: int
@@ -88,8 +89,10 @@ def grid_units(task: dict, names: list, rows: int, preset: str) -> list:
     for name in names:
         a = attributes.get(name)
         if a is None:
-            raise UserError(f"grid names {name}, which is not an attribute of {task['name']}; "
-                            f"its attributes: {', '.join(attributes)}")
+            raise UserError(
+                f"grid names {name}, which is not an attribute of {task['name']}; "
+                f"its attributes: {', '.join(attributes)}"
+            )
         values = (a.fixed,) if a.fixed is not None else a.choices
         axes.append([(name, v) for v in values])
     units = []
@@ -123,8 +126,9 @@ def brainstorm_cells(cfg: DictConfig, units: list) -> list:
         task = OmegaConf.to_container(cfg.brainstorm, resolve=True)
         task["category"] = category
         answers = cfg.brainstorm_rows or math.ceil(rows / ROWS_PER_BRAINSTORM)
-        cells.append(Cell(TaskSpec(task, cfg.preset), answers, key=f"brainstorm/{category}",
-                          tags={"category": category}))
+        cells.append(
+            Cell(TaskSpec(task, cfg.preset), answers, key=f"brainstorm/{category}", tags={"category": category})
+        )
     return cells
 
 
@@ -177,8 +181,11 @@ def _brainstorm_file(unit: Unit) -> Optional[Path]:
 def read_definitions(path: Path, category: Optional[str], source: Optional[str] = None) -> list:
     """Task definitions from brainstorm rows, in row order, with duplicates dropped (case, space and
     punctuation aside, or nearly the same); each remembers the brainstorm row it came from."""
-    rows = [r for r in read_rows(path)
-            if category is None or r.tags.get("category", r.attributes.get("category")) == category]
+    rows = [
+        r
+        for r in read_rows(path)
+        if category is None or r.tags.get("category", r.attributes.get("category")) == category
+    ]
     pool, definitions = Deduplicator(), []
     for r in sorted(rows, key=lambda r: (r.cell, r.row)):
         for i, text in enumerate(r.outputs.get("tasks") or [r.outputs.get(DEFINITION)]):
@@ -202,7 +209,11 @@ def write_flat_tasks(data_path: Path) -> Path:
     out = data_path.with_name("tasks.jsonl")
     with open(out, "w", encoding="utf-8") as f:
         for d in read_definitions(data_path, None):
-            row = {DEFINITION: d.text, "category": d.source.attributes["category"], **d.origin,
-                   "model_name": d.source.model_name}
+            row = {
+                DEFINITION: d.text,
+                "category": d.source.attributes["category"],
+                **d.origin,
+                "model_name": d.source.model_name,
+            }
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
     return out

@@ -56,8 +56,15 @@ class RowSettings:
 
 
 class RowMaker:
-    def __init__(self, caller: ModelCaller, model_name: str, files: RunFiles, settings: RowSettings, ledger: Ledger,
-                 dedup: Optional[Deduplicator]):
+    def __init__(
+        self,
+        caller: ModelCaller,
+        model_name: str,
+        files: RunFiles,
+        settings: RowSettings,
+        ledger: Ledger,
+        dedup: Optional[Deduplicator],
+    ):
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
         self.ledger, self.dedup = ledger, dedup
 
@@ -106,14 +113,20 @@ class RowMaker:
         """(the parsed outputs, what is wrong with them or None): parse, schema, the task's checks,
         then whether they repeat an earlier row."""
         if finish_reason == OVERSIZE:
-            return None, CheckFailure("oversize", f"the answer is longer than {len(text)} characters, far "
-                                      "more than a row; it was not read", reask=False)
+            return None, CheckFailure(
+                "oversize",
+                f"the answer is longer than {len(text)} characters, far more than a row; it was not read",
+                reask=False,
+            )
         try:
             parsed = task.parse(text)
         except ParseError as e:
             if finish_reason == "length":  # only more tokens can fix it: no re-ask
-                return None, CheckFailure("truncated", f"the answer was cut off at llm.max_tokens="
-                                          f"{self.settings.max_tokens} ({e}); raise llm.max_tokens", reask=False)
+                return None, CheckFailure(
+                    "truncated",
+                    f"the answer was cut off at llm.max_tokens={self.settings.max_tokens} ({e}); raise llm.max_tokens",
+                    reask=False,
+                )
             return None, CheckFailure("parse", str(e), reask=True)
         reason = task.validation_error(parsed)
         if reason is not None:

@@ -19,12 +19,19 @@ from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
 from synthkit.calls.limits import RateLimits
 from synthkit.calls.providers import make_provider
+from synthkit.config import check_bounds
 from synthkit.engine.ledger import Ledger, Stage, Tally
-from synthkit.engine.plan import (BRAINSTORM_DIR, brainstorm_cells, count_definitions, generate_cells, probe_spec,
-                                  units_of, write_flat_tasks)
+from synthkit.engine.plan import (
+    BRAINSTORM_DIR,
+    brainstorm_cells,
+    count_definitions,
+    generate_cells,
+    probe_spec,
+    units_of,
+    write_flat_tasks,
+)
 from synthkit.engine.rows import RowMaker, RowSettings
 from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
-from synthkit.config import check_bounds
 from synthkit.errors import UserError
 from synthkit.outputs.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
 from synthkit.outputs.progress import Progress
@@ -59,8 +66,9 @@ class CallStack:
             self.cache.close()
 
 
-def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, overrides: tuple = (),
-             job: str = "") -> RunResult:
+def generate(
+    cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, overrides: tuple = (), job: str = ""
+) -> RunResult:
     """Make the run's rows in `out_dir`. Jobs of one sweep pass its dir as `shared_dir` (they share one
     max_cost_usd budget there) and their coordinates as `job` (they draw apart)."""
     check_bounds(cfg)
@@ -71,8 +79,10 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.max_cost_usd is not None and price is None:
-        raise UserError(f"max_cost_usd needs a price, and litellm has none for {cfg.llm.model}: "
-                        "set llm.input_cost_per_mtok and llm.output_cost_per_mtok")
+        raise UserError(
+            f"max_cost_usd needs a price, and litellm has none for {cfg.llm.model}: "
+            "set llm.input_cost_per_mtok and llm.output_cost_per_mtok"
+        )
     _refuse_env_keys(cfg)
     # Everything that can be refused is, before the output dir is made.
     provider = make_provider(cfg.llm)
@@ -115,8 +125,9 @@ def generate(cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, 
         out.release()
 
 
-async def _stages(cfg: DictConfig, units: list, out_dir: Path, stack: CallStack, ledger: Ledger,
-                  result: RunResult, job: str) -> list:
+async def _stages(
+    cfg: DictConfig, units: list, out_dir: Path, stack: CallStack, ledger: Ledger, result: RunResult, job: str
+) -> list:
     """Run the brainstorm stage (when definitions are needed), then the generation stage."""
     try:
         brainstormed = None
@@ -124,8 +135,10 @@ async def _stages(cfg: DictConfig, units: list, out_dir: Path, stack: CallStack,
         if brainstorm:
             brainstormed = await _run_stage(cfg, "brainstorm", brainstorm, out_dir / BRAINSTORM_DIR, stack, ledger)
             kept, dropped = count_definitions(brainstormed)
-            result.notes.append(f"brainstorm: {ledger.current.tally.written} answers, {kept} task definitions "
-                                f"({dropped} duplicates dropped): {brainstormed}")
+            result.notes.append(
+                f"brainstorm: {ledger.current.tally.written} answers, {kept} task definitions "
+                f"({dropped} duplicates dropped): {brainstormed}"
+            )
             if ledger.stopped_early:
                 result.data_path = brainstormed
                 return []
@@ -138,8 +151,9 @@ async def _stages(cfg: DictConfig, units: list, out_dir: Path, stack: CallStack,
         await stack.aclose()
 
 
-async def _run_stage(cfg: DictConfig, name: str, cells: list, directory: Path, stack: CallStack,
-                     ledger: Ledger) -> Path:
+async def _run_stage(
+    cfg: DictConfig, name: str, cells: list, directory: Path, stack: CallStack, ledger: Ledger
+) -> Path:
     files = RunFiles(directory)
     placeholder = stack.provider.placeholder  # placeholder text has no meaning to check or deduplicate
     dedup = Deduplicator(cfg.dedup_threshold) if cfg.dedup and not placeholder else None
@@ -148,8 +162,9 @@ async def _run_stage(cfg: DictConfig, name: str, cells: list, directory: Path, s
             dedup.add(row.key, row.text())
     settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens, checks=cfg.checks and not placeholder)
     maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
-    scheduler = Scheduler(cells, files.done, files.written,
-                          RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows))
+    scheduler = Scheduler(
+        cells, files.done, files.written, RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows)
+    )
     stage = ledger.stage_started(name, scheduler.target, files.resumed, _earlier(files, cells))
     progress = Progress(stage, cfg.progress_every_s)
     progress.start()
@@ -215,16 +230,27 @@ def _refuse_env_keys(cfg: DictConfig) -> None:
         text = OmegaConf.to_yaml(node, resolve=False) if node is not None else ""
         for name in _ENV_INTERPOLATION.findall(text):
             if key_like_name(name):
-                raise UserError(f"{section} reads ${{oc.env:{name}}}, a key: keys go only in llm.api_key_env, "
-                                "never into task configs (they would be written with the rows)")
+                raise UserError(
+                    f"{section} reads ${{oc.env:{name}}}, a key: keys go only in llm.api_key_env, "
+                    "never into task configs (they would be written with the rows)"
+                )
 
 
 def write_status(out: OutputDir, ledger: Ledger, error: str = "", language: Optional[dict] = None) -> None:
     totals = ledger.totals()
-    write_json(out, STATUS_FILE, {
-        "written": totals.written, "rejected": totals.rejected, "failed": totals.failed,
-        "stopped_early": error or ledger.stopped_early or "", "error": error,
-        "lost_values": totals.lost_values(), **({"language_check": language} if language else {})})
+    write_json(
+        out,
+        STATUS_FILE,
+        {
+            "written": totals.written,
+            "rejected": totals.rejected,
+            "failed": totals.failed,
+            "stopped_early": error or ledger.stopped_early or "",
+            "error": error,
+            "lost_values": totals.lost_values(),
+            **({"language_check": language} if language else {}),
+        },
+    )
 
 
 def _language_outcomes(cells: list) -> dict:
@@ -245,8 +271,9 @@ def _earlier(files: RunFiles, cells: list) -> Optional[Tally]:
     ledger.stages.append(Stage("earlier", 0, earlier))
     for cell, origin, attributes, check in files.earlier:
         task = tasks.get(cell)
-        drawn = task.drawn(attributes) if task is not None and set(attributes) >= {a.name for a in task.attributes} \
-            else {}
+        drawn = (
+            task.drawn(attributes) if task is not None and set(attributes) >= {a.name for a in task.attributes} else {}
+        )
         if check:
             ledger.row_rejected(check, drawn, (cell, origin))
         else:
@@ -271,11 +298,15 @@ def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:
         try:
             before = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError, RecursionError):
-            raise UserError(f"{path} is damaged: this output dir cannot be resumed safely; choose a new output_dir") from None
+            raise UserError(
+                f"{path} is damaged: this output dir cannot be resumed safely; choose a new output_dir"
+            ) from None
         changed = _changed_keys(before, json.loads(json.dumps(shape)))
         if changed:
-            raise UserError(f"{out.path} holds rows made with another config ({', '.join(changed)} changed): "
-                            "resume with the same settings, or choose a new output_dir")
+            raise UserError(
+                f"{out.path} holds rows made with another config ({', '.join(changed)} changed): "
+                "resume with the same settings, or choose a new output_dir"
+            )
     else:
         write_json(out, RUN_FILE, shape)
     out.write_text(".hydra/config.yaml", OmegaConf.to_yaml(cfg))
@@ -284,6 +315,9 @@ def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:
 
 def _changed_keys(before, after, prefix: str = "") -> list:
     if isinstance(before, dict) and isinstance(after, dict):
-        return [k for key in sorted(before.keys() | after.keys())
-                for k in _changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")]
+        return [
+            k
+            for key in sorted(before.keys() | after.keys())
+            for k in _changed_keys(before.get(key), after.get(key), f"{prefix}{key}.")
+        ]
     return [prefix.rstrip(".")] if before != after else []

@@ -16,7 +16,6 @@ from synthkit.calls.caller import RunStopped
 from synthkit.engine.ledger import Ledger
 from synthkit.engine.rows import Cell, Outcome, RowMaker
 
-
 REFILLS = 2  # times a rejected row's attributes are asked again in a new row before fresh ones are drawn
 
 
@@ -120,8 +119,9 @@ class Scheduler:
                 return schedule, row
         return None
 
-    def finish(self, schedule: CellSchedule, outcome: Outcome, reason: Optional[str],
-               source: Optional[int] = None) -> None:
+    def finish(
+        self, schedule: CellSchedule, outcome: Outcome, reason: Optional[str], source: Optional[int] = None
+    ) -> None:
         schedule.finish(outcome, reason, source)
         self.window.add(outcome, reason)
 
@@ -131,16 +131,22 @@ class Scheduler:
             return self.stopped
         if all(s.full for s in self.schedules):
             if lost:
-                return (f"no rows for {'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}: the model failed "
-                        f"every row asked with these values (the other rows are written); see {rejects_file}")
+                return (
+                    f"no rows for {'; '.join(lost[:5])}{' ...' if len(lost) > 5 else ''}: the model failed "
+                    f"every row asked with these values (the other rows are written); see {rejects_file}"
+                )
             return None
         if self.window.starved:
-            return (f"stopped: {sum(self.window.recent)} of the last {len(self.window.recent)} rows were rejected "
-                    f"(top reasons: {self.window.top_reasons()}); see {rejects_file}")
+            return (
+                f"stopped: {sum(self.window.recent)} of the last {len(self.window.recent)} rows were rejected "
+                f"(top reasons: {self.window.top_reasons()}); see {rejects_file}"
+            )
         starved = [s for s in self.schedules if s.starved and not s.full]
         if starved:
-            names = "; ".join(f"{s.cell.key or 'the run'} ({s.written}/{s.cell.num_rows} rows; "
-                              f"{s.window.top_reasons(1)})" for s in starved[:5])
+            names = "; ".join(
+                f"{s.cell.key or 'the run'} ({s.written}/{s.cell.num_rows} rows; {s.window.top_reasons(1)})"
+                for s in starved[:5]
+            )
             more = f" and {len(starved) - 5} more" if len(starved) > 5 else ""
             return f"{len(starved)} cells starved by rejects: {names}{more}; see {rejects_file}"
         return f"{failed} rows failed after every retry; run again with the same output_dir to make them"

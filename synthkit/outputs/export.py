@@ -30,8 +30,11 @@ QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an 
 # FlagEmbedding's own example data (examples/finetune/embedder/example_data): a folder per kind of data. Its
 # same-dataset sampler takes a batch from one file and asserts one `type` per batch, and a folder name ending in
 # `no_in_batch_neg` turns in-batch negatives off (other rows' labels would be false negatives for classification).
-FLAGEMBEDDING_FOLDERS = {"symmetric_class": "classification-no_in_batch_neg", "symmetric_sts": "sts",
-                         "symmetric_clustering": "clustering-no_in_batch_neg"}
+FLAGEMBEDDING_FOLDERS = {
+    "symmetric_class": "classification-no_in_batch_neg",
+    "symmetric_sts": "sts",
+    "symmetric_clustering": "clustering-no_in_batch_neg",
+}
 
 
 @dataclass
@@ -52,11 +55,17 @@ def main(argv: list) -> None:
     parser.add_argument("--out", help="where to write (default: <run dir>/exports/<format>)")
     parser.add_argument("--force", action="store_true", help="replace an earlier export at --out")
     parser.add_argument("--seed", type=int, default=0, help="for negatives sampled where none was generated")
-    parser.add_argument("--allow-placeholder", action="store_true",
-                        help="export llm=mock placeholder rows anyway (to test a training pipeline, never to train)")
-    parser.add_argument("--hard-negatives", type=int, metavar="K",
-                        help="mine K more negatives per row with the reference embedder (flagembedding, "
-                             "sentence-transformers)")
+    parser.add_argument(
+        "--allow-placeholder",
+        action="store_true",
+        help="export llm=mock placeholder rows anyway (to test a training pipeline, never to train)",
+    )
+    parser.add_argument(
+        "--hard-negatives",
+        type=int,
+        metavar="K",
+        help="mine K more negatives per row with the reference embedder (flagembedding, sentence-transformers)",
+    )
     parser.add_argument("overrides", nargs="*", help="with --hard-negatives: embedder=..., embedder.model=...")
     args = parser.parse_intermixed_args(argv)
     if args.hard_negatives is not None and (args.hard_negatives < 1 or args.to == "e5"):
@@ -70,29 +79,40 @@ def main(argv: list) -> None:
     rows = list(read_rows(data, missing_ok=False))  # before --force removes an earlier export: a refusal loses nothing
     placeholders = sum(row.placeholder for row in rows)
     if placeholders and not args.allow_placeholder:
-        raise UserError(f"{data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
-                        "a real llm, or add --allow-placeholder to export them anyway (to test a pipeline only)")
+        raise UserError(
+            f"{data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
+            "a real llm, or add --allow-placeholder to export them anyway (to test a pipeline only)"
+        )
     rows, dropped = _apply_policy(rows, data.parent)
     examples, skipped = to_examples(rows, _task_configs(data.parent))
     if not examples:
-        raise UserError(f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)")
+        raise UserError(
+            f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)"
+        )
     unmined = _mine(examples, args.hard_negatives, args.overrides, data.parent) if args.hard_negatives else 0
     out = Path(args.out) if args.out else data.parent / "exports" / args.to
     _make_export_dir(out, data, args.force)
     if placeholders:
-        print(f"synthkit: warning: exporting {placeholders} PLACEHOLDER rows from llm=mock: do not train on them",
-              file=sys.stderr)
-    written = {"e5": write_e5, "sentence-transformers": write_sentence_transformers,
-               "flagembedding": write_flagembedding}[args.to](examples, out, args.seed)
+        print(
+            f"synthkit: warning: exporting {placeholders} PLACEHOLDER rows from llm=mock: do not train on them",
+            file=sys.stderr,
+        )
+    written = {
+        "e5": write_e5,
+        "sentence-transformers": write_sentence_transformers,
+        "flagembedding": write_flagembedding,
+    }[args.to](examples, out, args.seed)
     print(f"synthkit: exported {len(examples)} examples to {args.to}: {', '.join(map(str, written))}")
     if skipped:
         print(f"  skipped {skipped} rows of tasks that make no training examples (e.g. brainstorm)")
     if dropped:
         print(f"  left out by scoring.policy=drop: {dropped}")
     if args.hard_negatives:
-        print(f"  hard negatives: up to {args.hard_negatives} mined per row"
-              + (f"; {unmined} rows got fewer" if unmined else "")
-              + (" (left out: n-tuples have one width)" if unmined and args.to == "sentence-transformers" else ""))
+        print(
+            f"  hard negatives: up to {args.hard_negatives} mined per row"
+            + (f"; {unmined} rows got fewer" if unmined else "")
+            + (" (left out: n-tuples have one width)" if unmined and args.to == "sentence-transformers" else "")
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -106,7 +126,10 @@ def _make_export_dir(out: Path, data: Path, force: bool) -> None:
     if out.exists():
         if not force:
             raise UserError(f"{out} already exists: add --force to replace it, or choose --out")
-        if not (out / EXPORT_MARKER).is_file() or out.resolve() in (data.parent.resolve(), *data.parent.resolve().parents):
+        if not (out / EXPORT_MARKER).is_file() or out.resolve() in (
+            data.parent.resolve(),
+            *data.parent.resolve().parents,
+        ):
             raise UserError(f"{out} is not an export synthkit wrote: --force replaces only those; choose another --out")
         try:
             shutil.rmtree(out)
@@ -170,8 +193,10 @@ def _mine(examples: list, k: int, overrides: list, run_dir: Path) -> int:
         found[example.task_type] = found.get(example.task_type, 0) + len(m.negatives)
     empty = [t for t, n in found.items() if not n]
     if empty:
-        raise UserError(f"--hard-negatives: {', '.join(empty)} has no documents to mine negatives from (too few "
-                        "distinct positives and negatives); export without --hard-negatives")
+        raise UserError(
+            f"--hard-negatives: {', '.join(empty)} has no documents to mine negatives from (too few "
+            "distinct positives and negatives); export without --hard-negatives"
+        )
     return sum(len(m.negatives) < k for m in mined)
 
 
@@ -188,7 +213,9 @@ def to_examples(rows, tasks: dict) -> tuple:
         try:
             query, positive = row.outputs[spec["query"]], row.outputs[spec["positive"]]
         except KeyError as e:
-            raise UserError(f"row {row.row} of {row.task_type} lacks {e}, which its task's export block names") from None
+            raise UserError(
+                f"row {row.row} of {row.task_type} lacks {e}, which its task's export block names"
+            ) from None
         negative = row.outputs.get(spec["negative"]) if spec.get("negative") else None
         # Every example has one negative: FlagEmbedding's only_1neg takes groups of two rather than
         # repeating that negative to fill --train_group_size.
@@ -214,15 +241,20 @@ def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
         raise UserError(f"this export needs the datasets library: {pip_install('export')}") from None
     datasets.disable_progress_bars()
     written = []
-    for name, group in (("triplets", [e for e in examples if e.negative]), ("pairs", [e for e in examples if not e.negative])):
+    for name, group in (
+        ("triplets", [e for e in examples if e.negative]),
+        ("pairs", [e for e in examples if not e.negative]),
+    ):
         mined = group and group[0].mined is not None
         if mined:  # --hard-negatives: anchor, positive, negative_1..n, the generated one first (ST's n-tuple)
             width = max(len(e.mined.negatives) for e in group) + (name == "triplets")
             group = [e for e in group if len(e.mined.negatives) + (name == "triplets") == width]  # one width
         if not group or (mined and not width):
             continue
-        columns = {"anchor": [QUERY_TEMPLATE.format(instruction=e.instruction) + e.query for e in group],
-                   "positive": [e.positive for e in group]}
+        columns = {
+            "anchor": [QUERY_TEMPLATE.format(instruction=e.instruction) + e.query for e in group],
+            "positive": [e.positive for e in group],
+        }
         if mined:
             negatives = [([e.negative] if e.negative else []) + e.mined.negatives for e in group]
             columns.update({f"negative_{i + 1}": [n[i] for n in negatives] for i in range(width)})
@@ -255,17 +287,32 @@ def write_flagembedding(examples: list, out: Path, seed: int) -> list:
                     scores = ([e.mined.neg_score] if e.negative else []) + e.mined.scores
                     if not negatives:
                         continue  # nothing eligible: FlagEmbedding needs a negative, and one sampled has no score
-                    row = {"query": e.query, "pos": [e.positive], "neg": negatives, "pos_scores": [e.mined.pos_score],
-                           "neg_scores": scores, "prompt": e.instruction, "type": e.kind}
+                    row = {
+                        "query": e.query,
+                        "pos": [e.positive],
+                        "neg": negatives,
+                        "pos_scores": [e.mined.pos_score],
+                        "neg_scores": scores,
+                        "prompt": e.instruction,
+                        "type": e.kind,
+                    }
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     continue
                 negative = e.negative
                 if not negative:
                     others = [p for p in positives if p != e.positive]
                     if not others:
-                        raise UserError(f"{task_type} has a single distinct positive: no negative can be sampled for it")
+                        raise UserError(
+                            f"{task_type} has a single distinct positive: no negative can be sampled for it"
+                        )
                     negative = rng.choice(others)
-                row = {"query": e.query, "pos": [e.positive], "neg": [negative], "prompt": e.instruction, "type": e.kind}
+                row = {
+                    "query": e.query,
+                    "pos": [e.positive],
+                    "neg": [negative],
+                    "prompt": e.instruction,
+                    "type": e.kind,
+                }
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
         written.append(path)
     return written

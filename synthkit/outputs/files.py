@@ -55,8 +55,10 @@ class OutputDir:
         if path.is_dir() and not (path / RUN_FILE).exists():
             foreign = sorted(p.name for p in path.iterdir() if p.name not in FOREIGN_OK)
             if foreign:
-                raise UserError(f"output_dir={path} already holds files synthkit did not write ({', '.join(foreign[:3])}"
-                                f"{', ...' if len(foreign) > 3 else ''}): choose a new directory")
+                raise UserError(
+                    f"output_dir={path} already holds files synthkit did not write ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}): choose a new directory"
+                )
         try:
             path.mkdir(parents=True, exist_ok=True)
             fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -67,8 +69,10 @@ class OutputDir:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
-            raise UserError(f"output_dir={path} is in use by a running synthkit ({holder}); wait for it to end, "
-                            "or choose another output_dir") from None
+            raise UserError(
+                f"output_dir={path} is in use by a running synthkit ({holder}); wait for it to end, "
+                "or choose another output_dir"
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}".encode(), 0)
         self._lock_fd = fd
@@ -107,8 +111,14 @@ class RunFiles:
                 for row in read_rows(path):
                     self.done.setdefault(row.cell, set()).add(row.row)
                     self.written[row.cell] += counts
-                    self.earlier.append((row.cell, row.tags.get("refills", row.row), row.attributes, row.check
-                                         or ("" if counts else "rejected")))
+                    self.earlier.append(
+                        (
+                            row.cell,
+                            row.tags.get("refills", row.row),
+                            row.attributes,
+                            row.check or ("" if counts else "rejected"),
+                        )
+                    )
             # Unbuffered: each row is one write, and a write that fails half-way is cut back off.
             self._data = open(self.data_path, "ab", buffering=0)
             self._rejects = open(self.rejects_path, "ab", buffering=0)

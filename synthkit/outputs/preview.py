@@ -17,12 +17,16 @@ def preview_report(result, full_rows: int) -> str:
             shown.append(row)
     totals = result.ledger.totals()
     written = result.ledger.current.tally.written
-    lines = [f"preview: {written} rows of {result.label} with {result.model}"
-             f"{' (PLACEHOLDER text: llm=mock)' if result.placeholder else ''}", ""]
+    lines = [
+        f"preview: {written} rows of {result.label} with {result.model}"
+        f"{' (PLACEHOLDER text: llm=mock)' if result.placeholder else ''}",
+        "",
+    ]
     for row in shown:
         where = f" [{row.cell}]" if row.cell else ""
-        lines.append(f"--- {row.task_type}{where}, row {row.row}: "
-                     + ", ".join(f"{k}={v}" for k, v in row.attributes.items()))
+        lines.append(
+            f"--- {row.task_type}{where}, row {row.row}: " + ", ".join(f"{k}={v}" for k, v in row.attributes.items())
+        )
         for key, value in row.outputs.items():
             text = " ".join(str(value).split())
             text = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + " ..."
@@ -30,13 +34,16 @@ def preview_report(result, full_rows: int) -> str:
         lines.append("")
     if written:
         tokens = (totals.prompt_tokens + totals.completion_tokens) / written
-        lines.append(f"measured per row: {tokens:,.0f} tokens, {totals.requests / written:.2f} requests "
-                     f"(brainstorm and re-asks included)")
+        lines.append(
+            f"measured per row: {tokens:,.0f} tokens, {totals.requests / written:.2f} requests "
+            f"(brainstorm and re-asks included)"
+        )
         if result.ledger.priced:
             per_row = totals.cost_usd / written
             lines.append(f"cost: ${per_row:.6f} per row -> ~${per_row * full_rows:,.2f} for num_rows={full_rows:,}")
         else:
-            lines.append(f"cost: unknown (no price for {result.model}; set llm.input_cost_per_mtok and "
-                         "llm.output_cost_per_mtok)")
+            lines.append(
+                f"cost: unknown (no price for {result.model}; set llm.input_cost_per_mtok and llm.output_cost_per_mtok)"
+            )
     lines.append(f"rows: {result.data_path}")
     return "\n".join(lines)

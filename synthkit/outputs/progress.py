@@ -18,8 +18,15 @@ class Progress:
             from tqdm import tqdm
 
             tally = self.stage.tally
-            self._bar = tqdm(total=self.stage.target, initial=tally.resumed, unit="row", file=self.stream,
-                             dynamic_ncols=True, smoothing=0.1, desc=self.stage.name)
+            self._bar = tqdm(
+                total=self.stage.target,
+                initial=tally.resumed,
+                unit="row",
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
+                desc=self.stage.name,
+            )
         elif self.every_s > 0:
             self._ticker = asyncio.get_running_loop().create_task(self._tick())
 
@@ -44,8 +51,10 @@ class Progress:
     def line(self) -> str:
         tally = self.stage.tally
         rate = tally.written / max(time.monotonic() - self.stage.started, 1e-9)
-        return (f"synthkit: {self.stage.name}: {tally.resumed + tally.written}/{self.stage.target} rows, "
-                f"{rate:.1f} rows/s, {self._counters()}")
+        return (
+            f"synthkit: {self.stage.name}: {tally.resumed + tally.written}/{self.stage.target} rows, "
+            f"{rate:.1f} rows/s, {self._counters()}"
+        )
 
     async def _tick(self) -> None:
         while True:

@@ -74,12 +74,17 @@ class MergeSweep(Callback):
 
 def merge_sweep(sweep_dir: Path) -> tuple:
     """(the summary with its coverage table, the names of the jobs that did not finish cleanly)"""
-    jobs = sorted((d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").exists()),
-                  key=lambda d: (len(d.name), d.name))
+    jobs = sorted(
+        (d for d in sweep_dir.iterdir() if (d / ".hydra" / "overrides.yaml").exists()),
+        key=lambda d: (len(d.name), d.name),
+    )
     overrides = {d: _overrides(d) for d in jobs}
     # The sweep's coordinates are the overrides whose values differ from job to job.
-    keys = [k for k in dict.fromkeys(k for o in overrides.values() for k in o)
-            if len({o.get(k) for o in overrides.values()}) > 1]
+    keys = [
+        k
+        for k in dict.fromkeys(k for o in overrides.values() for k in o)
+        if len({o.get(k) for o in overrides.values()}) > 1
+    ]
     table, dedup, dropped, failed = [], Deduplicator(), 0, []
     with open(sweep_dir / DATA_FILE, "w", encoding="utf-8") as merged:
         for job in jobs:
@@ -100,8 +105,10 @@ def merge_sweep(sweep_dir: Path) -> tuple:
     total = sum(r[-3] for r in table) - dropped
     header = ["job", *keys, "rows", "rejects", "status", *_score_columns(jobs, table)]
     text = _markdown(header, table)
-    summary = (f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
-               f" ({dropped} duplicates dropped)")
+    summary = (
+        f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep_dir / DATA_FILE}"
+        f" ({dropped} duplicates dropped)"
+    )
     return _save(sweep_dir, text, summary), failed
 
 
@@ -122,8 +129,15 @@ def grid_coverage(out_dir: Path, cells: list) -> str:
     rows = Counter(r.cell for r in read_rows(out_dir / DATA_FILE))
     rejects = Counter(r.cell for r in read_rows(out_dir / REJECTS_FILE))
     keys = list(cells[0].tags["grid"]) if cells else []
-    table = [[*(str(c.tags["grid"][k]) for k in keys), rows[c.key], rejects[c.key],
-              "ok" if rows[c.key] >= c.num_rows else "short"] for c in cells]
+    table = [
+        [
+            *(str(c.tags["grid"][k]) for k in keys),
+            rows[c.key],
+            rejects[c.key],
+            "ok" if rows[c.key] >= c.num_rows else "short",
+        ]
+        for c in cells
+    ]
     summary = f"coverage of the grid's {len(cells)} cells:"
     return _save(out_dir, _markdown([*keys, "rows", "rejects", "status"], table), summary)
 
@@ -135,7 +149,9 @@ def _save(directory: Path, table: str, summary: str) -> str:
 
 def _overrides(job: Path) -> dict:
     """The job's overrides as {key: value}, values parsed the way Hydra read them."""
-    parsed = OverridesParser.create().parse_overrides([str(o) for o in OmegaConf.load(job / ".hydra" / "overrides.yaml")])
+    parsed = OverridesParser.create().parse_overrides(
+        [str(o) for o in OmegaConf.load(job / ".hydra" / "overrides.yaml")]
+    )
     return {o.get_key_element(): o.value() for o in parsed}
 
 

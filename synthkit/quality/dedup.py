@@ -4,7 +4,8 @@ and replaced), over a merged sweep, and over a brainstormed pool of task definit
 
 import hashlib
 import re
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from typing import Optional
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 NUM_PERM = 64
@@ -46,7 +47,7 @@ class Deduplicator:
         from datasketch import MinHash
 
         minhash = MinHash(num_perm=NUM_PERM, hashfunc=_hash32, permutations=self._permutations, scheme=self._scheme)
-        minhash.update_batch([" ".join(words[i:i + 3]).encode() for i in range(len(words) - 2)])
+        minhash.update_batch([" ".join(words[i : i + 3]).encode() for i in range(len(words) - 2)])
         return minhash
 
 
@@ -61,5 +62,11 @@ def row_text(row: dict, keys: Iterable) -> str:
     parts = []
     for key in keys:
         value = row.get(key)
-        parts += [value] if isinstance(value, str) else [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+        parts += (
+            [value]
+            if isinstance(value, str)
+            else [v for v in value if isinstance(v, str)]
+            if isinstance(value, list)
+            else []
+        )
     return "\n".join(parts)

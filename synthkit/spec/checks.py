@@ -13,8 +13,9 @@ rejected with the check's name."""
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from synthkit.errors import UserError
 from synthkit.spec.langid import check as check_language
@@ -95,6 +96,7 @@ def _min_words(fields: list, words, ratio: float = 1.0):
             if have < need:
                 return f"{field} has {have} words; it needs at least {need}"
         return None
+
     return test
 
 
@@ -108,9 +110,12 @@ def _language(fields: dict):
             verdict = check_language(answer[field], wanted)
             outcomes[verdict.outcome] += 1
             if verdict.status == "wrong":
-                return (f"{field} looks written in {language_name(verdict.found)} ({verdict.found}, "
-                        f"confidence {verdict.confidence:.2f}), not in {wanted}")
+                return (
+                    f"{field} looks written in {language_name(verdict.found)} ({verdict.found}, "
+                    f"confidence {verdict.confidence:.2f}), not in {wanted}"
+                )
         return None
+
     test.outcomes = outcomes
     return test
 
@@ -119,12 +124,13 @@ def _distinct(fields: list, near: float = 0.9):
     def test(answer: dict, attributes: dict) -> Optional[str]:
         sets = {f: set(_words(answer[f])) for f in fields}
         for i, a in enumerate(fields):
-            for b in fields[i + 1:]:
+            for b in fields[i + 1 :]:
                 union = sets[a] | sets[b]
                 similarity = len(sets[a] & sets[b]) / len(union) if union else 1.0
                 if similarity >= near:
                     return f"{a} and {b} are (near) duplicates (word overlap {similarity:.2f})"
         return None
+
     return test
 
 
@@ -138,6 +144,7 @@ def _not_contained(needles: list, fields: list):
                 if re.search(rf"(?<!\w){re.escape(text)}(?!\w)", " ".join(_words(answer[field]))):
                     return f"{field} contains {needle} ({answer[needle]!r})"
         return None
+
     return test
 
 

@@ -49,7 +49,7 @@ def parse_list(text: str) -> list:
         raise ParseError("the answer is empty")
     candidates = [text.strip()] + [m.group(1).strip() for m in _FENCE.finditer(text)]
     if "[" in text and "]" in text:  # a list in prose: from the first [ to the last ]
-        candidates.append(text[text.index("["): text.rindex("]") + 1])
+        candidates.append(text[text.index("[") : text.rindex("]") + 1])
     starts = [m.start() for m in itertools.islice(re.finditer(r"[\[{]", text), MAX_STARTS)]
     for candidate in candidates:
         value = _list_in(candidate)

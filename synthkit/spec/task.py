@@ -2,8 +2,9 @@
 schema of its answer, read from a task YAML. The engine knows tasks only through this."""
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional
 
 import jsonschema
 from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
@@ -11,9 +12,9 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.spec.checks import build_checks
 from synthkit.errors import UserError
 from synthkit.record import RESERVED
+from synthkit.spec.checks import build_checks
 from synthkit.spec.parsing import parse_json_object, parse_list
 from synthkit.spec.values import FILE_PREFIX, file_path, read_values_file
 
@@ -64,7 +65,9 @@ class TaskSpec:
         data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
         missing = [k for k in STRUCTURE_KEYS if not data.get(k)]
         if missing:
-            raise UserError(f"task config lacks {', '.join(missing)}: every task YAML needs {', '.join(STRUCTURE_KEYS)}")
+            raise UserError(
+                f"task config lacks {', '.join(missing)}: every task YAML needs {', '.join(STRUCTURE_KEYS)}"
+            )
         if str(getattr(preset, "value", preset)) == "paper":
             data = _merged(data, data.get("paper") or {})
         self.name: str = data["name"]
@@ -76,7 +79,9 @@ class TaskSpec:
         self.attributes = self._attributes(data)
         self.output_keys = list(data["output"])
         for key in RESERVED.intersection(self.output_keys):
-            raise UserError(f"task {self.name}: the output key {key!r} is reserved for synthkit's own fields; rename it")
+            raise UserError(
+                f"task {self.name}: the output key {key!r} is reserved for synthkit's own fields; rename it"
+            )
         self.checks = build_checks(data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes])
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
@@ -128,12 +133,18 @@ class TaskSpec:
         try:
             return self._template.render(attributes)
         except UndefinedError as e:
-            raise UserError(f"task {self.name}: the prompt uses an unknown variable ({e.message}); declare it as an attribute") from None
+            raise UserError(
+                f"task {self.name}: the prompt uses an unknown variable ({e.message}); declare it as an attribute"
+            ) from None
         except SecurityError as e:
-            raise UserError(f"task {self.name}: the prompt template does something the sandbox refuses ({e}); "
-                            "a prompt may only use its attributes") from None
+            raise UserError(
+                f"task {self.name}: the prompt template does something the sandbox refuses ({e}); "
+                "a prompt may only use its attributes"
+            ) from None
         except Exception as e:  # a template is user code: any failure of it is the template's
-            raise UserError(f"task {self.name}: the prompt template failed to render ({type(e).__name__}: {e})") from None
+            raise UserError(
+                f"task {self.name}: the prompt template failed to render ({type(e).__name__}: {e})"
+            ) from None
 
     def parse(self, text: str) -> Any:
         """The answer as the schema sees it; raises ParseError. Never evaluates the text."""
@@ -154,7 +165,9 @@ def _attribute(name: str, spec: Any, setting: Any) -> Attribute:
     if isinstance(spec, dict):
         unknown = spec.keys() - {"values", "weights", "other_weight", "differs_from"}
         if unknown or "values" not in spec:
-            raise UserError(f"domains.{name}: a domain is a list, `any`, or {{values, weights, other_weight, differs_from}}")
+            raise UserError(
+                f"domains.{name}: a domain is a list, `any`, or {{values, weights, other_weight, differs_from}}"
+            )
         values, weights, differs_from = spec["values"], spec.get("weights"), spec.get("differs_from")
         if isinstance(weights, dict):  # {value: weight}; values not named weigh other_weight
             for value in weights.keys() - set(map(str, values)):
@@ -196,14 +209,18 @@ def _free_attribute(name: str, setting: Any) -> Attribute:
             raise UserError(f"task.{name} holds no values: give at least one")
         return Attribute(name, None, None, None, items)
     if setting is None or not str(setting).strip():
-        raise UserError(f"task.{name} is not set: give it as task.{name}='...', a list [a,b], or {FILE_PREFIX}path/to/file.txt")
+        raise UserError(
+            f"task.{name} is not set: give it as task.{name}='...', a list [a,b], or {FILE_PREFIX}path/to/file.txt"
+        )
     return Attribute(name, None, None, None, None, fixed=str(setting))
 
 
 def _merged(base: dict, overrides: dict) -> dict:
     merged = dict(base)
     for key, value in overrides.items():
-        merged[key] = _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        merged[key] = (
+            _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        )
     return merged
 
 

@@ -14,7 +14,7 @@ MAX_VALUES_FILE_BYTES = 64 * 2**20  # a values file is read whole: refuse what c
 def file_path(value: Any) -> Optional[Path]:
     """The path a `file:...` value names, or None for any other value."""
     if isinstance(value, str) and value.startswith(FILE_PREFIX):
-        return Path(value[len(FILE_PREFIX):]).expanduser()
+        return Path(value[len(FILE_PREFIX) :]).expanduser()
     return None
 
 
@@ -22,7 +22,9 @@ def read_values_file(name: str, path: Path) -> list:
     """Values from a file: one per line (.txt and others), a JSON list (.json), or JSONL rows holding `name`."""
     try:
         if path.stat().st_size > MAX_VALUES_FILE_BYTES:
-            raise UserError(f"task.{name}: {path} is larger than {MAX_VALUES_FILE_BYTES >> 20} MB; is it a list of values?")
+            raise UserError(
+                f"task.{name}: {path} is larger than {MAX_VALUES_FILE_BYTES >> 20} MB; is it a list of values?"
+            )
         raw = path.read_bytes()
     except OSError as e:
         raise UserError(f"task.{name}: cannot read {path}: {e.strerror}") from None

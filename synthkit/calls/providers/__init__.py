@@ -40,7 +40,9 @@ def check_key(llm: LLMConfig) -> Optional[str]:
         raise UserError("llm.api_key_env must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
     api_key = os.environ.get(llm.api_key_env)
     if not api_key:
-        raise UserError(f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock")
+        raise UserError(
+            f"{llm.api_key_env} is not set: export it to use llm={llm.provider}, or run offline with llm=mock"
+        )
     return api_key
 
 

@@ -44,8 +44,17 @@ class Provider(Protocol):
 
 
 # A refusal that names the model or the endpoint concerns every request; others concern this prompt.
-_WHOLE_RUN = ("model not found", "does not exist", "unknown model", "no such model", "invalid model",
-              "llm provider not provided", "model_not_found", "not a chat model", "unsupported model")
+_WHOLE_RUN = (
+    "model not found",
+    "does not exist",
+    "unknown model",
+    "no such model",
+    "invalid model",
+    "llm provider not provided",
+    "model_not_found",
+    "not a chat model",
+    "unsupported model",
+)
 
 
 def refusal(status: Optional[int], message: str, key_env: Optional[str], provider: str, model: str) -> Exception:
@@ -57,8 +66,10 @@ def refusal(status: Optional[int], message: str, key_env: Optional[str], provide
         key = f" ({key_env})" if key_env else ""
         return ProviderRefused(f"{provider} refused the API key{key} for {model}: {message}")
     if status == 404 or any(s in lowered for s in _WHOLE_RUN):
-        return ProviderRefused(f"{provider} refused the request for {model}: {message}; "
-                               "check llm.model (the name the server serves) and llm.api_base")
+        return ProviderRefused(
+            f"{provider} refused the request for {model}: {message}; "
+            "check llm.model (the name the server serves) and llm.api_base"
+        )
     return RowRefused(f"the provider refused this request: {message}")
 
 

@@ -5,8 +5,8 @@ import logging
 import os
 import warnings
 
-from synthkit.config import LLMConfig
 from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
+from synthkit.config import LLMConfig
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 
@@ -54,10 +54,17 @@ class LiteLLMProvider:
             }
         try:
             response = await litellm.acompletion(messages=messages, **kwargs)
-        except (litellm.AuthenticationError, litellm.PermissionDeniedError, litellm.NotFoundError,
-                litellm.BadRequestError) as e:
-            status = {litellm.AuthenticationError: 401, litellm.PermissionDeniedError: 403,
-                      litellm.NotFoundError: 404}.get(type(e), getattr(e, "status_code", 400))
+        except (
+            litellm.AuthenticationError,
+            litellm.PermissionDeniedError,
+            litellm.NotFoundError,
+            litellm.BadRequestError,
+        ) as e:
+            status = {
+                litellm.AuthenticationError: 401,
+                litellm.PermissionDeniedError: 403,
+                litellm.NotFoundError: 404,
+            }.get(type(e), getattr(e, "status_code", 400))
             raise refusal(status, _first_line(e), self._llm.api_key_env, self._llm.provider, self.model_name) from None
         except Exception as e:  # litellm maps every transport and server failure to its own types
             raise RequestFailed(_first_line(e), getattr(e, "status_code", None), _retry_after(e)) from None

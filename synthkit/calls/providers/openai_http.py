@@ -9,8 +9,8 @@ from typing import Optional
 
 import aiohttp
 
-from synthkit.config import LLMConfig
 from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
+from synthkit.config import LLMConfig
 
 REFUSALS = (400, 401, 403, 404, 413, 422)  # a retry gets the same answer
 
@@ -57,8 +57,12 @@ class OpenAIHTTPProvider:
         except (KeyError, IndexError, TypeError, AttributeError):
             raise RequestFailed(f"the server answered without choices: {str(data)[:200]}") from None
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
-        return Completion(str(text), _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens")),
-                          str(choice.get("finish_reason") or "stop"))
+        return Completion(
+            str(text),
+            _count(usage.get("prompt_tokens")),
+            _count(usage.get("completion_tokens")),
+            str(choice.get("finish_reason") or "stop"),
+        )
 
     def _fail(self, status: int, text: str, headers) -> None:
         detail = f"HTTP {status}: {_error_message(text)}"
@@ -95,8 +99,10 @@ def chat_body(llm: LLMConfig, messages: list, schema: dict, schema_name: str, st
         "messages": messages,
     }
     if structured:
-        body["response_format"] = {"type": "json_schema",
-                                   "json_schema": {"name": schema_name, "schema": schema, "strict": True}}
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+        }
     return body
 
 
