@@ -87,7 +87,8 @@ def generate(
     # Everything that can be refused is, before the output dir is made.
     provider = make_provider(cfg.llm)
     cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
-    limits_dir = cache_dir(cfg) / "limits"
+    # The rate schedules live beside the cache, shared by the machine's processes.
+    limits_dir = cache_dir(cfg) / "limits" if cfg.llm.rpm or cfg.llm.tpm else Path()
     out = OutputDir(out_dir)
     try:
         out.claim()
