@@ -15,7 +15,9 @@ _KEY_SHAPE = re.compile(
     r"\b(sk-[A-Za-z0-9_\-]{16,}|hf_[A-Za-z0-9]{20,}|AIza[0-9A-Za-z_\-]{30,}|AKIA[0-9A-Z]{16}|gh[pousr]_[A-Za-z0-9]{30,})"
     r"|(?<=Bearer )[A-Za-z0-9._\-]{16,}"
 )
-_extra_names: set = set()
+# Names of further variables to redact (each run's llm.api_key_env), kept in the environment itself so that
+# launcher processes of a sweep inherit them.
+EXTRA_ENV = "SYNTHKIT_SECRET_VARS"
 
 
 _SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.I)
@@ -39,15 +41,21 @@ def key_like_name(name: str) -> bool:
 
 def protect(name: str) -> None:
     """Also redact the value of this environment variable (an `api_key_env`)."""
-    if name and name not in _extra_names:
-        _extra_names.add(name)
+    names = _extra_names()
+    if name and name not in names:
+        os.environ[EXTRA_ENV] = ",".join([*names, name])
 
 
 def _secret_values() -> tuple:
     # The environment is read at every call (a key set later, in a notebook between two runs, is found);
     # which names are key-like is remembered, so a call costs a few dict lookups.
-    values = {v for k, v in os.environ.items() if (k in _extra_names or _is_key_name(k)) and len(v) >= 8}
+    extra = _extra_names()
+    values = {v for k, v in os.environ.items() if (k in extra or _is_key_name(k)) and len(v) >= 8}
     return tuple(sorted(values, key=len, reverse=True))
+
+
+def _extra_names() -> list:
+    return [n for n in os.environ.get(EXTRA_ENV, "").split(",") if n]
 
 
 @lru_cache(maxsize=4096)

@@ -32,6 +32,7 @@ def test_bitext_rows_through_both_clients(openai_server, client, tmp_path):
         a = r["attributes"]
         assert any(a["target_language"] in p and f"scores {a['high_score']}" in p for p in prompts)
     assert "6 rows written, 0 rejected" in result.stdout and str(out / "data.jsonl") in result.stdout
+    assert "LiteLLM" not in result.stdout + result.stderr  # litellm's per-request INFO lines stay quiet
 
 
 def test_text_classification_cycles_definitions(openai_server, tmp_path):

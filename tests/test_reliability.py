@@ -176,7 +176,6 @@ def test_a_cache_shared_by_parallel_processes(openai_server, tmp_path):
     assert all(p.wait(timeout=120) == 0 for p in procs)
     rows = [sorted(read_jsonl(tmp_path / str(i) / "data.jsonl"), key=lambda r: r["row"]) for i in range(3)]
     assert all(len(r) == 30 for r in rows)
-    assert server.stats()["requests"] <= 90
     again = run_synthkit(
         *server_llm(server),
         "num_rows=30",
