@@ -253,3 +253,18 @@ def test_refuse_secret_overrides(override):
 
 def test_allowed_overrides():
     secrets.refuse_secret_overrides(["llm.api_key_env=MY_KEY", "task.task=api_key", "num_rows=3"])
+
+
+def test_the_card_schema_is_the_union_of_the_rows_columns():
+    from synthkit.outputs.schema import infer, merge, yaml_features
+
+    a = {"row": 0, "S1": "x", "attributes": {"low_score": 3, "unit": "phrase"}, "tasks": ["a"]}
+    b = {"row": 1, "query": "q", "attributes": {"low_score": 2.5, "num_words": "at least 10"}, "tasks": []}
+    c = {"row": 2, "attributes": {"num_words": 50}, "grid": None}
+    schema = merge(merge(infer(a), infer(b)), infer(c))
+    features = {f["name"]: f for f in yaml_features(schema)}
+    assert set(features) == {"row", "S1", "query", "attributes", "tasks", "grid"}
+    attributes = {f["name"]: f["dtype"] for f in features["attributes"]["struct"]}
+    # ints and floats widen to float; a number in one row and text in another is read as text
+    assert attributes == {"low_score": "float64", "unit": "string", "num_words": "string"}
+    assert features["tasks"] == {"name": "tasks", "list": "string"} and features["grid"]["dtype"] == "string"

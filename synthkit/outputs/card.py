@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from synthkit.outputs.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
+from synthkit.outputs.schema import infer, merge, yaml_features
 from synthkit.record import Row, read_rows
 from synthkit.spec.langid import language_code
 from synthkit.spec.text import word_count
@@ -29,6 +30,7 @@ def write_card(out_dir: Path) -> Path:
         f"language: [{', '.join(codes)}]",
         f"size_categories: [{_size(rows.count)}]",
         *_configs(out_dir),
+        *_dataset_info({"data": rows.schema, "rejects": rejects.schema}),
         "---",
         "",
     ]
@@ -77,6 +79,7 @@ class _Tally:
     def __init__(self, path: Path):
         self.count = self.prompt_tokens = self.completion_tokens = 0
         self.cost, self.unpriced, self.placeholder = 0.0, False, False
+        self.schema = None  # the union of the rows' column types
         self.models, self.task_types, self.cells = Counter(), Counter(), Counter()
         self.languages, self.reasons = Counter(), Counter()
         self.attributes: dict = {}
@@ -86,6 +89,7 @@ class _Tally:
 
     def _add(self, r: Row) -> None:
         self.count += 1
+        self.schema = merge(self.schema, infer(r.to_json()))
         self.task_types[r.task_type] += 1
         self.placeholder |= r.placeholder
         if r.model_name:
@@ -106,6 +110,15 @@ class _Tally:
         if r.usage.cost_usd is None:
             self.unpriced = True
         self.cost += r.usage.cost_usd or 0.0
+
+
+def _dataset_info(schemas: dict) -> list:
+    """`dataset_info:` front matter declaring each file's columns, so `datasets` reads rows of every task type
+    alike however many blocks it reads them in."""
+    import yaml
+
+    info = [{"config_name": name, "features": yaml_features(schema)} for name, schema in schemas.items() if schema]
+    return yaml.safe_dump({"dataset_info": info}, sort_keys=False, allow_unicode=True).splitlines() if info else []
 
 
 def _configs(out_dir: Path) -> list:
