@@ -188,6 +188,9 @@ def test_the_dataset_card(openai_server, tmp_path):
     ):
         assert section in card, section
     assert "stopped before it was complete" not in card
+    # Values per task type in their domain's order, with rows and rejects each.
+    units = card.split("**bitext_retrieval: unit**")[1]
+    assert units.index("| sentence |") < units.index("| phrase |") < units.index("| passage |")
     # The planted English S2 was judged wrong once; the server's digit strings have no language to judge.
     assert "| wrong | 1 |" in card and "unchecked:no_language" in card
     assert "task.target_language=German" in card and "| openai/gpt-4o-mini | 6 |" in card

@@ -19,7 +19,13 @@ TOP = 15  # values shown per attribute
 def write_card(out_dir: Path) -> Path:
     rows = _Tally(out_dir / DATA_FILE)
     rejects = _Tally(out_dir / REJECTS_FILE)
-    attributes = {k: v for k, v in rows.attributes.items() if len(v) > 1}  # fixed attributes make no plot
+    domains = _domains(out_dir)
+    # Per task type, values in their domain's order; a fixed attribute makes no plot.
+    attributes = {
+        f"{task}: {name}": Counter(dict(_in_order(counts, domains.get(task, {}).get(name))))
+        for (task, name), counts in rows.attributes.items()
+        if len(counts) > 1
+    }
     plots = _plots(out_dir, attributes, rows.lengths)
     codes = sorted({language_code(lang)[0] for lang in rows.languages if language_code(lang)})
     front = [
@@ -53,6 +59,7 @@ def write_card(out_dir: Path) -> Path:
         lines += ["### Per language", "", *_table(["language", "rows"], rows.languages.most_common()), ""]
     lines += ["## Rejects", "", f"{rejects.count} rows rejected after their attempts.", ""]
     lines += _status_section(out_dir)
+    lines += _values_section(rows, rejects, domains)
     if rejects.reasons:
         lines += [*_table(["reason (check)", "rows"], rejects.reasons.most_common()), ""]
     cost = "unknown (unpriced model)" if rows.unpriced or rejects.unpriced else f"${rows.cost + rejects.cost:.4f}"
@@ -99,12 +106,12 @@ class _Tally:
         if r.rejected:
             self.reasons[r.check or r.reason.split(":")[0]] += 1
         for name, value in r.attributes.items():
-            self.attributes.setdefault(name, Counter())[str(value)] += 1
+            self.attributes.setdefault((r.task_type, name), Counter())[str(value)] += 1
             if name.endswith("language"):
                 self.languages[str(value)] += 1
         for key, value in r.outputs.items():
             if isinstance(value, str):
-                self.lengths.setdefault(key, []).append(word_count(value))
+                self.lengths.setdefault(f"{r.task_type}: {key}", []).append(word_count(value))
         self.prompt_tokens += r.usage.prompt_tokens
         self.completion_tokens += r.usage.completion_tokens
         if r.usage.cost_usd is None:
@@ -147,6 +154,49 @@ def _configs(out_dir: Path) -> list:
             f"    path: {json.dumps(path)}",
         ]
     return lines
+
+
+def _domains(out_dir: Path) -> dict:
+    """{task type: {attribute: its domain's values}} from the run's saved config, to show values in order."""
+    try:
+        from omegaconf import OmegaConf
+
+        cfg = OmegaConf.to_container(OmegaConf.load(out_dir / ".hydra" / "config.yaml"), resolve=True)
+    except Exception:  # no config (a merged sweep), or one that no longer resolves: order by count instead
+        return {}
+    tasks = [cfg.get("task"), *((cfg.get("recipe") or {}).get("tasks") or {}).values()]
+    domains: dict = {}
+    for task in filter(None, tasks):
+        for name, spec in (task.get("domains") or {}).items():
+            values = spec.get("values") if isinstance(spec, dict) else spec
+            if isinstance(values, list):
+                domains.setdefault(task.get("name"), {})[name] = [str(v) for v in values]
+    return domains
+
+
+def _in_order(counts: Counter, domain) -> list:
+    """(value, count) in the domain's order (numbers by value), else most common first."""
+    if domain:
+        position = {v: i for i, v in enumerate(domain)}
+        return sorted(counts.items(), key=lambda item: (position.get(item[0], len(position)), item[0]))
+    try:
+        return sorted(counts.items(), key=lambda item: float(item[0]))
+    except ValueError:
+        return counts.most_common()
+
+
+def _values_section(rows, rejects, domains: dict) -> list:
+    """Per task type and attribute: rows and rejects per value, and the reject rate, so a value the model
+    fails is seen at once (rows are refilled with the same attributes, so counts keep the drawn shares)."""
+    lines = []
+    for (task, name), counts in rows.attributes.items():
+        rejected = rejects.attributes.get((task, name), Counter())
+        values = dict(_in_order(counts + rejected, domains.get(task, {}).get(name)))
+        if len(values) < 2 or len(values) > TOP:
+            continue
+        table = [(v, counts[v], rejected[v], f"{rejected[v] / (counts[v] + rejected[v]):.0%}") for v in values]
+        lines += [f"**{task}: {name}**", "", *_table(["value", "rows", "rejects", "reject rate"], table), ""]
+    return ["### Attribute values", "", *lines] if lines else []
 
 
 def _stopped_banner(out_dir: Path) -> list:
@@ -225,7 +275,7 @@ def _plots(out_dir: Path, attributes: dict, lengths: dict) -> list:
     if attributes:
         fig, axes = _grid(plt, len(attributes))
         for ax, (name, counts) in zip(axes, attributes.items()):
-            values, numbers = zip(*counts.most_common(TOP))
+            values, numbers = zip(*list(counts.items())[:TOP])
             ax.barh(range(len(values)), numbers)
             ax.set_yticks(range(len(values)), [v[:28] for v in values], fontsize=7)
             ax.invert_yaxis()
