@@ -49,8 +49,14 @@ def protect(name: str) -> None:
 def _secret_values() -> tuple:
     # The environment is read at every call (a key set later, in a notebook between two runs, is found);
     # which names are key-like is remembered, so a call costs a few dict lookups.
-    extra = _extra_names()
-    values = {v for k, v in os.environ.items() if (k in extra or _is_key_name(k)) and len(v) >= 8}
+    extra = {n.encode() for n in _extra_names()}
+    # The raw bytes mapping: os.environ decodes every name and value on each pass, which is most of the cost.
+    raw = getattr(os.environ, "_data", None)
+    if raw is None:
+        items = ((k.encode(), v.encode()) for k, v in os.environ.items())
+    else:
+        items = raw.items()
+    values = {v.decode(errors="replace") for k, v in items if (k in extra or _is_key_name(k)) and len(v) >= 8}
     return tuple(sorted(values, key=len, reverse=True))
 
 
@@ -59,8 +65,8 @@ def _extra_names() -> list:
 
 
 @lru_cache(maxsize=4096)
-def _is_key_name(name: str) -> bool:
-    return key_like_name(name)
+def _is_key_name(name: bytes) -> bool:
+    return key_like_name(name.decode(errors="replace"))
 
 
 def redact(text: str) -> str:

@@ -84,8 +84,10 @@ def generate(
             "set llm.input_cost_per_mtok and llm.output_cost_per_mtok"
         )
     _refuse_env_keys(cfg)
+    # A plain object: the call path reads these settings on every request, and OmegaConf nodes are slow to read.
+    llm = OmegaConf.to_object(cfg.llm)
     # Everything that can be refused is, before the output dir is made.
-    provider = make_provider(cfg.llm)
+    provider = make_provider(llm)
     cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
     # The rate schedules live beside the cache, shared by the machine's processes.
     limits_dir = cache_dir(cfg) / "limits" if cfg.llm.rpm or cfg.llm.tpm else Path()
@@ -96,7 +98,7 @@ def generate(
         ledger = Ledger(priced=price is not None)
         limits = RateLimits(limits_dir, f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
         budget = Budget(price, cfg.max_cost_usd, (shared_dir or out_dir) / BUDGET_LEDGER)
-        stack = CallStack(provider, ModelCaller(provider, cfg.llm, cache, limits, budget, ledger), cache)
+        stack = CallStack(provider, ModelCaller(provider, llm, cache, limits, budget, ledger), cache)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
