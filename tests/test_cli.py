@@ -116,7 +116,7 @@ def test_export_force_replaces_only_an_export_synthkit_wrote(tmp_path):
     assert len(read_jsonl(out / "e5.jsonl")) == 4
 
 
-def test_output_dirs_synthkit_did_not_make_are_refused(tmp_path):
+def test_output_dirs_synthkit_did_not_make_are_refused(openai_server, tmp_path):
     (tmp_path / "README.md").write_text("my project")
     assert_one_line_error(run_synthkit("llm=mock", "output_dir=.", cwd=tmp_path), "did not write", "README.md")
     assert_one_line_error(run_synthkit("llm=mock", "output_dir=", cwd=tmp_path), "output_dir")
@@ -126,7 +126,7 @@ def test_output_dirs_synthkit_did_not_make_are_refused(tmp_path):
     (tmp_path / "a_file").write_text("x")
     assert_one_line_error(run_synthkit("llm=mock", "output_dir=a_file", cwd=tmp_path), "is a file")
     assert_one_line_error(
-        run_synthkit("llm=mock", f"cache_dir={tmp_path / 'a_file'}", "output_dir=new", cwd=tmp_path),
+        run_synthkit(*server_llm(openai_server()), f"cache_dir={tmp_path / 'a_file'}", "output_dir=new", cwd=tmp_path),
         "cache_dir",
         "is a file",
     )
