@@ -63,9 +63,9 @@ def score_stage(model: str, data: str, types: int, out) -> None:
 
 
 def mine_stage(model: str, data: str, k: int, out) -> None:
-    from synthkit.outputs.export import Example
     from synthkit.quality.embedder import load_embedder
     from synthkit.quality.mining import mine_hard_negatives
+    from synthkit.results.export import Example
 
     with open(data, encoding="utf-8") as f:
         rows = [json.loads(line) for line in f]

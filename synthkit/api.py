@@ -75,7 +75,7 @@ def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[b
     os.environ.pop(RUN_ID_ENV, None)
     result = run(cfg, out_dir, overrides=overrides)
     if cfg.card if card is None else card:
-        from synthkit.outputs.card import write_card
+        from synthkit.results.card import write_card
 
         write_card(out_dir)
     finished = Run(result, out_dir)

@@ -11,11 +11,11 @@ from pathlib import Path
 
 SUBCOMMANDS = {
     "export": (
-        "synthkit.outputs.export",
+        "synthkit.results.export",
         "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)",
     ),
     "score": ("synthkit.quality.judge", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
-    "push": ("synthkit.outputs.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
+    "push": ("synthkit.results.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
 }
 _STARTED = time.time()
 SWEPT_ENV = "SYNTHKIT_SWEPT_KEYS"  # the keys a multirun sweeps, for its jobs' draws
@@ -58,13 +58,13 @@ def _subcommand_help() -> str:
 def _main_hydra() -> None:
     from synthkit.config import COMPOSITION_ERRORS, composition_error, register
     from synthkit.errors import UserError
-    from synthkit.outputs.sweep import REPORT_ENV
+    from synthkit.results.sweep import REPORT_ENV
 
     register()
     # Let composition errors reach us so they can be reported in one line, not Hydra's multi-line form.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     if {"-m", "--multirun"} & set(sys.argv[1:]):
-        from synthkit.outputs.sweep import precheck
+        from synthkit.results.sweep import precheck
 
         try:
             swept = precheck(sys.argv[1:])
@@ -130,7 +130,7 @@ def _run(cfg) -> None:
 
     from synthkit.engine.run import generate  # after composition: `--cfg job` never loads the engine
     from synthkit.errors import UserError
-    from synthkit.outputs.sweep import record_job_error
+    from synthkit.results.sweep import record_job_error
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -152,7 +152,7 @@ def _run(cfg) -> None:
     if cfg.card:
         result.notes.append(_card(out_dir))
     if cfg.preview:
-        from synthkit.outputs.preview import preview_report
+        from synthkit.results.preview import preview_report
 
         _print(preview_report(result, full_rows))
     else:
@@ -189,7 +189,7 @@ def _print(text: str) -> None:
 
 
 def _card(out_dir: Path) -> str:
-    from synthkit.outputs.card import write_card
+    from synthkit.results.card import write_card
 
     try:
         return f"dataset card: {write_card(out_dir)}"

@@ -241,7 +241,7 @@ def test_config_files_that_break_are_one_line(tmp_path, monkeypatch):
     result = run_synthkit("--config-dir", str(tmp_path / "conf"), "task=broken", "llm=mock", cwd=tmp_path)
     assert_one_line_error(result, "broken.yaml line 2 is not valid YAML")
     # A task config that reads a key from the environment is refused before anything is written.
-    monkeypatch.setenv("MY_API_KEY", "sk-abcdefghijklmnopqrstuvwxyz0123")
+    monkeypatch.setenv("MY_API_KEY", "sk-test-abcdefghijklmnopqrstuvwxyz")
     (tmp_path / "conf" / "task" / "leaky.yaml").write_text(
         "name: leaky\nlanguage: English\ndomains: {language: [English]}\noutput: {text: string}\n"
         'prompt: "Write in {{ language }} with ${oc.env:MY_API_KEY}"\n'
@@ -253,7 +253,7 @@ def test_config_files_that_break_are_one_line(tmp_path, monkeypatch):
         "llm=mock",
         f"output_dir={tmp_path / 'run'}",
         cwd=tmp_path,
-        env={"MY_API_KEY": "sk-abcdefghijklmnopqrstuvwxyz0123"},
+        env={"MY_API_KEY": "sk-test-abcdefghijklmnopqrstuvwxyz"},
     )
     line = assert_one_line_error(result, "oc.env:MY_API_KEY", "a key")
     assert "sk-abcdef" not in line and not (tmp_path / "run").exists()

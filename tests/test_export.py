@@ -181,7 +181,7 @@ def test_export_mistakes_are_one_line(recipe_run, tmp_path):
 
 def test_run_dir_loads_with_datasets_through_the_card(recipe_run, tmp_path):
     """The card's `configs:` front matter: data is the default config, and each export file is one."""
-    from synthkit.outputs.card import write_card
+    from synthkit.results.card import write_card
 
     run = Path(shutil.copytree(recipe_run[0], tmp_path / "run"))
     for fmt in ("e5", "flagembedding"):
@@ -203,7 +203,7 @@ def test_run_dir_loads_with_datasets_through_the_card(recipe_run, tmp_path):
 def test_recipe_data_loads_in_chunks(recipe_run, tmp_path):
     # Rows of different task types hold different keys and attributes: read in several blocks (as a run over
     # 10 MB is), they load only because the card declares the union of their columns.
-    from synthkit.outputs.card import write_card
+    from synthkit.results.card import write_card
 
     run = Path(shutil.copytree(recipe_run[0], tmp_path / "run"))
     write_card(run)

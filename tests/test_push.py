@@ -105,7 +105,7 @@ def test_push_refuses_before_uploading(run_dir, hub, monkeypatch, args, token, n
     import huggingface_hub.constants
 
     from synthkit.errors import UserError
-    from synthkit.outputs.push import main
+    from synthkit.results.push import main
 
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
     monkeypatch.setenv("HF_TOKEN", token)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from synthkit.errors import UserError
-from synthkit.outputs.export import Example
 from synthkit.quality.embedder import load_embedder
 from synthkit.quality.mining import mine_hard_negatives
 from synthkit.quality.score import Thresholds, records, score_rows, score_run, summary
+from synthkit.results.export import Example
 
 TOPICS = {
     "cats": "cat kitten feline purr",

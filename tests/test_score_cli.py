@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from helpers import assert_one_line_error, read_jsonl, run_synthkit
 
-from synthkit.outputs.card import write_card
-from synthkit.outputs.sweep import merge_sweep
 from synthkit.record import Row
+from synthkit.results.card import write_card
+from synthkit.results.sweep import merge_sweep
 
 TOPICS = ["cat kitten feline purr", "rain storm cloud thunder", "bread bake oven flour", "guitar song chord melody",
           "bank loan money credit", "ball goal match team", "plant seed soil flower"]  # fmt: skip

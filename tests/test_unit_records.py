@@ -256,7 +256,7 @@ def test_allowed_overrides():
 
 
 def test_the_card_schema_is_the_union_of_the_rows_columns():
-    from synthkit.outputs.schema import infer, merge, yaml_features
+    from synthkit.results.schema import infer, merge, yaml_features
 
     a = {"row": 0, "S1": "x", "attributes": {"low_score": 3, "unit": "phrase"}, "tasks": ["a"]}
     b = {"row": 1, "query": "q", "attributes": {"low_score": 2.5, "num_words": "at least 10"}, "tasks": []}

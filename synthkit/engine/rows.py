@@ -12,9 +12,9 @@ from typing import Optional
 from synthkit.calls.caller import OVERSIZE, ModelCaller
 from synthkit.calls.providers import RequestFailed, RowRefused
 from synthkit.engine.ledger import Ledger
-from synthkit.outputs.files import RunFiles
 from synthkit.quality.dedup import Deduplicator
 from synthkit.record import Row
+from synthkit.results.files import RunFiles
 from synthkit.spec.checks import CheckFailure
 from synthkit.spec.parsing import ParseError
 from synthkit.spec.task import TaskSpec

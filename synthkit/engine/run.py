@@ -33,9 +33,9 @@ from synthkit.engine.plan import (
 from synthkit.engine.rows import RowMaker, RowSettings
 from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
 from synthkit.errors import UserError
-from synthkit.outputs.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
-from synthkit.outputs.progress import Progress
 from synthkit.quality.dedup import Deduplicator
+from synthkit.results.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
+from synthkit.results.progress import Progress
 from synthkit.secrets import key_like_name, protect
 
 
@@ -111,7 +111,7 @@ def generate(
         if cfg.recipe is None and cfg.task.get("flatten_tasks") and result.data_path.exists():
             result.notes.append(f"flattened task definitions: {write_flat_tasks(result.data_path)}")
         if cfg.grid:
-            from synthkit.outputs.sweep import grid_coverage
+            from synthkit.results.sweep import grid_coverage
 
             result.coverage = grid_coverage(out_dir, cells)
         write_status(out, ledger, language=_language_outcomes(cells))

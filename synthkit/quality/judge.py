@@ -90,8 +90,8 @@ def _check(scoring) -> None:
 
 def score_dir(data: Path, embedder_cfg, scoring) -> dict:
     """Score data.jsonl, write scores.jsonl and scores_summary.json beside it; the summary."""
-    from synthkit.outputs.export import _task_configs
     from synthkit.quality.score import Thresholds, export_specs, score_run
+    from synthkit.results.export import _task_configs
 
     _check(scoring)
     exports = export_specs(_task_configs(data.parent))

@@ -25,7 +25,7 @@ class Mined:
 
 def mine_hard_negatives(embedder, examples: Sequence, k: int = 7, ratio: float = 0.95) -> list:
     """One Mined per example, in order. An example is anything with task_type, query, positive and
-    negative (None or a text) attributes, as synthkit.outputs.export.Example. Fewer than k negatives come
+    negative (None or a text) attributes, as synthkit.results.export.Example. Fewer than k negatives come
     back where the task type has fewer eligible documents."""
     out = [None] * len(examples)
     by_type: dict = {}

@@ -45,7 +45,7 @@ def push(run_dir: Path, repo: str, private: bool = False) -> str:
         from huggingface_hub.errors import HfHubHTTPError, HFValidationError
     except ImportError:
         raise UserError(f"push needs the huggingface_hub library: {pip_install('hub')}") from None
-    from synthkit.outputs.card import write_card
+    from synthkit.results.card import write_card
 
     api = HfApi(token=token)
     try:

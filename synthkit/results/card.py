@@ -6,9 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from synthkit.outputs.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
-from synthkit.outputs.schema import infer, merge, yaml_features
 from synthkit.record import Row, read_rows
+from synthkit.results.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
+from synthkit.results.schema import infer, merge, yaml_features
 from synthkit.spec.langid import language_code
 from synthkit.spec.text import word_count
 

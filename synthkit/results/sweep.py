@@ -10,9 +10,9 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.outputs.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
 from synthkit.quality.dedup import Deduplicator
 from synthkit.record import read_rows
+from synthkit.results.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
 from synthkit.secrets import redact
 
 COVERAGE_FILE = "coverage.md"
@@ -67,7 +67,7 @@ class MergeSweep(Callback):
             if report:
                 Path(report).write_text(json.dumps(failed), encoding="utf-8")
             if config.get("card"):
-                from synthkit.outputs.card import write_card
+                from synthkit.results.card import write_card
 
                 print(f"  dataset card: {write_card(sweep_dir)}", flush=True)
 
