@@ -89,38 +89,30 @@ def startup(workdir: Path) -> dict:
     import_litellm = min(run([sys.executable, "-c", "import litellm"])[1] for _ in range(2))
     log = workdir / "first.jsonl"
     server = Server(0, log)
+
+    def first_request(name: str, *extra: str) -> float:
+        """Seconds from process start to the server receiving the first request."""
+        before = len(log.read_text().splitlines()) if log.exists() else 0
+        started = time.time()
+        run(
+            [
+                sys.executable,
+                "-m",
+                "synthkit",
+                "llm=vllm",
+                f"llm.api_base={server.base_url}",
+                "llm.model=openai/m",
+                "num_rows=1",
+                "cache=off",
+                f"output_dir={workdir / name}",
+                *extra,
+            ]
+        )
+        return json.loads(log.read_text().splitlines()[before])["t"] - started
+
     try:
-        started = time.time()
-        run(
-            [
-                sys.executable,
-                "-m",
-                "synthkit",
-                "llm=vllm",
-                f"llm.api_base={server.base_url}",
-                "llm.model=openai/m",
-                "num_rows=1",
-                "cache=off",
-                f"output_dir={workdir / 'first'}",
-                "llm.client=litellm",
-            ]
-        )
-        first_litellm = json.loads(log.read_text().splitlines()[0])["t"] - started
-        started = time.time()
-        run(
-            [
-                sys.executable,
-                "-m",
-                "synthkit",
-                "llm=vllm",
-                f"llm.api_base={server.base_url}",
-                "llm.model=openai/m",
-                "num_rows=1",
-                "cache=off",
-                f"output_dir={workdir / 'first2'}",
-            ]
-        )
-        first_http = json.loads(log.read_text().splitlines()[1])["t"] - started
+        first_litellm = first_request("first", "llm.client=litellm")
+        first_http = first_request("first2")
     finally:
         server.stop()
     return {

@@ -159,13 +159,16 @@ def read_rows(path: Path, missing_ok: bool = True) -> Iterator[Row]:
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror}") from None
     with handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                yield Row.from_json(json.loads(line))
-            except (ValueError, RecursionError) as e:
-                raise UserError(
-                    f"{path} line {number} is not a synthkit row ({e}): "
-                    "repair or remove that line, or choose another output_dir"
-                ) from None
+        try:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                try:
+                    yield Row.from_json(json.loads(line))
+                except (ValueError, RecursionError) as e:
+                    raise UserError(
+                        f"{path} line {number} is not a synthkit row ({e}): "
+                        "repair or remove that line, or choose another output_dir"
+                    ) from None
+        except UnicodeDecodeError:  # raised while reading ahead, so no line number to name
+            raise UserError(f"{path} is not UTF-8 text: is it a synthkit file? Choose another output_dir") from None

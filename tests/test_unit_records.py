@@ -268,3 +268,10 @@ def test_the_card_schema_is_the_union_of_the_rows_columns():
     # ints and floats widen to float; a number in one row and text in another is read as text
     assert attributes == {"low_score": "float64", "unit": "string", "num_words": "string"}
     assert features["tasks"] == {"name": "tasks", "list": "string"} and features["grid"]["dtype"] == "string"
+
+
+def test_a_file_that_is_not_text_is_one_line(tmp_path):
+    path = tmp_path / "data.jsonl"
+    path.write_bytes(b'{"row": 0, "task_type": "t"}\n\xff\xfe\x00binary\n')
+    with pytest.raises(UserError, match="is not UTF-8 text"):
+        list(read_rows(path))

@@ -25,11 +25,7 @@ class Tally:
     cost_usd: float = 0.0
     truncated: int = 0  # answers cut off by llm.max_tokens
     reasons: Counter = field(default_factory=Counter)  # why rows were rejected: the check, or the kind of reason
-    # Rows written and rejected per (attribute, value): a value the model always fails is not lost silently.
-    values_written: Counter = field(default_factory=Counter)
-    values_rejected: Counter = field(default_factory=Counter)
-    value_reasons: dict = field(default_factory=dict)  # (attribute, value) -> Counter of reasons
-    value_origins: dict = field(default_factory=dict)  # (attribute, value) -> the rows whose draws were rejected
+    values: "ValueCounts" = field(default_factory=lambda: ValueCounts())
 
     def add(self, other: "Tally") -> None:
         for name in (
@@ -47,24 +43,44 @@ class Tally:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
-        self.values_written.update(other.values_written)
-        self.values_rejected.update(other.values_rejected)
-        for value, reasons in other.value_reasons.items():
-            self.value_reasons.setdefault(value, Counter()).update(reasons)
-        for value, origins in other.value_origins.items():
-            self.value_origins.setdefault(value, set()).update(origins)
+        self.values.update(other.values)
 
-    def lost_values(self, least_rejects: int = 3, least_origins: int = 3) -> list:
+
+class ValueCounts:
+    """Rows written and rejected per (attribute, value) drawn: a value the model always fails is not lost
+    silently behind refills of other values."""
+
+    def __init__(self):
+        self.written: Counter = Counter()
+        self.rejected: Counter = Counter()
+        self.reasons: dict = {}  # (attribute, value) -> Counter of reasons
+        self.origins: dict = {}  # (attribute, value) -> the rows whose draws were rejected
+
+    def add_written(self, drawn: dict) -> None:
+        self.written.update(_values(drawn))
+
+    def add_rejected(self, reason: str, drawn: dict, origin) -> None:
+        """`origin`: the row the attributes were drawn for (a refill shares its rejected row's)."""
+        for value in _values(drawn):
+            self.rejected[value] += 1
+            self.reasons.setdefault(value, Counter())[reason] += 1
+            self.origins.setdefault(value, set()).add(origin)
+
+    def update(self, other: "ValueCounts") -> None:
+        self.written.update(other.written)
+        self.rejected.update(other.rejected)
+        for value, reasons in other.reasons.items():
+            self.reasons.setdefault(value, Counter()).update(reasons)
+        for value, origins in other.origins.items():
+            self.origins.setdefault(value, set()).update(origins)
+
+    def lost(self, least_rejects: int = 3, least_origins: int = 3) -> list:
         """`attribute=value (N rejected: top reason)` for values never written though rejected at least that
         often, in rows drawn apart (one unlucky draw asked again is not a value the model fails)."""
         lost = []
-        for value, rejected in self.values_rejected.most_common():
-            if (
-                rejected >= least_rejects
-                and not self.values_written[value]
-                and len(self.value_origins.get(value, ())) >= least_origins
-            ):
-                reason = self.value_reasons[value].most_common(1)[0][0]
+        for value, rejected in self.rejected.most_common():
+            if rejected >= least_rejects and not self.written[value] and len(self.origins[value]) >= least_origins:
+                reason = self.reasons[value].most_common(1)[0][0]
                 lost.append(f"{value[0]}={value[1]} ({rejected} rejected: {reason})")
         return lost
 
@@ -85,16 +101,11 @@ class Ledger:
         self.stages: list = []
 
     # Events.
-    def stage_started(self, name: str, target: int, resumed: int, before: Optional[Tally] = None) -> Stage:
-        """`before`: what an earlier run into the same dir left (its values written and rejected)."""
+    def stage_started(self, name: str, target: int, resumed: int, before: Optional[ValueCounts] = None) -> Stage:
+        """`before`: the values an earlier run into the same dir wrote and rejected."""
         tally = Tally(resumed=resumed)
         if before is not None:
-            for name_ in ("values_written", "values_rejected"):
-                getattr(tally, name_).update(getattr(before, name_))
-            for value, reasons in before.value_reasons.items():
-                tally.value_reasons[value] = Counter(reasons)
-            for value, origins in before.value_origins.items():
-                tally.value_origins[value] = set(origins)
+            tally.values.update(before)
         stage = Stage(name, target, tally)
         self.stages.append(stage)
         return stage
@@ -122,20 +133,16 @@ class Ledger:
         tally.cached += cached
         tally.truncated += truncated
 
-    def row_written(self, attributes: dict) -> None:
+    def row_written(self, drawn: dict) -> None:
         tally = self.current.tally
         tally.written += 1
-        tally.values_written.update(_values(attributes))
+        tally.values.add_written(drawn)
 
-    def row_rejected(self, reason: str, attributes: dict, origin=None) -> None:
-        """`origin`: the row the attributes were drawn for (a refill shares its rejected row's)."""
+    def row_rejected(self, reason: str, drawn: dict, origin=None) -> None:
         tally = self.current.tally
         tally.rejected += 1
         tally.reasons[reason] += 1
-        for value in _values(attributes):
-            tally.values_rejected[value] += 1
-            tally.value_reasons.setdefault(value, Counter())[reason] += 1
-            tally.value_origins.setdefault(value, set()).add(origin)
+        tally.values.add_rejected(reason, drawn, origin)
 
     def row_failed(self) -> None:
         self.current.tally.failed += 1

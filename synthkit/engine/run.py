@@ -20,7 +20,7 @@ from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
 from synthkit.calls.limits import RateLimits
 from synthkit.calls.providers import make_provider
 from synthkit.config import check_bounds
-from synthkit.engine.ledger import Ledger, Stage, Tally
+from synthkit.engine.ledger import Ledger, ValueCounts
 from synthkit.engine.plan import (
     BRAINSTORM_DIR,
     brainstorm_cells,
@@ -176,7 +176,7 @@ async def _run_stage(
     finally:
         files.close()
         progress.close()
-        lost = stage.tally.lost_values() if name != "brainstorm" else []
+        lost = stage.tally.values.lost() if name != "brainstorm" else []
         ledger.stage_ended(scheduler.shortfall(stage.tally.failed, files.rejects_path, lost))
     return files.data_path
 
@@ -250,7 +250,7 @@ def write_status(out: OutputDir, ledger: Ledger, error: str = "", language: Opti
             "failed": totals.failed,
             "stopped_early": error or ledger.stopped_early or "",
             "error": error,
-            "lost_values": totals.lost_values(),
+            "lost_values": totals.values.lost(),
             **({"language_check": language} if language else {}),
         },
     )
@@ -265,23 +265,22 @@ def _language_outcomes(cells: list) -> dict:
     return dict(sorted(total.items()))
 
 
-def _earlier(files: RunFiles, cells: list) -> Optional[Tally]:
-    """What rows an earlier run into this dir wrote and rejected, per attribute value."""
+def _earlier(files: RunFiles, cells: list) -> Optional[ValueCounts]:
+    """What rows an earlier run into this dir wrote and rejected, per attribute value drawn."""
     if not files.earlier:
         return None
     tasks = {c.key: c.task for c in cells}
-    earlier, ledger = Tally(), Ledger()
-    ledger.stages.append(Stage("earlier", 0, earlier))
-    for cell, origin, attributes, check in files.earlier:
-        task = tasks.get(cell)
-        drawn = (
-            task.drawn(attributes) if task is not None and set(attributes) >= {a.name for a in task.attributes} else {}
-        )
-        if check:
-            ledger.row_rejected(check, drawn, (cell, origin))
+    counts = ValueCounts()
+    for row in files.earlier:
+        task = tasks.get(row.cell)
+        if task is None or not set(row.attributes) >= {a.name for a in task.attributes}:
+            continue  # a cell this run does not make
+        drawn = task.drawn(row.attributes)
+        if row.rejected:
+            counts.add_rejected(row.check or "rejected", drawn, (row.cell, row.tags.get("refills", row.row)))
         else:
-            ledger.row_written(drawn)
-    return earlier
+            counts.add_written(drawn)
+    return counts
 
 
 def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:

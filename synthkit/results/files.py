@@ -103,22 +103,16 @@ class RunFiles:
         self.rejects_path = out_dir / REJECTS_FILE
         self.done: dict = {}  # cell key -> row indices already written or rejected
         self.written: Counter = Counter()  # cell key -> rows already written
-        self.earlier: list = []  # (row written or rejected) of an earlier run, for the ledger's value counts
+        self.earlier: list = []  # rows of an earlier run (their texts dropped), for the ledger's value counts
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
-            for path, counts in ((self.data_path, True), (self.rejects_path, False)):
+            for path in (self.data_path, self.rejects_path):
                 _drop_torn_line(path)
                 for row in read_rows(path):
                     self.done.setdefault(row.cell, set()).add(row.row)
-                    self.written[row.cell] += counts
-                    self.earlier.append(
-                        (
-                            row.cell,
-                            row.tags.get("refills", row.row),
-                            row.attributes,
-                            row.check or ("" if counts else "rejected"),
-                        )
-                    )
+                    self.written[row.cell] += not row.rejected
+                    row.outputs, row.raw = {}, None  # a resume of a large run holds only what it counts
+                    self.earlier.append(row)
             # Unbuffered: each row is one write, and a write that fails half-way is cut back off.
             self._data = open(self.data_path, "ab", buffering=0)
             self._rejects = open(self.rejects_path, "ab", buffering=0)
