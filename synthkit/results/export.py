@@ -152,7 +152,13 @@ def _task_configs(run_dir: Path) -> dict:
             configs[task["name"]] = task
     saved = run_dir / ".hydra" / "config.yaml"
     if saved.exists():
-        cfg = OmegaConf.load(saved)
+        try:
+            cfg = OmegaConf.load(saved)
+        except Exception as e:  # YAML or OmegaConf errors of a file someone edited or damaged
+            raise UserError(
+                f"{saved} does not load ({type(e).__name__}); repair it, or remove it to export with "
+                "the packaged task configs"
+            ) from None
         used = [cfg.get("task")] + list((cfg.get("recipe") or {}).get("tasks", {}).values())
         for task in filter(None, used):
             if task.get("export"):
