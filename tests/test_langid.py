@@ -138,3 +138,18 @@ def test_the_lists_use_the_spec_names():
     assert len(lists["xlmr"]) == 100 and len(lists["paper"]) == 93
     chinese = {"Chinese (Simplified)", "Chinese (Traditional)"}
     assert set(lists["paper"]) == (set(lists["xlmr"]) - variants - chinese) | {"Chinese"}
+
+
+def test_sweeps_name_languages_as_the_lists_do():
+    """One name per language across the lists and the packaged sweeps (no "Chinese" here and
+    "Chinese (Simplified)" there), so a sweep's cells group with a mixture's rows."""
+    known = set(_language_lists()["paper"])
+    swept = 0
+    for path in sorted((ROOT / "conf/sweep").glob("*.yaml")):
+        params = OmegaConf.load(path).get("hydra", {}).get("sweeper", {}).get("params", {})
+        for key, values in params.items():
+            if key.endswith("language"):
+                names = [v.strip() for v in str(values).split(",")]
+                assert set(names) <= known, (path.name, set(names) - known)
+                swept += len(names)
+    assert swept >= 28

@@ -2,6 +2,7 @@
 name; duplicates are caught within a run, across a sweep and in a brainstormed pool."""
 
 import json
+from collections import Counter
 
 from helpers import read_jsonl, run_synthkit, server_llm
 
@@ -191,6 +192,11 @@ def test_the_dataset_card(openai_server, tmp_path):
     # Values per task type in their domain's order, with rows and rejects each.
     units = card.split("**bitext_retrieval: unit**")[1]
     assert units.index("| sentence |") < units.index("| phrase |") < units.index("| passage |")
+    # Rows expected from the drawn shares (three units, uniform: 2 of the 6 rows each) beside the rows made.
+    assert "| value | expected rows | rows | rejects | reject rate |" in units
+    made = Counter(r["attributes"]["unit"] for r in read_jsonl(out / "data.jsonl"))
+    for unit in ("sentence", "phrase", "passage"):
+        assert f"| {unit} | 2.0 | {made[unit]} |" in units
     # The planted English S2 was judged wrong once; the server's digit strings have no language to judge.
     assert "| wrong | 1 |" in card and "unchecked:no_language" in card
     assert "task.target_language=German" in card and "| openai/gpt-4o-mini | 6 |" in card

@@ -124,6 +124,34 @@ def test_zero_weight_is_never_drawn():
     assert {spec.draw_attributes(0, row)["size"] for row in range(500)} == {"s", "m"}
 
 
+def test_expected_shares_match_the_draws():
+    """The card's expected rows per value come from the same domains as the draws: weighted, narrowed,
+    and an attribute that differs from a weighted one."""
+    task = small_task(
+        colour=["red", "blue"],
+        domains={
+            **small_task()["domains"],
+            "shape": {"values": ["circle", "square", "triangle"], "weights": [6, 3, 1]},
+            "other": {"values": ["circle", "square", "triangle"], "differs_from": "shape"},
+        },
+        other=None,
+    )
+    spec = TaskSpec(task)
+    n = 30000
+    drawn = [spec.draw_attributes(3, row) for row in range(n)]
+    shares = spec.expected_shares()
+    assert set(shares) == {"colour", "size", "shape", "other"}
+    assert shares["colour"] == {"red": 0.5, "blue": 0.5} and shares["size"]["s"] == 0.7
+    for name, expected in shares.items():
+        counts = Counter(d[name] for d in drawn)
+        assert set(counts) <= set(expected)
+        for value, share in expected.items():
+            assert abs(counts[value] / n - share) < 0.01, (name, value, counts[value] / n, share)
+    assert abs(sum(shares["other"].values()) - 1) < 1e-9
+    # A grid gives each value the same rows, whatever the weights.
+    assert spec.expected_shares(even=["size"])["size"] == {v: 1 / 3 for v in "sml"}
+
+
 def test_a_list_setting_narrows_the_domain_and_is_drawn_uniformly():
     spec = TaskSpec(small_task(size=["m", "l"]))
     counts = Counter(spec.draw_attributes(0, row)["size"] for row in range(2000))

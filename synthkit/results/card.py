@@ -19,10 +19,10 @@ TOP = 15  # values shown per attribute
 def write_card(out_dir: Path) -> Path:
     rows = _Tally(out_dir / DATA_FILE)
     rejects = _Tally(out_dir / REJECTS_FILE)
-    domains = _domains(out_dir)
+    expected = _expected(out_dir)
     # Per task type, values in their domain's order; a fixed attribute makes no plot.
     attributes = {
-        f"{task}: {name}": Counter(dict(_in_order(counts, domains.get(task, {}).get(name))))
+        f"{task}: {name}": Counter(dict(_in_order(counts, expected.get(task, {}).get(name))))
         for (task, name), counts in rows.attributes.items()
         if len(counts) > 1
     }
@@ -59,7 +59,7 @@ def write_card(out_dir: Path) -> Path:
         lines += ["### Per language", "", *_table(["language", "rows"], rows.languages.most_common()), ""]
     lines += ["## Rejects", "", f"{rejects.count} rows rejected after their attempts.", ""]
     lines += _status_section(out_dir)
-    lines += _values_section(rows, rejects, domains)
+    lines += _values_section(rows, rejects, expected)
     if rejects.reasons:
         lines += [*_table(["reason (check)", "rows"], rejects.reasons.most_common()), ""]
     cost = "unknown (unpriced model)" if rows.unpriced or rejects.unpriced else f"${rows.cost + rejects.cost:.4f}"
@@ -156,22 +156,28 @@ def _configs(out_dir: Path) -> list:
     return lines
 
 
-def _domains(out_dir: Path) -> dict:
-    """{task type: {attribute: its domain's values}} from the run's saved config, to show values in order."""
+def _expected(out_dir: Path) -> dict:
+    """{task type: {attribute: {value: the share of rows drawn with it}}}, in each domain's order, from the
+    run's saved config: what the rows should show if no value were harder for the model than another."""
     try:
         from omegaconf import OmegaConf
 
         cfg = OmegaConf.to_container(OmegaConf.load(out_dir / ".hydra" / "config.yaml"), resolve=True)
     except Exception:  # no config (a merged sweep), or one that no longer resolves: order by count instead
         return {}
+    from synthkit.errors import UserError
+    from synthkit.spec.task import TaskSpec
+
     tasks = [cfg.get("task"), *((cfg.get("recipe") or {}).get("tasks") or {}).values()]
-    domains: dict = {}
+    expected: dict = {}
     for task in filter(None, tasks):
-        for name, spec in (task.get("domains") or {}).items():
-            values = spec.get("values") if isinstance(spec, dict) else spec
-            if isinstance(values, list):
-                domains.setdefault(task.get("name"), {})[name] = [str(v) for v in values]
-    return domains
+        try:
+            spec = TaskSpec(task, str(cfg.get("preset") or "seed"))
+        except (UserError, KeyError, TypeError, ValueError):  # a domain read from a file that moved
+            continue
+        shares = spec.expected_shares(even=cfg.get("grid") or ())
+        expected[spec.name] = {name: {str(v): p for v, p in drawn.items()} for name, drawn in shares.items()}
+    return expected
 
 
 def _in_order(counts: Counter, domain) -> list:
@@ -185,17 +191,36 @@ def _in_order(counts: Counter, domain) -> list:
         return counts.most_common()
 
 
-def _values_section(rows, rejects, domains: dict) -> list:
-    """Per task type and attribute: rows and rejects per value, and the reject rate, so a value the model
-    fails is seen at once (rows are refilled with the same attributes, so counts keep the drawn shares)."""
+def _values_section(rows, rejects, expected: dict) -> list:
+    """Per task type and attribute: rows expected from the drawn shares, rows written, rejects and the
+    reject rate per value, so a value the model fails is seen at once (a rejected row is asked again with
+    the same attributes, so the rows keep the drawn shares unless a value keeps failing)."""
     lines = []
     for (task, name), counts in rows.attributes.items():
         rejected = rejects.attributes.get((task, name), Counter())
-        values = dict(_in_order(counts + rejected, domains.get(task, {}).get(name)))
-        if len(values) < 2 or len(values) > TOP:
+        shares = expected.get(task, {}).get(name, {})
+        seen = Counter(dict.fromkeys(shares, 0))  # values never made stay in (`+` would drop them)
+        seen.update(counts + rejected)
+        values = [v for v, _ in _in_order(seen, shares)]
+        if len(values) < 2:
             continue
-        table = [(v, counts[v], rejected[v], f"{rejected[v] / (counts[v] + rejected[v]):.0%}") for v in values]
-        lines += [f"**{task}: {name}**", "", *_table(["value", "rows", "rejects", "reject rate"], table), ""]
+        total = rows.task_types[task]
+        title = f"**{task}: {name}**"
+        if len(values) > TOP:  # e.g. 93 languages: the values furthest below their share
+            values = sorted(values, key=lambda v: counts[v] - shares.get(v, 0) * total)[:TOP]
+            title += f" (the {TOP} values furthest below their expected rows)"
+        table = [
+            (
+                v,
+                f"{shares[v] * total:.1f}" if v in shares else "",
+                counts[v],
+                rejected[v],
+                f"{rejected[v] / (counts[v] + rejected[v]):.0%}" if counts[v] + rejected[v] else "",
+            )
+            for v in values
+        ]
+        header = ["value", "expected rows", "rows", "rejects", "reject rate"]
+        lines += [title, "", *_table(header, table), ""]
     return ["### Attribute values", "", *lines] if lines else []
 
 

@@ -59,6 +59,28 @@ class Attribute:
             weights = [weights[i] for i in keep] if weights else None
         return rng.choices(choices, weights)[0] if weights else rng.choice(choices)
 
+    def shares(self, other: Optional[Mapping] = None, even: bool = False) -> Optional[dict]:
+        """{value: the share of rows drawn with it}, as `draw` draws; `other`: the shares of the attribute this
+        one differs from; `even`: a grid gives each value the same rows, whatever the weights. None: free text."""
+        if self.values is None:
+            return None
+        if self.fixed is not None:
+            return {self.fixed: 1.0}
+        choices = self.choices
+        weights = self.weights if self.weights and choices is self.values and not even else [1] * len(choices)
+
+        def normalized(excluded: Any) -> dict:
+            total = sum(w for c, w in zip(choices, weights) if c != excluded)
+            return {c: w / total for c, w in zip(choices, weights) if c != excluded} if total else {}
+
+        if self.differs_from is None or other is None:
+            return normalized(None)
+        shares = dict.fromkeys(choices, 0.0)
+        for value, p in other.items():
+            for c, q in normalized(value).items():
+                shares[c] += p * q
+        return shares
+
 
 class TaskSpec:
     def __init__(self, cfg: DictConfig | dict, preset: str = "seed"):  # preset: seed or paper (a typed config enum)
@@ -116,6 +138,15 @@ class TaskSpec:
         for a in self.attributes:
             drawn[a.name] = a.draw(seed, row, drawn, stream)
         return drawn
+
+    def expected_shares(self, even: Sequence = ()) -> dict:
+        """{attribute: {value: share}} of the rows, for attributes drawn from a domain; `even`: a grid's."""
+        shares: dict = {}
+        for a in self.attributes:
+            drawn = a.shares(shares.get(a.differs_from), even=a.name in even)
+            if drawn is not None:
+                shares[a.name] = drawn
+        return shares
 
     def language_outcomes(self) -> dict:
         """How the language check judged this task's texts so far: ok, wrong, unchecked:<why>."""
