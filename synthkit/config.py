@@ -57,12 +57,19 @@ class LLMConfig:
 class EmbedderConfig:
     """The reference embedder that judges rows (conf/embedder/*.yaml)."""
 
-    backend: str = "model2vec"  # model2vec | sentence-transformers
+    backend: str = "model2vec"  # model2vec | sentence-transformers (checked where the embedder is loaded)
     model: str = "minishlab/potion-multilingual-128M"  # a hub id (cached) or a local directory
     device: Optional[str] = None
     batch_size: int = 256
     query_prompt: Optional[str] = None  # sentence-transformers: a prompt name of the model, or the text
     document_prompt: Optional[str] = None
+
+
+class ScoreFlag(str, Enum):  # the flags of synthkit.quality.score
+    false_negative = "false_negative"
+    easy_negative = "easy_negative"
+    inconsistent = "inconsistent"
+    near_duplicate = "near_duplicate"
 
 
 class ScorePolicy(str, Enum):
@@ -77,8 +84,11 @@ class ScoreConfig:
     false_negative_ratio: float = 0.95  # negative scoring at least this share of the positive (NV-Retriever)
     top_k: int = 5  # the positive must rank among the query's top k positives of its type (round trip)
     near_duplicate: float = 0.95  # cosine to an earlier query of its type at least this
+    easy_margin: Optional[float] = None  # margin at least this: easy; None: no harder than an in-batch negative
     policy: ScorePolicy = ScorePolicy.flag
-    drop: list[str] = field(default_factory=lambda: ["false_negative", "inconsistent", "near_duplicate"])
+    drop: list[ScoreFlag] = field(
+        default_factory=lambda: [ScoreFlag.false_negative, ScoreFlag.inconsistent, ScoreFlag.near_duplicate]
+    )
     batch_size: int = 1024  # rows per encoding batch
 
 
@@ -142,6 +152,10 @@ BOUNDS = {
     "llm.tpm": (1, None, False),
     "llm.input_cost_per_mtok": (0, None, False),
     "llm.output_cost_per_mtok": (0, None, False),
+    "embedder.batch_size": (1, None, False),
+    "scoring.false_negative_ratio": (0, None, True),
+    "scoring.top_k": (1, None, False),
+    "scoring.batch_size": (1, None, False),
 }
 
 

@@ -76,3 +76,27 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
     for needle in needles:
         assert needle in lines[0], lines[0]
     return lines[0]
+
+
+def tiny_static_model(path: Path, topics: list, extra_vectors: dict | None = None) -> Path:
+    """A model2vec model made on the spot and saved to `path`: a word-level vocabulary over `topics`
+    (strings of words), one axis per topic and one per word, plus a small shared component (as real
+    embeddings have, it keeps unrelated words at a cosine just above 0). `extra_vectors`: more words,
+    each with its own vector."""
+    import numpy as np
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = [w for topic in topics for w in topic.split()]
+    extra = extra_vectors or {}
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words + list(extra))}}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    vectors = np.zeros((len(vocab), 1 + len(topics) + len(vocab)), dtype=np.float32)
+    for t, topic in enumerate(topics):
+        for w in topic.split():
+            vectors[vocab[w], [0, 1 + t, len(topics) + vocab[w]]] = [0.2, 1.0, 1.0]
+    for word, vector in extra.items():
+        vectors[vocab[word], : len(vector)] = vector
+    StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True).save_pretrained(path)
+    return path

@@ -4,8 +4,8 @@ model2vec's own save_pretrained and loaded by path through load_embedder, as use
 
 import json
 
-import numpy as np
 import pytest
+from helpers import tiny_static_model
 
 from synthkit.errors import UserError
 from synthkit.quality.embedder import load_embedder
@@ -43,22 +43,9 @@ NAMES = list(PLANTED)
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from model2vec import StaticModel
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    words = [w for topic in TOPICS.values() for w in topic.split()]
-    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}, "nothing": len(words) + 1}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    # A small shared component, as real embeddings have, keeps unrelated words at a cosine just above 0.
-    vectors = np.zeros((len(vocab), 1 + len(TOPICS) + len(vocab)), dtype=np.float32)
-    for t, topic in enumerate(TOPICS.values()):
-        for w in topic.split():
-            vectors[vocab[w], [0, 1 + t, len(TOPICS) + vocab[w]]] = [0.2, 1.0, 1.0]
-    vectors[vocab["nothing"], 0] = -1.0  # a query scoring below 0 against every document
+    # "nothing": a query scoring below 0 against every document.
     path = tmp_path_factory.mktemp("model") / "tiny-static"
-    StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True).save_pretrained(path)
-    return path
+    return tiny_static_model(path, list(TOPICS.values()), extra_vectors={"nothing": [-1.0]})
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +83,21 @@ def test_each_flag_fires_on_its_planted_row_only(embedder):
     assert flags["paraphrased negative"] == {"false_negative"}
     assert flags["unrelated negative"] == {"easy_negative"}
     assert flags["reworded repeat"] == {"near_duplicate"}
+
+
+def test_a_fixed_easy_margin_replaces_the_in_batch_rule(embedder):
+    margins = {n: r["margin"] for n, r in zip(NAMES, records(score_rows(planted_rows(), EXPORTS, embedder)))}
+    for threshold in (margins["unrelated negative"] - 1e-3, 0.1, 0.5):
+        flags = flags_by_name(score_rows(planted_rows(), EXPORTS, embedder, Thresholds(easy_margin=threshold)))
+        easy = {n for n, f in flags.items() if "easy_negative" in f}
+        # margins are rounded to 4 places in the records
+        assert easy == {n for n, m in margins.items() if m is not None and m >= threshold + 1e-4}, threshold
+    assert (
+        "easy_negative"
+        in flags_by_name(
+            score_rows(planted_rows(), EXPORTS, embedder, Thresholds(easy_margin=margins["unrelated negative"] - 1e-3))
+        )["unrelated negative"]
+    )
 
 
 def test_thresholds_move_the_flags(embedder):

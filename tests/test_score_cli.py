@@ -7,9 +7,8 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
-from helpers import assert_one_line_error, read_jsonl, run_synthkit
+from helpers import assert_one_line_error, read_jsonl, run_synthkit, tiny_static_model
 
 from synthkit.record import Row
 from synthkit.results.card import write_card
@@ -35,21 +34,7 @@ DROPPED = {"false_negative", "inconsistent", "near_duplicate"}  # scoring.drop's
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from model2vec import StaticModel
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    words = [w for topic in TOPICS for w in topic.split()]
-    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
-    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
-    # One axis per topic and one per word, plus a small shared component, as real embeddings have.
-    vectors = np.zeros((len(vocab), 1 + len(TOPICS) + len(vocab)), dtype=np.float32)
-    for t, topic in enumerate(TOPICS):
-        for w in topic.split():
-            vectors[vocab[w], [0, 1 + t, len(TOPICS) + vocab[w]]] = [0.2, 1.0, 1.0]
-    path = tmp_path_factory.mktemp("model") / "tiny-static"
-    StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True).save_pretrained(path)
-    return str(path)
+    return str(tiny_static_model(tmp_path_factory.mktemp("model") / "tiny-static", TOPICS))
 
 
 def write_run(directory, rows=ROWS, job=None):
@@ -156,7 +141,9 @@ def test_a_wrong_embedder_model_is_one_line_naming_it_and_the_extra(tmp_path):
     assert_one_line_error(run_synthkit("score", str(run), "llm=mock", cwd=tmp_path, card=True),
                           "llm=mock is not an embedder or scoring setting")  # fmt: skip
     assert_one_line_error(run_synthkit("score", str(run), "scoring.drop=[too_long]", cwd=tmp_path, card=True),
-                          "scoring.drop names too_long")  # fmt: skip
+                          "scoring.drop=[too_long]", "expected one of [false_negative, easy_negative")  # fmt: skip
+    assert_one_line_error(run_synthkit("score", str(run), "scoring.top_k=0", cwd=tmp_path, card=True),
+                          "scoring.top_k=0 must be at least 1")  # fmt: skip
     assert not (run / "scores.jsonl").exists()
 
 

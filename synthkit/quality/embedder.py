@@ -52,8 +52,8 @@ class SentenceTransformerEmbedder:
     def __init__(self, model, batch_size: int, query_prompt: str | None, document_prompt: str | None):
         self.model, self.batch_size = model, batch_size
         prompts = getattr(model, "prompts", None) or {}
-        self._query = _prompt_args(query_prompt, prompts, ("query",))
-        self._document = _prompt_args(document_prompt, prompts, ("document", "passage", "corpus"))
+        self.query_prompt_args = _prompt_args(query_prompt, prompts, ("query",))
+        self.document_prompt_args = _prompt_args(document_prompt, prompts, ("document", "passage", "corpus"))
 
     def _encode(self, texts: Sequence[str], prompt_args: dict) -> np.ndarray:
         if not texts:
@@ -69,10 +69,10 @@ class SentenceTransformerEmbedder:
         return normalise(vectors)
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._query)
+        return self._encode(texts, self.query_prompt_args)
 
     def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, self._document)
+        return self._encode(texts, self.document_prompt_args)
 
 
 def _prompt_args(explicit: str | None, prompts: dict, names: tuple) -> dict:

@@ -24,17 +24,25 @@ def main(argv: list) -> None:
     parser.add_argument("overrides", nargs="*", help="embedder=..., embedder.model=..., scoring.policy=drop, ...")
     args = parser.parse_args(argv)
     data = data_file(args.source)
-    for override in args.overrides:
+    cfg = compose_scoring(args.overrides, "score")
+    print(report(score_dir(data, cfg.embedder, cfg.scoring), data.parent))
+
+
+def compose_scoring(overrides: list, command: str):
+    """The config of a scoring (or mining) from embedder and scoring overrides, its settings checked."""
+    for override in overrides:
         key = override.lstrip("+~").split("=", 1)[0]
         if key.split(".", 1)[0] not in OVERRIDABLE or "=" not in override:
             raise UserError(
-                f"score: {override} is not an embedder or scoring setting; "
+                f"{command}: {override} is not an embedder or scoring setting; "
                 "give e.g. embedder=sentence_transformers embedder.model=DIR scoring.policy=drop"
             )
     from synthkit.api import compose
+    from synthkit.config import check_bounds
 
-    cfg = compose(*args.overrides)
-    print(report(score_dir(data, cfg.embedder, cfg.scoring), data.parent))
+    cfg = compose(*overrides)
+    check_bounds(cfg)
+    return cfg
 
 
 class _Parser(argparse.ArgumentParser):
@@ -56,8 +64,6 @@ def load(embedder_cfg):
         from synthkit.quality.embedder import BACKENDS, load_embedder
     except ImportError as e:  # numpy: the embedders' own dependency, absent from a bare install
         raise UserError(f"scoring needs {e.name}: {pip_install('quality')}") from None
-    if embedder_cfg.batch_size < 1:
-        raise UserError(f"embedder.batch_size={embedder_cfg.batch_size} must be at least 1")
     try:
         return load_embedder(
             embedder_cfg.backend,
@@ -74,33 +80,20 @@ def load(embedder_cfg):
         raise UserError(message) from None
 
 
-def _check(scoring) -> None:
-    from synthkit.quality.score import FLAGS
-
-    if not 0 < scoring.false_negative_ratio:
-        raise UserError(f"scoring.false_negative_ratio={scoring.false_negative_ratio} must be more than 0")
-    if scoring.top_k < 1:
-        raise UserError(f"scoring.top_k={scoring.top_k} must be at least 1")
-    if scoring.batch_size < 1:
-        raise UserError(f"scoring.batch_size={scoring.batch_size} must be at least 1")
-    unknown = [f for f in scoring.drop if f not in FLAGS]
-    if unknown:
-        raise UserError(f"scoring.drop names {', '.join(unknown)}: the flags are {', '.join(FLAGS)}")
-
-
 def score_dir(data: Path, embedder_cfg, scoring) -> dict:
     """Score data.jsonl, write scores.jsonl and scores_summary.json beside it; the summary."""
     from synthkit.quality.score import Thresholds, export_specs, score_run
     from synthkit.results.export import _task_configs
 
-    _check(scoring)
     exports = export_specs(_task_configs(data.parent))
     embedder = load(embedder_cfg)
-    thresholds = Thresholds(scoring.false_negative_ratio, scoring.top_k, scoring.near_duplicate, scoring.batch_size)
+    thresholds = Thresholds(
+        scoring.false_negative_ratio, scoring.top_k, scoring.near_duplicate, scoring.batch_size, scoring.easy_margin
+    )
     about = {
         "embedder": {"backend": embedder_cfg.backend, "model": embedder_cfg.model},
         "policy": str(getattr(scoring.policy, "value", scoring.policy)),
-        "drop": list(scoring.drop),
+        "drop": [str(getattr(f, "value", f)) for f in scoring.drop],
     }
     _, result = score_run(data, exports, embedder, thresholds, about)
     if not result["rows"]:

@@ -32,6 +32,10 @@ class Thresholds:
     # Cosine of two queries' embeddings above which the later one is a near duplicate.
     near_duplicate: float = 0.95
     batch_size: int = 1024  # rows per encoding batch
+    # A margin (positive minus negative cosine) at least this is an easy negative. None: a negative no
+    # closer to the query than an average other positive of its type (a random in-batch negative), which
+    # holds whatever the embedder's cosine scale; a fixed margin must be chosen for one embedder.
+    easy_margin: float | None = None
 
 
 @dataclass
@@ -104,9 +108,13 @@ def score_rows(rows: Iterable[dict], exports: dict, embedder, thresholds: Thresh
     with np.errstate(invalid="ignore"):
         scores.flags = {
             "false_negative": has_neg & (scores.neg_sim >= thresholds.false_negative_ratio * scores.pos_sim),
-            # No closer to the query than an average other document of the run: it teaches nothing
-            # that the in-batch negatives do not already teach, whatever the embedder's cosine scale.
-            "easy_negative": has_neg & (scores.neg_sim <= scores.baseline),
+            # It teaches nothing that the in-batch negatives do not already teach.
+            "easy_negative": has_neg
+            & (
+                scores.neg_sim <= scores.baseline
+                if thresholds.easy_margin is None
+                else scores.pos_sim - scores.neg_sim >= thresholds.easy_margin
+            ),
             "inconsistent": scores.pos_rank >= thresholds.top_k,
             "near_duplicate": scores.dup_sim >= thresholds.near_duplicate,
         }

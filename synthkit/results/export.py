@@ -180,13 +180,9 @@ def _apply_policy(rows: list, run_dir: Path) -> tuple:
 def _mine(examples: list, k: int, overrides: list, run_dir: Path) -> int:
     """Mine k negatives per example in place; how many examples got fewer than k. The embedder is the
     one the run was scored with, unless overrides name one."""
-    from synthkit.api import compose
-    from synthkit.quality.judge import OVERRIDABLE, load, read_summary
+    from synthkit.quality.judge import compose_scoring, load, read_summary
 
-    for override in overrides:
-        if override.lstrip("+~").split(".", 1)[0].split("=", 1)[0] not in OVERRIDABLE:
-            raise UserError(f"export: {override} is not an embedder or scoring setting")
-    cfg = compose(*overrides)
+    cfg = compose_scoring(overrides, "export")
     scored = (read_summary(run_dir) or {}).get("embedder")
     if scored and not overrides:
         cfg.embedder.backend, cfg.embedder.model = scored["backend"], scored["model"]
