@@ -67,8 +67,6 @@ def _permutation(n: int, key: str) -> tuple:
 
 
 def corpus_attribute(name: str, spec: dict, setting: Any) -> CorpusAttribute:
-    from synthkit.corpus.index import open_index
-
     unknown = spec.keys() - KEYS
     if unknown:
         raise UserError(
@@ -78,6 +76,10 @@ def corpus_attribute(name: str, spec: dict, setting: Any) -> CorpusAttribute:
         raise UserError(f"{name} is drawn from a corpus and none is given: set corpus=PATH (a file or a folder)")
     if setting is not None:
         raise UserError(f"task.{name} is drawn from the corpus: leave it null")
+    return CorpusAttribute(name, index_of(name, spec), *_coverage(name, spec))
+
+
+def _coverage(name: str, spec: dict) -> tuple:
     per_document, sample = spec.get("per_document", 1), spec.get("sample")
     if (
         not isinstance(per_document, int)
@@ -85,14 +87,20 @@ def corpus_attribute(name: str, spec: dict, setting: Any) -> CorpusAttribute:
         or (sample is not None and (not isinstance(sample, int) or sample < 1))
     ):
         raise UserError(f"domains.{name}: per_document and sample are whole numbers >= 1")
+    return per_document, sample
+
+
+def index_of(name: str, spec: dict):
+    """The chunk index of a corpus domain (built on first use)."""
+    from synthkit.corpus.index import open_index
+
     try:
         settings = ChunkSettings(
             int(spec.get("size", 1000)), int(spec.get("overlap", 100)), spec.get("unit", "chars"), spec.get("tokenizer")
         )
     except (TypeError, ValueError):
         raise UserError(f"domains.{name}: size and overlap are whole numbers") from None
-    index = open_index(str(spec["corpus"]), spec.get("field", "text"), spec.get("id", "id"), settings)
-    return CorpusAttribute(name, index, per_document, sample)
+    return open_index(str(spec["corpus"]), spec.get("field", "text"), spec.get("id", "id"), settings)
 
 
 def corpus_tags(attributes: dict) -> dict:
