@@ -125,6 +125,8 @@ class RunConfig:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     score: bool = False  # judge the rows with the embedder once the run ends (scores.jsonl)
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
+    corpus: Optional[str] = None  # the user's documents, for the grounded tasks (synthkit/corpus/)
+    relabel: bool = False  # Gecko: the embedder retrieves, the LLM judges, the best chunk becomes the positive
 
 
 # Bounds of numeric settings: (least, most, whether the least is excluded). Checked once, before anything runs.

@@ -11,6 +11,7 @@ from typing import Optional
 
 from synthkit.calls.caller import OVERSIZE, ModelCaller
 from synthkit.calls.providers import RequestFailed, RowRefused
+from synthkit.corpus.domain import corpus_tags
 from synthkit.engine.ledger import Ledger
 from synthkit.quality.dedup import Deduplicator
 from synthkit.record import Row
@@ -38,7 +39,7 @@ class Cell:
         return "|".join(part for part in (self.job, self.key) if part)
 
     def tags_for(self, attributes: dict) -> dict:
-        return {**self.tags, **self.origins.get(attributes.get(DEFINITION), {})}
+        return {**self.tags, **self.origins.get(attributes.get(DEFINITION), {}), **corpus_tags(attributes)}
 
 
 class Outcome(Enum):
@@ -56,6 +57,8 @@ class RowSettings:
 
 
 class RowMaker:
+    relabel = None  # relabel=true: synthkit.corpus.relabel.Relabeler
+
     def __init__(
         self,
         caller: ModelCaller,
@@ -92,6 +95,12 @@ class RowMaker:
             row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
             text = completion.text
             outputs, problem = self._judge(task, row, text, completion.finish_reason)
+            if problem is None and self.relabel is not None:
+                try:
+                    problem = await self.relabel(task, row, outputs, self.caller)
+                except RequestFailed:
+                    self.ledger.row_failed()
+                    return Outcome.failed, None
             if problem is None:
                 row.outputs = outputs
                 self.files.write(row)

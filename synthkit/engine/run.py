@@ -59,6 +59,7 @@ class CallStack:
     provider: object
     caller: ModelCaller
     cache: object
+    relabel: object = None  # relabel=true: synthkit.corpus.relabel.Relabeler, for the generation stage
 
     async def aclose(self) -> None:
         await self.provider.aclose()
@@ -74,8 +75,8 @@ def generate(
     check_bounds(cfg)
     protect(cfg.llm.api_key_env or "")
     units = units_of(cfg)
-    for unit in units:  # config and template mistakes surface before any request or file
-        spec = probe_spec(unit, cfg.preset)
+    specs = [probe_spec(unit, cfg.preset) for unit in units]
+    for spec in specs:  # config and template mistakes surface before any request or file
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.max_cost_usd is not None and price is None:
@@ -84,6 +85,11 @@ def generate(
             "set llm.input_cost_per_mtok and llm.output_cost_per_mtok"
         )
     _refuse_env_keys(cfg)
+    relabel = None
+    if cfg.relabel:  # embedder and corpus embeddings ready (or refused) before the output dir is made
+        from synthkit.corpus.relabel import make_relabeler
+
+        relabel = make_relabeler(cfg, specs)
     # A plain object: the call path reads these settings on every request, and OmegaConf nodes are slow to read.
     llm = OmegaConf.to_object(cfg.llm)
     # Everything that can be refused is, before the output dir is made.
@@ -98,7 +104,7 @@ def generate(
         ledger = Ledger(priced=price is not None)
         limits = RateLimits(limits_dir, f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
         budget = Budget(price, cfg.max_cost_usd, (shared_dir or out_dir) / BUDGET_LEDGER)
-        stack = CallStack(provider, ModelCaller(provider, llm, cache, limits, budget, ledger), cache)
+        stack = CallStack(provider, ModelCaller(provider, llm, cache, limits, budget, ledger), cache, relabel)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -165,6 +171,7 @@ async def _run_stage(
             dedup.add(row.key, row.text())
     settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens, checks=cfg.checks and not placeholder)
     maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
+    maker.relabel = stack.relabel if name == "generate" else None
     scheduler = Scheduler(
         cells, files.done, files.written, RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows)
     )

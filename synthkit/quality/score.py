@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from synthkit.corpus.fields import lookup
 from synthkit.errors import UserError
 
 FLAGS = ("false_negative", "easy_negative", "inconsistent", "near_duplicate")
@@ -125,12 +126,12 @@ def _batches(rows: Iterable[dict], exports: dict, size: int, scores: Scores) -> 
     batch = []
     for row in rows:
         spec = exports.get(row.get("task_type"))
-        query = row.get(spec["query"]) if spec else None
-        positive = row.get(spec["positive"]) if spec else None
+        query = lookup(row, spec["query"]) if spec else None
+        positive = lookup(row, spec["positive"]) if spec else None
         if not (isinstance(query, str) and query and isinstance(positive, str) and positive):
             scores.skipped += 1
             continue
-        negative = row.get(spec["negative"]) if spec.get("negative") else None
+        negative = lookup(row, spec["negative"]) if spec.get("negative") else None
         negative = negative if isinstance(negative, str) and negative else None
         batch.append((row_identity(row), query, positive, negative, language_of(row)))
         if len(batch) >= size:

@@ -21,10 +21,11 @@ from typing import Optional
 from omegaconf import OmegaConf
 
 from synthkit import pip_install
+from synthkit.corpus.fields import lookup
 from synthkit.errors import UserError
 from synthkit.record import read_rows
 
-FORMATS = ("e5", "sentence-transformers", "flagembedding")
+FORMATS = ("e5", "sentence-transformers", "flagembedding", "beir")
 EXPORT_MARKER = ".synthkit-export"  # in every export dir: what --force may replace
 QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not
 # FlagEmbedding's own example data (examples/finetune/embedder/example_data): a folder per kind of data. Its
@@ -46,6 +47,9 @@ class Example:
     negative: Optional[str]
     kind: str  # FlagEmbedding's `type`: only_1neg unless the task's export block says otherwise
     mined: object = None  # synthkit.quality.mining.Mined, with --hard-negatives
+    query_id: str = ""  # for BEIR: the row's identity, and the corpus chunks of grounded rows
+    positive_id: Optional[str] = None
+    negative_id: Optional[str] = None
 
 
 def main(argv: list) -> None:
@@ -66,10 +70,15 @@ def main(argv: list) -> None:
         metavar="K",
         help="mine K more negatives per row with the reference embedder (flagembedding, sentence-transformers)",
     )
+    parser.add_argument(
+        "--split", action="append", metavar="NAME=SHARE", help="beir: hold out a share of the queries (test=0.1)"
+    )
     parser.add_argument("overrides", nargs="*", help="with --hard-negatives: embedder=..., embedder.model=...")
     args = parser.parse_intermixed_args(argv)
     if args.hard_negatives is not None and (args.hard_negatives < 1 or args.to == "e5"):
         raise UserError("--hard-negatives takes K >= 1, for --to flagembedding or sentence-transformers")
+    if args.split and args.to != "beir":
+        raise UserError("--split goes with --to beir")
     if args.overrides and args.hard_negatives is None:
         raise UserError(f"export: {args.overrides[0]}: config overrides only go with --hard-negatives")
     data = Path(args.source)
@@ -89,6 +98,10 @@ def main(argv: list) -> None:
         raise UserError(
             f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)"
         )
+    if args.to == "beir":
+        from synthkit.corpus.beir import parse_splits, write_beir
+
+        splits = parse_splits(args.split)
     unmined = _mine(examples, args.hard_negatives, args.overrides, data.parent) if args.hard_negatives else 0
     out = Path(args.out) if args.out else data.parent / "exports" / args.to
     _make_export_dir(out, data, args.force)
@@ -98,6 +111,7 @@ def main(argv: list) -> None:
             file=sys.stderr,
         )
     written = {
+        "beir": lambda examples, out, seed: write_beir(examples, out, seed, splits, data.parent),
         "e5": write_e5,
         "sentence-transformers": write_sentence_transformers,
         "flagembedding": write_flagembedding,
@@ -209,19 +223,25 @@ def to_examples(rows, tasks: dict) -> tuple:
         if not spec:
             skipped += 1
             continue
-        instruction = spec.get("instruction") or row.attributes.get("task")
+        flat = {**row.outputs, "attributes": row.attributes}
+        instruction = (
+            spec.get("instruction") or lookup(flat, spec.get("instruction_from")) or row.attributes.get("task")
+        )
         if not instruction:
             raise UserError(f"row {row.row} of {row.task_type} has no task definition for its instruction")
-        try:
-            query, positive = row.outputs[spec["query"]], row.outputs[spec["positive"]]
-        except KeyError as e:
-            raise UserError(
-                f"row {row.row} of {row.task_type} lacks {e}, which its task's export block names"
-            ) from None
-        negative = row.outputs.get(spec["negative"]) if spec.get("negative") else None
+        query, positive = lookup(flat, spec["query"]), lookup(flat, spec["positive"])
+        if query is None or positive is None:
+            missing = spec["query"] if query is None else spec["positive"]
+            raise UserError(f"row {row.row} of {row.task_type} lacks {missing}, which its task's export block names")
+        negative = lookup(flat, spec.get("negative"))
         # Every example has one negative: FlagEmbedding's only_1neg takes groups of two rather than
         # repeating that negative to fill --train_group_size.
-        examples.append(Example(row.task_type, instruction, query, positive, negative, spec.get("type", "only_1neg")))
+        example = Example(row.task_type, instruction, query, positive, negative, spec.get("type", "only_1neg"))
+        grounded = row.tags.get("corpus") or {}
+        example.query_id = "q-" + "/".join(str(p) for p in (*row.key[:2], row.row) if p != "")
+        example.positive_id = grounded.get("positive") or grounded.get("chunk")
+        example.negative_id = grounded.get("negative")
+        examples.append(example)
     return examples, skipped
 
 

@@ -26,7 +26,8 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   paper: overrides that preset=paper applies (the paper's domains where they differ from the seed documents)
 #   export: which output keys are the query, positive and negative of a training example (synthkit export)
 #   checks: quality checks of the answers' meaning (synthkit/spec/checks.py)
-OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks")
+#   relabel: the judge prompt of relabel=true (synthkit/corpus/relabel.py)
+OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel")
 FREE = "any"  # domain of free-text attributes, such as a task definition
 
 # Sandboxed so a template cannot reach Python internals; strict so a misspelt variable fails
@@ -193,6 +194,10 @@ class TaskSpec:
 
 
 def _attribute(name: str, spec: Any, setting: Any) -> Attribute:
+    if isinstance(spec, dict) and "corpus" in spec:  # chunks of the user's documents (synthkit/corpus/domain.py)
+        from synthkit.corpus.domain import corpus_attribute
+
+        return corpus_attribute(name, spec, setting)
     if isinstance(spec, dict):
         unknown = spec.keys() - {"values", "weights", "other_weight", "differs_from"}
         if unknown or "values" not in spec:

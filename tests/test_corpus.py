@@ -1,0 +1,231 @@
+"""Training data from the user's own documents (synthkit/corpus/): a corpus the test writes (short documents in
+English and German, as JSONL, Parquet, Markdown and text), chunked, drawn evenly with ids on every row, relabelled
+Gecko-style through the loopback server with a tiny model2vec model made here, and exported as BEIR files that
+BEIR's GenericDataLoader logic loads."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
+
+from synthkit.corpus.chunker import ChunkSettings
+from synthkit.corpus.domain import CorpusAttribute
+from synthkit.corpus.index import open_index
+from synthkit.corpus.relabel import choose
+
+TOPICS = {
+    "baking": "bread bake oven flour",
+    "music": "guitar song chord melody",
+    "garden": "plant seed soil flower",
+    "brot": "brot backen ofen mehl",
+    "musik": "gitarre lied akkord melodie",
+    "garten": "pflanze samen erde blume",
+}
+QUERY = "bread oven flour"
+JUDGE = {"ratings": [0, 3, 1, 0]}  # the second-ranked candidate answers the query: it becomes the positive
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from model2vec import StaticModel
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    words = [w for topic in TOPICS.values() for w in topic.split()]
+    vocab = {"[UNK]": 0, **{w: i + 1 for i, w in enumerate(words)}}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    vectors = np.zeros((len(vocab), len(TOPICS) + len(vocab)), dtype=np.float32)
+    for t, topic in enumerate(TOPICS.values()):
+        for w in topic.split():
+            vectors[vocab[w], [t, len(TOPICS) + vocab[w]]] = [1.0, 1.0]
+    path = tmp_path_factory.mktemp("model") / "tiny-static"
+    StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True).save_pretrained(path)
+    return str(path)
+
+
+def write_corpus(root):
+    """36 short documents: 24 English in JSONL, 4 in Parquet, 8 German as Markdown and text files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root.mkdir()
+    english = [t for t in ("baking", "music", "garden")]
+    with open(root / "docs.jsonl", "w", encoding="utf-8") as f:
+        for i in range(24):
+            words = TOPICS[english[i % 3]].split()
+            f.write(
+                json.dumps({"id": f"en{i}", "text": f"Note {i}. " + " ".join(words[i % 4 :] + words[: i % 4])}) + "\n"
+            )
+    pq.write_table(pa.table({"id": [f"pq{i}" for i in range(4)], "text": [TOPICS["baking"] + f" {i}" for i in range(4)]}),
+                   root / "more.parquet")  # fmt: skip
+    (root / "de").mkdir()
+    for i in range(8):
+        topic = ("brot", "musik", "garten")[i % 3]
+        suffix = ".md" if i % 2 else ".txt"
+        (root / "de" / f"doc{i}{suffix}").write_text(f"# Notiz {i}\n\n{TOPICS[topic]} {i}.\n", encoding="utf-8")
+    return root
+
+
+def test_long_documents_are_split_into_overlapping_chunks_of_the_configured_size(tmp_path):
+    corpus = tmp_path / "long.jsonl"
+    sentences = " ".join(f"Sentence number {i} talks about bread and ovens." for i in range(40))
+    corpus.write_text(json.dumps({"id": "long", "text": sentences}) + "\n", encoding="utf-8")
+    index = open_index(str(corpus), "text", "id", ChunkSettings(200, 60), root=tmp_path / "index")
+    chunks = list(index.chunks())
+    assert len(chunks) > 5 and all(len(c.text) <= 200 for c in chunks)
+    assert [c.id for c in chunks[:3]] == ["long#0", "long#1", "long#2"] and {c.document for c in chunks} == {"long"}
+    # Overlap: each chunk starts inside the one before it; together they cover the whole text.
+    starts = [sentences.index(c.text) for c in chunks]
+    assert all(b < a + len(prev.text) for a, b, prev in zip(starts, starts[1:], chunks))
+    assert starts[0] == 0 and starts[-1] + len(chunks[-1].text) == len(sentences)
+    assert (tmp_path / "index").is_dir() and len(list((tmp_path / "index").iterdir())) == 1  # no temporary left
+
+
+def test_draws_cover_every_chunk_evenly_and_depend_only_on_seed_and_row(tmp_path):
+    index = open_index(str(write_corpus(tmp_path / "docs")), "text", "id", ChunkSettings(), root=tmp_path / "index")
+    assert len(index) == 36
+    attribute = CorpusAttribute("passage", index, per_document=2, sample=None)
+    rows = [attribute.chunk_number(7, r) for r in range(72)]
+    assert sorted(rows) == sorted(list(range(36)) * 2)  # every chunk twice before any a third time
+    assert rows[0] == rows[1] and rows == [attribute.chunk_number(7, r) for r in range(72)]
+    assert rows != [attribute.chunk_number(8, r) for r in range(72)]
+    sampled = CorpusAttribute("passage", index, per_document=1, sample=5)
+    assert len({sampled.chunk_number(0, r) for r in range(50)}) == 5
+    assert index.chunk(rows[0]).text == attribute.draw(7, 0, {})
+
+
+def test_choose_takes_the_judges_best_and_a_high_ranked_irrelevant_negative():
+    judged = choose([10, 11, 12, 13], [0, 3, 1, 0], seed=10)
+    assert (judged.positive, judged.negative) == (1, 2)  # the seed is never the negative
+    assert choose([10, 11, 12], [2, 2, 0], seed=11).positive == 1  # a tie goes to the seed chunk
+
+
+def grounded(server, tmp_path, *overrides, name="run"):
+    return run_synthkit(
+        *server_llm(server),
+        "task=grounded_retrieval",
+        f"corpus={tmp_path / 'docs'}",
+        "dedup=false",
+        "checks=false",
+        f"output_dir={tmp_path / name}",
+        *overrides,
+        cwd=tmp_path,
+    )
+
+
+PLAN = {
+    "rules": [
+        {"match": "Rate how well", "sequence": [f"text:{json.dumps(JUDGE)}"]},
+        {"match": "<passage>", "sequence": [f"text:{json.dumps({'task_definition': 'Find notes.', 'query': QUERY})}"]},
+    ]
+}
+
+
+def test_a_grounded_run_records_chunk_and_document_on_every_row(openai_server, tmp_path):
+    write_corpus(tmp_path / "docs")
+    result = grounded(openai_server(plan=PLAN), tmp_path, "num_rows=36")
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(tmp_path / "run" / "data.jsonl")
+    assert len(rows) == 36
+    chunks = {row["corpus"]["chunk"] for row in rows}
+    assert len(chunks) == 36  # one row per chunk: the whole corpus, evenly
+    assert {c.split("#")[0] for c in chunks} >= {"en0", "pq3", "de/doc1.md", "de/doc2.txt"}
+    for row in rows:
+        assert row["corpus"]["document"] == row["corpus"]["chunk"].rsplit("#", 1)[0]
+        assert row["attributes"]["passage"].strip() and row["query"] == QUERY
+
+
+def test_relabel_takes_the_judges_positive_and_exports_beir_and_flagembedding(openai_server, tmp_path, model_dir):
+    write_corpus(tmp_path / "docs")
+    server = openai_server(plan=PLAN)
+    relabel = ["relabel=true", f"embedder.model={model_dir}", "task.relabel.top_k=4", "num_rows=12"]
+    result = grounded(server, tmp_path, *relabel)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(tmp_path / "run" / "data.jsonl")
+    assert len(rows) == 12
+    judged = [r["corpus"] for r in rows]
+    for tag in judged:
+        assert tag["positive"] == tag["judge"]["candidates"][1] and tag["judge"]["ratings"] == JUDGE["ratings"]
+        assert tag["seed_chunk"] == tag["chunk"] and tag["seed_chunk"] in tag["judge"]["candidates"]
+        assert tag["negative"] in tag["judge"]["candidates"] and tag["negative"] not in (tag["positive"], tag["chunk"])
+    assert any(tag["positive"] != tag["seed_chunk"] for tag in judged)
+    # The retrieval is the embedder's: every candidate shown to the judge for "bread oven flour" is about baking.
+    baking = {f"en{i}" for i in range(0, 24, 3)} | {f"pq{i}" for i in range(4)}
+    assert all(c.split("#")[0] in baking for tag in judged for c in tag["judge"]["candidates"] if c != tag["chunk"])
+    asked = len(server.requests())
+    assert asked == 24  # 12 rows, each one generation and one judgement
+    again = grounded(server, tmp_path, *relabel, name="again")  # the same cache: the judge is not asked again
+    assert again.returncode == 0 and len(server.requests()) == asked
+
+    export = run_synthkit("export", str(tmp_path / "run"), "--to", "beir", "--split", "test=0.25", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    beir = tmp_path / "run" / "exports" / "beir"
+    corpus, queries, test = load_beir(beir, "test")
+    _, train_queries, train = load_beir(beir, "train")
+    assert len(corpus) == 36 and len(test) == 3 and len(train) == 9 and not set(test) & set(train)
+    by_query = {**test, **train}
+    texts = {r["corpus"]["positive"]: r["positive_passage"] for r in rows}
+    for query_id, relevant in by_query.items():
+        assert query_id in {**queries, **train_queries}
+        for corpus_id in relevant:
+            assert corpus[corpus_id]["text"] == texts[corpus_id]
+    again = run_synthkit("export", str(tmp_path / "run"), "--to", "beir", "--split", "test=0.25", "--out",
+                         str(tmp_path / "beir2"), cwd=tmp_path)  # fmt: skip
+    assert (tmp_path / "beir2" / "qrels" / "test.tsv").read_text() == (beir / "qrels" / "test.tsv").read_text()
+
+    flag = run_synthkit("export", str(tmp_path / "run"), "--to", "flagembedding", cwd=tmp_path)
+    assert flag.returncode == 0, flag.stderr
+    examples = read_jsonl(tmp_path / "run" / "exports" / "flagembedding" / "retrieval" / "grounded_retrieval.jsonl")
+    assert [e["pos"][0] for e in examples] == [r["positive_passage"] for r in rows]
+    assert [e["neg"][0] for e in examples] == [r["hard_negative_passage"] for r in rows]
+    assert {e["prompt"] for e in examples} == {"Find notes."}
+
+
+def load_beir(folder, split):
+    """BEIR's GenericDataLoader.load(split), as it reads the files: corpus and queries JSONL by _id, qrels TSV with a
+    header, and only the queries that have qrels."""
+    corpus, queries, qrels = {}, {}, {}
+    with open(folder / "corpus.jsonl", encoding="utf-8") as f:
+        for line in f:
+            line = json.loads(line)
+            corpus[line.get("_id")] = {"text": line.get("text"), "title": line.get("title")}
+    with open(folder / "queries.jsonl", encoding="utf-8") as f:
+        for line in f:
+            line = json.loads(line)
+            queries[line.get("_id")] = line.get("text")
+    reader = csv.reader(
+        open(folder / "qrels" / f"{split}.tsv", encoding="utf-8"), delimiter="\t", quoting=csv.QUOTE_MINIMAL
+    )
+    next(reader)
+    for row in reader:
+        qrels.setdefault(row[0], {})[row[1]] = int(row[2])
+    return corpus, {q: queries[q] for q in qrels}, qrels
+
+
+def bad_corpora(tmp_path):
+    (tmp_path / "empty.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "blank.txt").write_text("  \n\n", encoding="utf-8")
+    (tmp_path / "fields.jsonl").write_text(json.dumps({"id": 1, "body": "text"}) + "\n", encoding="utf-8")
+    (tmp_path / "image.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+
+
+BAD = [
+    ("missing.jsonl", ["missing.jsonl does not exist"]),
+    ("empty.jsonl", ["holds no text", "0 chunks"]),
+    ("blank.txt", ["holds no text"]),
+    ("fields.jsonl", ["has no field 'text'", "'body'", "field:"]),
+    ("image.txt", ["binary file"]),
+    (None, ["corpus=PATH"]),
+]
+
+
+@pytest.mark.parametrize("corpus,needles", BAD, ids=[str(c) for c, _ in BAD])
+def test_a_bad_corpus_is_one_line_and_writes_nothing(tmp_path, corpus, needles):
+    bad_corpora(tmp_path)
+    given = [f"corpus={tmp_path / corpus}"] if corpus else []
+    result = run_synthkit("task=grounded_retrieval", "llm=mock", *given, f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert_one_line_error(result, *needles)
+    assert not (tmp_path / "run").exists()
+    assert not list((tmp_path / "synthkit-cache").glob("corpus/*")), "a failed index build leaves nothing"
