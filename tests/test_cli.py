@@ -51,15 +51,18 @@ def test_help_lists_the_subcommands(tmp_path):
 def test_one_output_dir_is_owned_by_one_run_at_a_time(openai_server, tmp_path):
     server = openai_server(latency_ms=100)
     out = tmp_path / "run"
-    first = _start(*server_llm(server), "num_rows=20", "concurrency=2", "cache=off", f"output_dir={out}", cwd=tmp_path)
+    # Long enough (20 s) to be still running however slowly the second run starts on a loaded machine.
+    first = _start(*server_llm(server), "num_rows=400", "concurrency=2", "cache=off", f"output_dir={out}", cwd=tmp_path)
     _wait_for_rows(out / "data.jsonl", 1)
     second = run_synthkit(
         *server_llm(server), "num_rows=40", "concurrency=2", "cache=off", f"output_dir={out}", cwd=tmp_path
     )
+    assert first.poll() is None, "the first run ended before the second started: the test proves nothing"
     assert_one_line_error(second, "is in use by a running synthkit", f"pid {first.pid}")
-    assert first.wait(timeout=60) == 0
-    rows = read_jsonl(out / "data.jsonl")
-    assert sorted(r["row"] for r in rows) == list(range(20))  # no row twice
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) == 130
+    rows = sorted(r["row"] for r in read_jsonl(out / "data.jsonl"))
+    assert rows and rows == sorted(set(rows))  # no row twice
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
