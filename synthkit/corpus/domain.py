@@ -48,6 +48,9 @@ class CorpusAttribute:
     def draw(self, seed: int, row: int, drawn: dict, stream: str = "") -> ChunkText:
         return ChunkText.of(self.index.chunk(self.chunk_number(seed, row, stream)))
 
+    def shares(self, other=None, even: bool = False) -> None:
+        return None  # as free text: a corpus's chunks are not values to count
+
     def chunk_number(self, seed: int, row: int, stream: str = "") -> int:
         n = len(self.index)
         slot = (row // self.per_document) % min(self.sample or n, n)

@@ -171,7 +171,7 @@ async def _run_stage(
             dedup.add(row.key, row.text())
     settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens, checks=cfg.checks and not placeholder)
     maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
-    maker.relabel = stack.relabel if name == "generate" else None
+    maker.relabel = stack.relabel if name == "generate" and not placeholder else None
     scheduler = Scheduler(
         cells, files.done, files.written, RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows)
     )
@@ -301,6 +301,8 @@ def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:
         "preset": str(getattr(cfg.preset, "value", cfg.preset)),
         "seed": cfg.seed,
         "llm": {k: cfg.llm[k] for k in ("model", "api_base", "temperature", "top_p", "max_tokens")},
+        # Only when on, so that dirs made before the setting existed still resume.
+        **({"relabel": True} if cfg.get("relabel") else {}),
     }
     path = out.path / RUN_FILE
     if path.exists():

@@ -105,7 +105,10 @@ class _Tally:
             self.cells[r.cell] += 1
         if r.rejected:
             self.reasons[r.check or r.reason.split(":")[0]] += 1
+        from_corpus = (r.tags.get("corpus") or {}).get("attribute")
         for name, value in r.attributes.items():
+            if name == from_corpus:  # a chunk of the user's documents, one value per row: not a distribution
+                continue
             self.attributes.setdefault((r.task_type, name), Counter())[str(value)] += 1
             if name.endswith("language"):
                 self.languages[str(value)] += 1
