@@ -125,8 +125,9 @@ PLAN = {
 
 def test_a_grounded_run_records_chunk_and_document_on_every_row(openai_server, tmp_path):
     write_corpus(tmp_path / "docs")
-    result = grounded(openai_server(plan=PLAN), tmp_path, "num_rows=36")
+    result = grounded(openai_server(plan=PLAN), tmp_path, "num_rows=36", f"cache_dir={tmp_path / 'cache'}")
     assert result.returncode == 0, result.stderr
+    assert len(list((tmp_path / "cache" / "corpus").iterdir())) == 1  # the index lives in the run's cache_dir
     rows = read_jsonl(tmp_path / "run" / "data.jsonl")
     assert len(rows) == 36
     chunks = {row["corpus"]["chunk"] for row in rows}

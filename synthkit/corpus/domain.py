@@ -7,6 +7,7 @@ chunk depends only on (seed, row). The drawn value is the chunk's text, carrying
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from synthkit.corpus.chunker import ChunkSettings
@@ -69,7 +70,7 @@ def _permutation(n: int, key: str) -> tuple:
             return step, rng.randrange(n)
 
 
-def corpus_attribute(name: str, spec: dict, setting: Any) -> CorpusAttribute:
+def corpus_attribute(name: str, spec: dict, setting: Any, root: Optional[Path] = None) -> CorpusAttribute:
     unknown = spec.keys() - KEYS
     if unknown:
         raise UserError(
@@ -79,7 +80,7 @@ def corpus_attribute(name: str, spec: dict, setting: Any) -> CorpusAttribute:
         raise UserError(f"{name} is drawn from a corpus and none is given: set corpus=PATH (a file or a folder)")
     if setting is not None:
         raise UserError(f"task.{name} is drawn from the corpus: leave it null")
-    return CorpusAttribute(name, index_of(name, spec), *_coverage(name, spec))
+    return CorpusAttribute(name, index_of(name, spec, root), *_coverage(name, spec))
 
 
 def _coverage(name: str, spec: dict) -> tuple:
@@ -93,8 +94,8 @@ def _coverage(name: str, spec: dict) -> tuple:
     return per_document, sample
 
 
-def index_of(name: str, spec: dict):
-    """The chunk index of a corpus domain (built on first use)."""
+def index_of(name: str, spec: dict, root: Optional[Path] = None):
+    """The chunk index of a corpus domain (built on first use, in `root` or the default cache dir)."""
     from synthkit.corpus.index import open_index
 
     try:
@@ -103,7 +104,7 @@ def index_of(name: str, spec: dict):
         )
     except (TypeError, ValueError):
         raise UserError(f"domains.{name}: size and overlap are whole numbers") from None
-    return open_index(str(spec["corpus"]), spec.get("field", "text"), spec.get("id", "id"), settings)
+    return open_index(str(spec["corpus"]), spec.get("field", "text"), spec.get("id", "id"), settings, root)
 
 
 def corpus_tags(attributes: dict) -> dict:

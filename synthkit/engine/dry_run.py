@@ -8,7 +8,7 @@ from omegaconf import DictConfig
 
 from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
 from synthkit.config import check_bounds
-from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
+from synthkit.engine.plan import corpus_root, needs_brainstorm, probe_spec, units_of
 from synthkit.spec.task import TaskSpec
 
 MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
@@ -19,7 +19,7 @@ VALUES_SHOWN = 8
 def describe(cfg: DictConfig) -> str:
     check_bounds(cfg)
     units = units_of(cfg)
-    specs = [probe_spec(unit, cfg.preset) for unit in units]
+    specs = [probe_spec(unit, cfg.preset, corpus_root(cfg)) for unit in units]
     if cfg.recipe is not None:
         lines = [
             f"dry run: {cfg.num_rows} rows of recipe {cfg.recipe.name} with {cfg.llm.model}; no model is called",

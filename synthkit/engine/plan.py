@@ -56,7 +56,8 @@ def units_of(cfg: DictConfig) -> list:
     if cfg.grid:
         if cfg.recipe is not None:
             raise UserError("grid and recipe do not combine: sweep a recipe's task types with -m instead")
-        return grid_units(OmegaConf.to_container(cfg.task, resolve=True), list(cfg.grid), cfg.num_rows, cfg.preset)
+        task = OmegaConf.to_container(cfg.task, resolve=True)
+        return grid_units(task, list(cfg.grid), cfg.num_rows, cfg.preset, corpus_root(cfg))
     if cfg.recipe is None:
         return [Unit("", OmegaConf.to_container(cfg.task, resolve=True), cfg.num_rows)]
     recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
@@ -81,10 +82,10 @@ def units_of(cfg: DictConfig) -> list:
     return units
 
 
-def grid_units(task: dict, names: list, rows: int, preset: str) -> list:
+def grid_units(task: dict, names: list, rows: int, preset: str, corpus_root: Optional[Path] = None) -> list:
     """One unit per combination of the named attributes' values (their domains, or the subsets the
     task narrows them to), each with `rows` rows."""
-    attributes = {a.name: a for a in probe_spec(Unit("", task, rows), preset).attributes}
+    attributes = {a.name: a for a in probe_spec(Unit("", task, rows), preset, corpus_root).attributes}
     axes = []
     for name in names:
         a = attributes.get(name)
@@ -107,12 +108,18 @@ def needs_brainstorm(unit: Unit) -> bool:
     return bool(unit.task.get("brainstorm")) and unit.task.get(DEFINITION) is None
 
 
-def probe_spec(unit: Unit, preset: str) -> TaskSpec:
+def corpus_root(cfg) -> Optional[Path]:
+    """Where corpus domains keep their chunk indexes: under the run's cache_dir (None: the default one)."""
+    directory = cfg.get("cache_dir")
+    return Path(directory).expanduser() / "corpus" if directory else None
+
+
+def probe_spec(unit: Unit, preset: str, corpus_root: Optional[Path] = None) -> TaskSpec:
     """The unit's task, with a stand-in definition where the definitions are not known yet."""
     task = unit.task
     if needs_brainstorm(unit) or _brainstorm_file(unit) is not None:
         task = {**task, DEFINITION: "<a brainstormed task definition>"}
-    return TaskSpec(task, preset)
+    return TaskSpec(task, preset, corpus_root)
 
 
 def brainstorm_cells(cfg: DictConfig, units: list) -> list:
@@ -145,7 +152,7 @@ def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -
             used[pool] = used.get(pool, 0) + unit.rows
             task[DEFINITION] = [d.text for d in definitions[start:] + definitions[:start]]
             origins = {d.text: d.origin for d in definitions}
-        spec = TaskSpec(task, cfg.preset)
+        spec = TaskSpec(task, cfg.preset, corpus_root(cfg))
         cells.append(Cell(spec, unit.rows, key=unit.key, tags=unit.tags, origins=origins))
     return cells
 

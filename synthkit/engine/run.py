@@ -24,6 +24,7 @@ from synthkit.engine.ledger import Ledger, ValueCounts
 from synthkit.engine.plan import (
     BRAINSTORM_DIR,
     brainstorm_cells,
+    corpus_root,
     count_definitions,
     generate_cells,
     probe_spec,
@@ -75,7 +76,7 @@ def generate(
     check_bounds(cfg)
     protect(cfg.llm.api_key_env or "")
     units = units_of(cfg)
-    specs = [probe_spec(unit, cfg.preset) for unit in units]
+    specs = [probe_spec(unit, cfg.preset, corpus_root(cfg)) for unit in units]
     for spec in specs:  # config and template mistakes surface before any request or file
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)

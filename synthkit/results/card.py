@@ -168,6 +168,7 @@ def _expected(out_dir: Path) -> dict:
         cfg = OmegaConf.to_container(OmegaConf.load(out_dir / ".hydra" / "config.yaml"), resolve=True)
     except Exception:  # no config (a merged sweep), or one that no longer resolves: order by count instead
         return {}
+    from synthkit.engine.plan import corpus_root
     from synthkit.errors import UserError
     from synthkit.spec.task import TaskSpec
 
@@ -175,7 +176,7 @@ def _expected(out_dir: Path) -> dict:
     expected: dict = {}
     for task in filter(None, tasks):
         try:
-            spec = TaskSpec(task, str(cfg.get("preset") or "seed"))
+            spec = TaskSpec(task, str(cfg.get("preset") or "seed"), corpus_root(cfg))
         except (UserError, KeyError, TypeError, ValueError):  # a domain read from a file that moved
             continue
         shares = spec.expected_shares(even=cfg.get("grid") or ())

@@ -4,6 +4,7 @@ schema of its answer, read from a task YAML. The engine knows tasks only through
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 import jsonschema
@@ -84,7 +85,9 @@ class Attribute:
 
 
 class TaskSpec:
-    def __init__(self, cfg: DictConfig | dict, preset: str = "seed"):  # preset: seed or paper (a typed config enum)
+    def __init__(self, cfg: DictConfig | dict, preset: str = "seed", corpus_root: Optional[Path] = None):
+        """`preset`: seed or paper (a typed config enum); `corpus_root`: where corpus domains keep their
+        chunk indexes (the run's cache_dir), None for the default cache dir."""
         data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
         missing = [k for k in STRUCTURE_KEYS if not data.get(k)]
         if missing:
@@ -99,7 +102,7 @@ class TaskSpec:
         if self.answer_format not in ("object", "list") or (self.answer_format == "list" and len(data["output"]) != 1):
             raise UserError(f"task {self.name}: answer is `object` or `list` (a list needs exactly one output key)")
         self.brainstorm_category: Optional[str] = data.get("brainstorm")
-        self.attributes = self._attributes(data)
+        self.attributes = self._attributes(data, corpus_root)
         self.output_keys = list(data["output"])
         for key in RESERVED.intersection(self.output_keys):
             raise UserError(
@@ -115,14 +118,14 @@ class TaskSpec:
         except (TypeError, RecursionError) as e:
             raise UserError(f"task {self.name}: prompt must be a template string ({e})") from None
 
-    def _attributes(self, data: dict) -> list:
+    def _attributes(self, data: dict, corpus_root: Optional[Path]) -> list:
         domains = data["domains"]
         settings = {k: v for k, v in data.items() if k not in STRUCTURE_KEYS + OPTIONAL_KEYS}
         for name in settings.keys() - domains.keys():
             raise UserError(f"task.{name} has no domain: declare it under domains: in the {self.name} task YAML")
         for name in domains.keys() - settings.keys():
             raise UserError(f"domains.{name} has no attribute: add `{name}: null` to the {self.name} task YAML")
-        attributes = [_attribute(name, spec, settings[name]) for name, spec in domains.items()]
+        attributes = [_attribute(name, spec, settings[name], corpus_root) for name, spec in domains.items()]
         # An attribute that must differ from another is drawn after it.
         attributes.sort(key=lambda a: a.differs_from is not None)
         for a in attributes:
@@ -193,11 +196,11 @@ class TaskSpec:
         return f"{where}: {error.message}" if where else error.message
 
 
-def _attribute(name: str, spec: Any, setting: Any) -> Attribute:
+def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] = None) -> Attribute:
     if isinstance(spec, dict) and "corpus" in spec:  # chunks of the user's documents (synthkit/corpus/domain.py)
         from synthkit.corpus.domain import corpus_attribute
 
-        return corpus_attribute(name, spec, setting)
+        return corpus_attribute(name, spec, setting, corpus_root)
     if isinstance(spec, dict):
         unknown = spec.keys() - {"values", "weights", "other_weight", "differs_from"}
         if unknown or "values" not in spec:
