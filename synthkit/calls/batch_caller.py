@@ -183,21 +183,28 @@ class BatchCaller:
     def _reserve(self, round_: dict[str, _Pending]) -> None:
         """Reserve the most the round may cost before it is sent: max_cost_usd holds across rounds. Rows
         whose requests do not fit stop the run as online ones do (BudgetReached)."""
-        waiting = [p for p in round_.values() if not p.future.done()]
-        prompt = sum(p.prompt_tokens for p in waiting)
-        try:
-            self.budget.reserve(prompt, self.llm.max_tokens * len(waiting))
-            for p in waiting:
-                p.reserved = self.budget.cost(p.prompt_tokens, self.llm.max_tokens) or 0.0
-            return
-        except BudgetExhausted:
-            pass
-        for key, pending in list(round_.items()):  # near the cap: as many as fit, one by one
+
+        def one(key: str, pending: _Pending) -> None:
             try:
                 pending.reserved = self.budget.reserve(pending.prompt_tokens, self.llm.max_tokens)
             except BudgetExhausted as e:
                 pending.future.set_exception(BudgetReached(str(e)))
                 del round_[key]
+
+        items = list(round_.items())
+        if not items:
+            return
+        # The first alone: the budget lets one request through whatever its estimate, never a whole round.
+        one(*items[0])
+        rest = items[1:]
+        try:
+            self.budget.reserve(sum(p.prompt_tokens for _, p in rest), self.llm.max_tokens * len(rest))
+        except BudgetExhausted:  # near the cap: as many as fit, one by one
+            for key, pending in rest:
+                one(key, pending)
+            return
+        for _, pending in rest:
+            pending.reserved = self.budget.cost(pending.prompt_tokens, self.llm.max_tokens) or 0.0
 
     def _on_result(self, result: BatchResult) -> None:
         """A request's result, as its batch ends: cached, then handed to the row that waits for it."""
