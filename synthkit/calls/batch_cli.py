@@ -22,8 +22,8 @@ def main(argv: list) -> None:
 
 async def _batches(run: Path, cancel: bool, offline: bool) -> str:
     from synthkit.calls.batch import BatchClient
-    from synthkit.calls.batch_price import check_batch
     from synthkit.calls.batch_journal import BatchJournal
+    from synthkit.calls.batch_price import check_batch
     from synthkit.calls.batch_run import batch_status, cancel_all, format_status
     from synthkit.calls.providers import check_key
 

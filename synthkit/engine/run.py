@@ -81,8 +81,7 @@ def generate(
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.llm.batch:  # batch tokens are priced (and budgeted) at the batch price
-        from synthkit.calls.batch_price import check_batch
-        from synthkit.calls.batch_price import batch_price_of
+        from synthkit.calls.batch_price import batch_price_of, check_batch
 
         check_batch(cfg.llm)
         price, why = batch_price_of(cfg.llm)
