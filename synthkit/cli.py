@@ -16,6 +16,7 @@ SUBCOMMANDS = {
     ),
     "score": ("synthkit.quality.judge", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
     "push": ("synthkit.results.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
+    "batches": ("synthkit.calls.batch_cli", "show a batch-mode run's provider batches; --cancel cancels open ones"),
 }
 _STARTED = time.time()
 SWEPT_ENV = "SYNTHKIT_SWEPT_KEYS"  # the keys a multirun sweeps, for its jobs' draws

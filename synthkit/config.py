@@ -51,6 +51,11 @@ class LLMConfig:
     # USD per million tokens; null takes litellm's price map.
     input_cost_per_mtok: Optional[float] = None
     output_cost_per_mtok: Optional[float] = None
+    # Provider batch API (OpenAI Files + Batches): half the price, answers within hours (README "Batch mode").
+    batch: bool = False
+    batch_poll_s: float = 60.0  # seconds between status checks of open batches
+    batch_max_requests: int = 50_000  # per batch (OpenAI's limit); also the rows in flight at once
+    batch_max_bytes: int = 200 * 1024 * 1024  # per batch input file (OpenAI's limit)
 
 
 @dataclass
@@ -154,6 +159,9 @@ BOUNDS = {
     "llm.tpm": (1, None, False),
     "llm.input_cost_per_mtok": (0, None, False),
     "llm.output_cost_per_mtok": (0, None, False),
+    "llm.batch_poll_s": (0, None, False),
+    "llm.batch_max_requests": (1, None, False),
+    "llm.batch_max_bytes": (1, None, False),
     "embedder.batch_size": (1, None, False),
     "scoring.false_negative_ratio": (0, None, True),
     "scoring.top_k": (1, None, False),

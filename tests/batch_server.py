@@ -12,6 +12,7 @@ built from each request's response_format like tests/openai_server.py's. The con
      "fail_rate": 0.0,      # fraction of requests answered HTTP 500 (into the error file)
      "expire_rate": 0.0,    # fraction never run: the batch ends `expired`, they get code batch_expired
      "reject": null,        # a message: every batch fails validation with it
+     "malformed_rate": 0.0, # fraction of answers cut short (JSON that does not parse): the engine re-asks
      "max_requests": 50000, "max_bytes": 209715200,   # the provider's limits
      "seed": 0}
 
@@ -37,6 +38,7 @@ DEFAULTS = {
     "fail_rate": 0.0,
     "expire_rate": 0.0,
     "reject": None,
+    "malformed_rate": 0.0,
     "max_requests": 50_000,
     "max_bytes": 200 * 1024 * 1024,
     "seed": 0,
@@ -55,13 +57,17 @@ def _draw(seed: int, custom_id: str, attempt: int, what: str) -> float:
     return int(digest[:12], 16) / float(16**12)
 
 
-def completion(body: dict) -> dict:
+def completion(body: dict, asked_before: int = 0, malformed: bool = False) -> dict:
+    """The answer tests/openai_server.py gives to the same request (`asked_before`: how often its
+    first message was asked before), so a run gets the same rows online and in batch."""
     schema = ((body.get("response_format") or {}).get("json_schema") or {}).get("schema") or {}
     messages = body.get("messages") or [{}]
-    tag = hashlib.sha256(json.dumps(messages).encode()).hexdigest()[:10]
+    tag = hashlib.sha256(json.dumps(messages).encode()).hexdigest()[:10] + f"{asked_before:02d}"
     words = max([8] + [int(n) for n in re.findall(r"at least (\d+) words", str(messages[0].get("content", "")))])
     valid = build({"type": "object", **schema}, tag, words=words) if schema else {"answer": f"text {tag}"}
     content = json.dumps(valid, ensure_ascii=False)
+    if malformed:
+        content = content[:-12]
     prompt_words = sum(len(str(m.get("content", "")).split()) for m in messages)
     return {
         "id": "chatcmpl-" + tag,
@@ -85,6 +91,7 @@ class Server:
         self.batches: dict[str, dict] = {}
         self.hidden: dict[str, dict] = {}  # per batch: its requests, retrieves so far
         self.seen: dict[str, int] = {}  # custom_id -> times submitted
+        self.asks: dict[str, int] = {}  # first message -> times answered, as tests/openai_server.py counts
         self.stats = {
             "files_uploaded": 0,
             "batches_created": 0,
@@ -295,7 +302,11 @@ class Server:
                         "response": {
                             "status_code": 200,
                             "request_id": uuid.uuid4().hex,
-                            "body": completion(item["body"]),
+                            "body": completion(
+                                item["body"],
+                                self._asked(item["body"]),
+                                _draw(config["seed"], custom_id, attempt, "malformed") < config["malformed_rate"],
+                            ),
                         },
                     }
                 )
@@ -311,6 +322,12 @@ class Server:
             batch.update(status="expired", expired_at=now)
         else:
             batch.update(status="completed", completed_at=now)
+
+    def _asked(self, body: dict) -> int:
+        prompt = str(((body.get("messages") or [{}])[0]).get("content") or "")
+        n = self.asks.get(prompt, 0)
+        self.asks[prompt] = n + 1
+        return n
 
     async def retrieve(self, request: web.Request) -> web.Response:
         self._note_auth(request)

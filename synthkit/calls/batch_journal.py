@@ -138,6 +138,15 @@ class BatchJournal:
             ids.update(c for c in entry.custom_ids if c not in failed)
         return ids
 
+    def answered(self) -> set[str]:
+        """custom_ids whose answer was handed over by a collected batch."""
+        ids: set[str] = set()
+        for entry in self.entries.values():
+            if entry.collected:
+                failed = set(entry.failed)
+                ids.update(c for c in entry.custom_ids if c not in failed)
+        return ids
+
     def close(self) -> None:
         self._file.close()
 

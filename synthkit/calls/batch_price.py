@@ -1,11 +1,15 @@
-"""What a model costs when asked through its provider's batch API. litellm's price map carries
+"""Whether synthkit can ask a config's model through a batch API (OpenAI's Files + Batches, at OpenAI or
+an OpenAI-compatible server), and what it costs there. litellm's price map carries
 batch prices (input_cost_per_token_batches, output_cost_per_token_batches) for some models;
 for the others, half the online price where the provider documents a flat 50% batch discount
 (OpenAI Batch API, Azure OpenAI global batch, Anthropic Message Batches, Gemini API batch mode,
 Vertex AI batch prediction); else unknown."""
 
 from synthkit.calls.cost import Price, model_info, price_of
-from synthkit.config import LLMConfig
+from synthkit.config import Client, LLMConfig
+from synthkit.errors import UserError
+
+OPENAI_BASE = "https://api.openai.com/v1"
 
 # litellm_provider values (or their prefix before "-") whose batch API is documented at half price.
 HALF_PRICE_PROVIDERS = frozenset({"openai", "text-completion-openai", "azure", "anthropic", "gemini", "vertex_ai"})
@@ -27,3 +31,19 @@ def batch_price_of(llm: LLMConfig) -> tuple[Price | None, str]:
     if provider in HALF_PRICE_PROVIDERS or provider.split("-", 1)[0] in HALF_PRICE_PROVIDERS:
         return Price(online.input / 2, online.output / 2), f"50% of the online price ({provider} batch discount)"
     return None, f"no documented batch discount for provider {provider or llm.model!r}"
+
+
+def check_batch(llm: LLMConfig) -> str:
+    """The Files + Batches base URL for this config; one line when its provider has no batch API here."""
+    from synthkit.calls.providers import client
+
+    if llm.provider == "mock":
+        raise UserError("llm.batch=true needs a real provider (llm=mock answers at once, offline): drop llm.batch")
+    if client(llm) == Client.http:
+        return llm.api_base
+    if not llm.api_base and (llm.provider == "openai" or model_info(llm.model).get("litellm_provider") == "openai"):
+        return OPENAI_BASE
+    raise UserError(
+        f"llm.batch=true works with OpenAI and OpenAI-compatible servers that serve /v1/files and /v1/batches, "
+        f"not with llm={llm.provider} ({llm.model}): run it online (llm.batch=false)"
+    )

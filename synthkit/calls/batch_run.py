@@ -48,16 +48,24 @@ async def run_batches(
     max_requests: int = MAX_REQUESTS,
     max_bytes: int = MAX_BYTES,
     attempts: int = 6,
+    again: frozenset = frozenset(),
 ) -> list[str]:
     """Ask `requests` ((custom_id, chat body) pairs) through batches until every batch in the
     journal has ended; the custom_ids still without an answer, to resubmit in a next round.
-    Requests already answered or in flight according to the journal are not asked again."""
-    settled = journal.settled()
+    Requests already answered or in flight according to the journal are not asked again, but for
+    those in `again` (answered, but the answer is lost to the caller)."""
+    bodies = dict(requests)  # a resumed entry uploads the caller's requests, the very same lines
+    for entry in list(journal.entries.values()):
+        # Planned in a run that was killed before it uploaded: nothing of it exists at the provider,
+        # and this round may not ask all of it (a killed round's re-asks come later): plan anew.
+        if not entry.done and entry.file_id is None and not entry.creating:
+            if any(c not in bodies for c in entry.custom_ids):
+                journal.dropped(entry)
+    settled = journal.settled() - set(again)
     todo = [(custom_id, body) for custom_id, body in requests if custom_id not in settled]
     lines = [request_line(custom_id, body) for custom_id, body in todo]
     for part in plan_batches(lines, max_requests, max_bytes):
         journal.plan([todo[i][0] for i in part])
-    bodies = dict(requests)  # a resumed entry uploads the caller's requests, the very same lines
     unanswered: list[str] = []
     for entry in list(journal.entries.values()):
         if not entry.done and entry.batch_id is None:

@@ -81,4 +81,23 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
             f"  cost               ~ ${price.cost(prompt_tokens, 0):,.4f} for prompts, plus up to "
             f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})"
         )
+    lines.append(_batch_estimate(cfg, prompt_tokens, completion_tokens))
     return lines
+
+
+def _batch_estimate(cfg: DictConfig, prompt_tokens: int, completion_tokens: int) -> str:
+    from synthkit.calls.batch_price import batch_price_of, check_batch
+    from synthkit.errors import UserError
+
+    try:
+        check_batch(cfg.llm)
+    except UserError:
+        return f"  batch cost         none: synthkit's batch mode does not serve llm={cfg.llm.provider} (see README)"
+    price, source = batch_price_of(cfg.llm)
+    mode = "llm.batch=true" if cfg.llm.batch else "with llm.batch=true"
+    if price is None:
+        return f"  batch cost         unknown ({mode}): {source}"
+    return (
+        f"  batch cost         ~ ${price.cost(prompt_tokens, 0):,.4f} for prompts, plus up to "
+        f"${price.cost(0, completion_tokens):,.4f} for answers ({mode}; {source}; answers within 24 h)"
+    )

@@ -64,6 +64,8 @@ class CallStack:
 
     async def aclose(self) -> None:
         await self.provider.aclose()
+        if hasattr(self.caller, "aclose"):  # the batch caller: its client and journal
+            await self.caller.aclose()
         if self.cache is not None:
             self.cache.close()
 
@@ -80,6 +82,13 @@ def generate(
     for spec in specs:  # config and template mistakes surface before any request or file
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
+    if cfg.llm.batch:  # batch tokens are priced (and budgeted) at the batch price
+        from synthkit.calls.batch_price import batch_price_of, check_batch
+
+        check_batch(cfg.llm)
+        price, why = batch_price_of(cfg.llm)
+        if cfg.max_cost_usd is not None and price is None:
+            raise UserError(f"max_cost_usd needs a batch price: {why}")
     if cfg.max_cost_usd is not None and price is None:
         raise UserError(
             f"max_cost_usd needs a price, and litellm has none for {cfg.llm.model}: "
@@ -105,7 +114,17 @@ def generate(
         ledger = Ledger(priced=price is not None)
         limits = RateLimits(limits_dir, f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
         budget = Budget(price, cfg.max_cost_usd, (shared_dir or out_dir) / BUDGET_LEDGER)
-        stack = CallStack(provider, ModelCaller(provider, llm, cache, limits, budget, ledger), cache, relabel)
+        if llm.batch:
+            from synthkit.calls.batch_caller import BatchCaller
+            from synthkit.calls.providers import check_key, structured_output
+
+            key, structured = check_key(llm), structured_output(llm)
+            caller = BatchCaller(
+                llm, key, structured, cache, budget, ledger, out_dir, cfg.max_attempts, cfg.progress_every_s
+            )
+        else:
+            caller = ModelCaller(provider, llm, cache, limits, budget, ledger)
+        stack = CallStack(provider, caller, cache, relabel)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -179,8 +198,12 @@ async def _run_stage(
     stage = ledger.stage_started(name, scheduler.target, files.resumed, _earlier(files, cells))
     progress = Progress(stage, cfg.progress_every_s)
     progress.start()
+    concurrency = cfg.concurrency
+    if cfg.llm.batch:  # a round goes when every row in flight waits: many rows, one batch
+        stack.caller.rows_in_flight = lambda: scheduler.in_flight
+        concurrency = max(concurrency, cfg.llm.batch_max_requests)
     try:
-        await run_pool(scheduler, maker, cfg.concurrency, ledger, on_row=progress.update)
+        await run_pool(scheduler, maker, concurrency, ledger, on_row=progress.update)
     finally:
         files.close()
         progress.close()

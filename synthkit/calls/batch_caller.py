@@ -1,0 +1,272 @@
+"""The model caller of `llm.batch=true`: the interface of ModelCaller (`call(messages, schema,
+schema_name, row_id)`), so the path of a row is the same online and in batch, but each call waits
+for a provider batch. Calls queue up; once every row in flight is waiting (or a batch is full) the
+collector sends the queue as one round through the journaled driver (synthkit/calls/batch_run.py),
+polls, and answers each call as its batch ends, so rows are written batch by batch. Re-asks, and
+requests a batch failed or let expire, make the next round. Requests carry the online request body
+and the response cache's key as custom_id: the same config gives the same rows online or in batch,
+and cached answers are never sent."""
+
+import asyncio
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Optional
+
+from synthkit.calls.batch import BatchClient
+from synthkit.calls.batch_journal import TERMINAL, BatchJournal
+from synthkit.calls.batch_price import check_batch
+from synthkit.calls.batch_run import BatchResult, run_batches
+from synthkit.calls.cache import ResponseCache, request_key
+from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached
+from synthkit.calls.cost import CHARS_PER_TOKEN, Budget, BudgetExhausted
+from synthkit.calls.providers import Completion, RequestFailed, RowRefused
+from synthkit.config import LLMConfig
+from synthkit.engine.ledger import Ledger
+from synthkit.errors import UserError
+
+QUIET_TURNS = 3  # loop turns with every row in flight waiting before a round goes: rows a pool worker wakes ask too
+SETTLE_MAX_S = 2.0  # a round goes after this long even if the count of rows in flight says more will ask
+
+
+@dataclass
+class _Pending:
+    body: dict
+    future: asyncio.Future
+    prompt_tokens: int
+    reserved: float = 0.0
+    error: Optional[str] = None  # why the last submission brought no answer
+    refused: bool = False  # the provider refused this request itself (HTTP 400/422): asking again is no use
+
+
+class BatchCaller:
+    def __init__(
+        self,
+        llm: LLMConfig,
+        api_key: Optional[str],
+        structured: bool,
+        cache: Optional[ResponseCache],
+        budget: Budget,
+        ledger: Ledger,
+        out_dir: Path,
+        max_attempts: int,
+        progress_every_s: float = 0.0,
+    ):
+        from synthkit.calls.providers.openai_http import chat_body  # aiohttp: only when a run calls
+
+        self.llm, self.cache, self.budget, self.ledger = llm, cache, budget, ledger
+        self.max_attempts, self.progress_every_s = max_attempts, progress_every_s
+        self._body = lambda messages, schema, name: chat_body(llm, messages, schema, name, structured)
+        self.client = BatchClient(check_batch(llm), api_key, llm.timeout_s, name=llm.provider)
+        self.journal = BatchJournal(out_dir)
+        # The rows in flight (the scheduler's count, set per stage): a round goes when all of them wait.
+        self.rows_in_flight: Callable[[], int] = lambda: 0
+        self._queue: dict[str, _Pending] = {}
+        self._round: dict[str, _Pending] = {}
+        self._orphans: dict[str, Completion] = {}  # answers no call waits for (a resumed run's earlier batches)
+        self._tries: dict[str, int] = {}
+        self._wake = asyncio.Event()
+        self._collector: Optional[asyncio.Task] = None
+        self._error: Optional[BaseException] = None
+
+    async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
+        """As ModelCaller.call: the answer to `messages` for the row `row_id`, through a batch."""
+        key = request_key(
+            model=self.llm.model,
+            api_base=self.llm.api_base,
+            messages=messages,
+            schema=schema,
+            temperature=self.llm.temperature,
+            top_p=self.llm.top_p,
+            max_tokens=self.llm.max_tokens,
+            row=row_id,
+        )
+        cached = self.cache.get(key) if self.cache is not None else None
+        if cached is not None:
+            return self._answered(cached, 0.0, True)
+        if key in self._orphans:
+            completion = self._orphans.pop(key)
+            return self._answered(completion, self.budget.settle(0.0, *_tokens(completion)), False)
+        if self._error is not None:
+            raise self._error
+        pending = _Pending(
+            self._body(messages, schema, schema_name),
+            asyncio.get_running_loop().create_future(),
+            sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN,
+        )
+        self._queue[key] = pending
+        self._wake.set()
+        if self._collector is None:
+            self._collector = asyncio.get_running_loop().create_task(self._collect())
+        return await pending.future
+
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
+        self.ledger.answered(
+            completion.prompt_tokens, completion.completion_tokens, cost, cached, completion.finish_reason == "length"
+        )
+        return Answer(completion, cost, cached)
+
+    async def _collect(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._settle()
+            if not self._queue:
+                continue
+            self._round, self._queue = self._queue, {}
+            try:
+                await self._ask(self._round)
+            except BaseException as e:  # a rejected batch, a refused key: every waiting row ends with it
+                self._error = e if isinstance(e, Exception) else UserError("the batch collector stopped")
+                for pending in [*self._round.values(), *self._queue.values()]:
+                    if not pending.future.done():
+                        self.budget.release(pending.reserved)
+                        pending.future.set_exception(self._error)
+                raise
+
+    async def _settle(self) -> None:
+        """Wait until every row in flight asks (its first request or a re-ask), or a batch is full."""
+        loop = asyncio.get_running_loop()
+        deadline, quiet = loop.time() + SETTLE_MAX_S, 0
+        while len(self._queue) < self.llm.batch_max_requests and loop.time() < deadline:
+            quiet = quiet + 1 if len(self._queue) >= self.rows_in_flight() else 0
+            if quiet >= QUIET_TURNS:
+                return
+            await asyncio.sleep(0 if quiet else 0.001)
+
+    async def _ask(self, round_: dict[str, _Pending]) -> None:
+        """One round: reserve its cost, submit what the journal does not hold, answer as batches end."""
+        for key in [k for k in round_ if k in self._orphans]:  # answered meanwhile by an earlier run's batch
+            completion = self._orphans.pop(key)
+            round_.pop(key).future.set_result(
+                self._answered(completion, self.budget.settle(0.0, *_tokens(completion)), False)
+            )
+        self._reserve(round_)
+        answered = self.journal.answered()
+        again = frozenset(k for k in round_ if k in answered)  # the journal's answer is lost to this run
+        held = self.journal.settled() - again
+        for key in round_:
+            if key not in held:
+                self.ledger.request_sent()
+        ticker = asyncio.get_running_loop().create_task(self._tick()) if self.progress_every_s > 0 else None
+        try:
+            await run_batches(
+                [(k, p.body) for k, p in round_.items()],
+                self.client,
+                self.journal,
+                self.llm.batch_poll_s,
+                self._on_result,
+                self.llm.batch_max_requests,
+                self.llm.batch_max_bytes,
+                again=again,
+            )
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+        for key, pending in round_.items():
+            if pending.future.done():
+                continue
+            self.budget.release(pending.reserved)
+            pending.reserved = 0.0
+            tries = self._tries[key] = self._tries.get(key, 0) + 1
+            if pending.refused:
+                pending.future.set_exception(RowRefused(f"the provider refused this request: {pending.error}"))
+            elif tries >= self.max_attempts:
+                pending.future.set_exception(
+                    RequestFailed(f"no answer after {tries} batch submissions (last: {pending.error})")
+                )
+            else:
+                self._queue[key] = pending  # the next round asks it again
+                self._wake.set()
+
+    def _reserve(self, round_: dict[str, _Pending]) -> None:
+        """Reserve the most the round may cost before it is sent: max_cost_usd holds across rounds. Rows
+        whose requests do not fit stop the run as online ones do (BudgetReached)."""
+
+        def one(key: str, pending: _Pending) -> None:
+            try:
+                pending.reserved = self.budget.reserve(pending.prompt_tokens, self.llm.max_tokens)
+            except BudgetExhausted as e:
+                pending.future.set_exception(BudgetReached(str(e)))
+                del round_[key]
+
+        items = list(round_.items())
+        if not items:
+            return
+        # The first alone: the budget lets one request through whatever its estimate, never a whole round.
+        one(*items[0])
+        rest = items[1:]
+        try:
+            self.budget.reserve(sum(p.prompt_tokens for _, p in rest), self.llm.max_tokens * len(rest))
+        except BudgetExhausted:  # near the cap: as many as fit, one by one
+            for key, pending in rest:
+                one(key, pending)
+            return
+        for _, pending in rest:
+            pending.reserved = self.budget.cost(pending.prompt_tokens, self.llm.max_tokens) or 0.0
+
+    def _on_result(self, result: BatchResult) -> None:
+        """A request's result, as its batch ends: cached, then handed to the row that waits for it."""
+        completion = _completion(result.body) if result.ok else None
+        pending = self._round.get(result.custom_id)
+        if completion is None:
+            if pending is not None:
+                pending.error = result.error or "the answer has no choices"
+                pending.refused = result.status_code in (400, 422)
+            return
+        if self.cache is not None:
+            self.cache.put(result.custom_id, completion)
+        if pending is None or pending.future.done():
+            self._orphans[result.custom_id] = completion
+            return
+        cost = self.budget.settle(pending.reserved, *_tokens(completion))
+        pending.reserved = 0.0
+        pending.future.set_result(self._answered(completion, cost, False))
+
+    def status_line(self) -> str:
+        entries = [e for e in self.journal.entries.values() if not e.dropped]
+        submitted = sum(e.batch_id is not None for e in entries)
+        ended = sum(e.collected or e.status in TERMINAL for e in entries)
+        total = sum(len(e.custom_ids) for e in entries)
+        done = sum(len(e.custom_ids) - len(e.failed) if e.collected else e.counts.get("completed", 0) for e in entries)
+        return (
+            f"synthkit: batches: {submitted} submitted, {ended} ended; requests {done}/{total} answered; "
+            f"next check within {self.llm.batch_poll_s:g} s (synthkit batches <output_dir> for each batch)"
+        )
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.progress_every_s)
+            print(self.status_line(), file=sys.stderr, flush=True)
+
+    async def aclose(self) -> None:
+        if self._collector is not None:
+            self._collector.cancel()
+            await asyncio.gather(self._collector, return_exceptions=True)
+        await self.client.aclose()
+        self.journal.close()
+
+
+def _tokens(completion: Completion) -> tuple:
+    return completion.prompt_tokens, completion.completion_tokens
+
+
+def _completion(body: dict) -> Optional[Completion]:
+    """A batch answer's chat completion, read as the online client reads it; None without choices."""
+    try:
+        choice = body["choices"][0]
+        text = str(choice["message"].get("content") or "")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
+    count = lambda v: v if isinstance(v, int) and v >= 0 else 0  # noqa: E731
+    completion = Completion(
+        text,
+        count(usage.get("prompt_tokens")),
+        count(usage.get("completion_tokens")),
+        str(choice.get("finish_reason") or "stop"),
+    )
+    if len(completion.text) > MAX_ANSWER_CHARS:
+        completion = replace(completion, text=completion.text[:MAX_ANSWER_CHARS], finish_reason=OVERSIZE)
+    return completion

@@ -1,0 +1,58 @@
+"""`synthkit batches RUN [--cancel]`: the provider batches of a run made with llm.batch=true, as its
+journal (RUN/batches.jsonl) holds them, refreshed from the provider: each batch's state and request
+counts. --cancel cancels those still open (stop the run first, or it resubmits what they leave
+unanswered); rerunning the run's command collects what they had answered and asks the rest again."""
+
+import argparse
+import asyncio
+from pathlib import Path
+
+from synthkit.calls.batch_journal import JOURNAL_FILE
+from synthkit.errors import UserError
+
+
+def main(argv: list) -> None:
+    parser = argparse.ArgumentParser(prog="synthkit batches", description=__doc__.split("\n\n")[0])
+    parser.add_argument("run", type=Path, help="the output dir of a run made with llm.batch=true")
+    parser.add_argument("--cancel", action="store_true", help="cancel the run's open batches")
+    parser.add_argument("--offline", action="store_true", help="show the journal only; ask the provider nothing")
+    args = parser.parse_args(argv)
+    print(asyncio.run(_batches(args.run, args.cancel, args.offline)))
+
+
+async def _batches(run: Path, cancel: bool, offline: bool) -> str:
+    from synthkit.calls.batch import BatchClient
+    from synthkit.calls.batch_journal import BatchJournal
+    from synthkit.calls.batch_price import check_batch
+    from synthkit.calls.batch_run import batch_status, cancel_all, format_status
+    from synthkit.calls.providers import check_key
+
+    if not (run / JOURNAL_FILE).is_file():
+        raise UserError(f"{run} holds no batch journal ({JOURNAL_FILE}): it was not run with llm.batch=true")
+    llm = _saved_llm(run)
+    client = None if offline else BatchClient(check_batch(llm), check_key(llm), llm.timeout_s, name=llm.provider)
+    journal = BatchJournal(run)
+    try:
+        cancelled = await cancel_all(journal, client) if cancel and client is not None else []
+        table = format_status(await batch_status(journal, client))
+    finally:
+        journal.close()
+        if client is not None:
+            await client.aclose()
+    if cancel:
+        table += f"\ncancelled {len(cancelled)} batches" + (f": {', '.join(cancelled)}" if cancelled else "")
+    return table
+
+
+def _saved_llm(run: Path):
+    """The run's llm settings, from the config it saved (keys are never in it: only their variable's name)."""
+    from omegaconf import OmegaConf
+
+    from synthkit.config import LLMConfig
+
+    saved = run / ".hydra" / "config.yaml"
+    try:
+        llm = OmegaConf.merge(OmegaConf.structured(LLMConfig), OmegaConf.load(saved).llm)
+    except Exception as e:  # a missing, damaged or hand-edited config
+        raise UserError(f"{saved} does not load ({type(e).__name__}): the run's provider is unknown") from None
+    return OmegaConf.to_object(llm)
