@@ -91,7 +91,9 @@ def _build(directory: Path, reader: Reader, settings: ChunkSettings, identity: d
         directory.parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=".building-", dir=directory.parent))
     except OSError as e:
-        raise UserError(f"cannot write the corpus index in {directory.parent}: {e.strerror}; choose another with cache_dir=...") from None
+        raise UserError(
+            f"cannot write the corpus index in {directory.parent}: {e.strerror}; choose another with cache_dir=..."
+        ) from None
     try:
         documents = chunks = 0
         with open(building / "chunks.bin", "wb") as out:
