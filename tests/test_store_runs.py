@@ -215,3 +215,33 @@ def test_network_cache_dir_is_refused_without_a_store(openai_server, redis_url, 
     assert uncached.returncode == 0, uncached.stderr  # nothing kept in cache_dir: nothing to refuse
     shared_store = run_synthkit(*common, f"store={redis_url}", f"output_dir={tmp_path / 'd'}", cwd=tmp_path)
     assert shared_store.returncode == 0, shared_store.stderr
+
+
+def test_store_gone_for_good_stops_the_run_keeping_its_rows(openai_server, tmp_path, monkeypatch):
+    """A store that stays away longer than the run waits (here 1 s) ends the run as one line, exit 1,
+    with every answer already paid for written as a row."""
+    import threading
+
+    from synthkit.calls import store_redis
+
+    monkeypatch.setattr(store_redis, "OUTAGE_S", 1.0)
+    redis = RedisServer(tmp_path / "redis-data")
+    server = openai_server()
+    out = tmp_path / "run"
+
+    def stop_after_some_requests():
+        deadline = time.monotonic() + 30
+        while server.stats()["requests"] < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        redis.stop()
+
+    threading.Thread(target=stop_after_some_requests, daemon=True).start()
+    try:
+        result = run_synthkit(
+            *server_llm(server), f"store={redis.url}", "llm.rpm=600", "num_rows=40", f"output_dir={out}", cwd=tmp_path
+        )
+    finally:
+        redis.stop()
+    assert result.returncode == 1 and "has been unreachable for 1 s" in result.stderr.splitlines()[-1], result.stderr
+    rows = read_jsonl(out / "data.jsonl")
+    assert 3 <= len(rows) < 40 and len(rows) == server.stats()["requests"]

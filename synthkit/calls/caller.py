@@ -41,6 +41,8 @@ class EndpointDown(RunStopped):
 class StoreDown(RunStopped):
     """The shared store stayed unreachable for longer than the run waits for it."""
 
+    graceful = True  # answers in flight are paid for: they become rows (the store fails fast from now on)
+
 
 @dataclass(frozen=True)
 class Answer:

@@ -137,6 +137,7 @@ class RedisStore:
         self._scripts: dict = {}
         self._down_since: float | None = None
         self._warned_at = float("-inf")
+        self._gone: str | None = None  # set once an outage outlasted outage_s: later operations fail at once
         self._check_server()
         self.cache = RedisCache(self)
 
@@ -197,6 +198,8 @@ class RedisStore:
 
         deadline, delay = None, 0.1
         while True:
+            if self._gone is not None:
+                raise StoreUnavailable(self._gone)
             try:
                 result = await operation()
             except redis.AuthenticationError:
@@ -209,9 +212,8 @@ class RedisStore:
                     deadline = now + self.outage_s
                 self._outage(e, now)
                 if now >= deadline:
-                    raise StoreUnavailable(
-                        f"the store at {self.url} has been unreachable for {self.outage_s:g} s ({_reason(e)})"
-                    ) from None
+                    self._gone = f"the store at {self.url} has been unreachable for {self.outage_s:g} s ({_reason(e)})"
+                    raise StoreUnavailable(self._gone) from None
                 await asyncio.sleep(min(random.uniform(delay / 2, delay), deadline - now))
                 delay = min(delay * 2, BACKOFF_MAX_S)
             else:

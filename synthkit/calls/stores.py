@@ -70,10 +70,10 @@ def _configured_cache_dir(cfg) -> Path:
 
 
 def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool, endpoint: str) -> Stores:
-    from synthkit.calls.store_redis import PASSWORD_ENV, RedisStore
+    from synthkit.calls import store_redis
     from synthkit.secrets import protect
 
-    password_env = cfg.get("store_password_env") or PASSWORD_ENV
+    password_env = cfg.get("store_password_env") or store_redis.PASSWORD_ENV
     protect(password_env)
     try:
         import redis  # noqa: F401
@@ -81,7 +81,7 @@ def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool
         from synthkit import pip_install
 
         raise UserError(f"store=redis://... needs the redis client: {pip_install('redis')}") from None
-    store = RedisStore(cfg.store, password_env=password_env)
+    store = store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=store_redis.OUTAGE_S)
     limits = store.rate_limits(endpoint, cfg.llm.rpm, cfg.llm.tpm)
     # One ledger per output dir, or per sweep dir for its jobs: named by the dir's absolute path, the same
     # on every machine that mounts the shared filesystem at the same place.
