@@ -114,7 +114,9 @@ def test_joblib_jobs_share_one_budget_and_one_rpm(openai_server, redis_url, tmp_
     costs = [r["usage"]["cost_usd"] for r in rows]
     # One cap for both jobs: spend <= cap + one request per job, and every payment is on the store's ledger.
     assert 0.6 - 2 * max(costs) <= sum(costs) <= 0.6 + 2 * max(costs), costs
-    assert {r["sweep"]["task.unit"] for r in rows} == {"sentence", "phrase"}
+    # Both jobs stopped at the cap (a job that starts late may find it already spent); with a ledger each,
+    # they would have spent 0.6 each.
+    assert "2 sweep jobs did not finish cleanly" in result.stderr
     assert spent_on_store(redis_url, sweep) == pytest.approx(sum(costs))
     assert not (sweep / "synthkit-spent.json").exists()
     assert server.stats()["requests"] == len(rows)
