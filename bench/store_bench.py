@@ -1,10 +1,12 @@
-"""The overhead of the Redis store per operation, with 8 processes using one server at once on
-loopback: a rate slot (take, never waiting: the limit is far above the load), a budget reservation
-and its settlement, a cache get and a cache put. Each process runs its operations one after the
-other, so each time is the latency an engine request pays for it. Prints a markdown table.
+"""The Redis store at scale, on loopback. First, whole runs: N processes (each a synthkit run of
+its own, store=redis://, an rpm limit far above the load, a $ cap far above the spend, a cold cache)
+against the loopback model server, total rows/s against one process alone. Then the store's
+overhead per operation, with N processes using one server at once: a rate slot (take, never
+waiting), a budget reservation and its settlement, a cache get and a cache put, each the latency an
+engine request pays for it. Prints markdown tables.
 
-    python bench/store_bench.py                 # starts redis-server on a free port
-    python bench/store_bench.py --url redis://127.0.0.1:6379/0 --processes 8 --ops 2000
+    python bench/store_bench.py                 # starts redis-server and the loopback server on free ports
+    python bench/store_bench.py --url redis://127.0.0.1:6379/0 --processes 8 --ops 2000 --rows 300
 """
 
 import argparse
@@ -54,6 +56,66 @@ print(json.dumps(asyncio.run(main())))
 """
 
 
+RUN_WORKER = """
+import os, sys, time
+os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+import synthkit
+from synthkit.engine import run  # noqa: F401 - imported before the clock starts
+url, base, rows, index, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+print("ready", flush=True)
+sys.stdin.readline()
+started = time.perf_counter()
+synthkit.generate(
+    "llm=vllm", f"llm.api_base={base}", "llm.model=openai/test-model", f"store={url}", f"num_rows={rows}",
+    f"seed={index}", f"output_dir={out}", "progress_every_s=0", "llm.rpm=1000000", "max_cost_usd=1000",
+    "llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=1", card=False,
+)
+print(time.perf_counter() - started, flush=True)
+"""
+
+
+def run_rows(url: str, base: str, processes: int, rows: int, directory: str, tag: str) -> float:
+    """Total rows/s of `processes` runs of `rows` rows at once, each with fresh seeds (no cache hits)."""
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                RUN_WORKER,
+                url,
+                base,
+                str(rows),
+                str(1000 * processes + i),
+                f"{directory}/{tag}-{processes}-{i}",
+            ],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(processes)
+    ]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"
+    started = time.perf_counter()
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        proc.communicate()
+        assert proc.returncode == 0
+    return processes * rows / (time.perf_counter() - started)
+
+
+def start_model_server() -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "openai_server.py")], stdout=subprocess.PIPE, text=True
+    )
+    ready = proc.stdout.readline().split()
+    assert ready[:1] == ["READY"], ready
+    return proc, f"http://127.0.0.1:{ready[1]}/v1"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,10 +158,24 @@ def main() -> None:
     parser.add_argument("--url", help="an existing server (default: start redis-server on a free port)")
     parser.add_argument("--processes", type=int, default=8)
     parser.add_argument("--ops", type=int, default=2000, help="operations of each kind per process")
+    parser.add_argument("--rows", type=int, default=300, help="rows per run process (0: skip the runs)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
         server, url = (None, args.url) if args.url else start_server(directory)
         try:
+            if args.rows:
+                model, base = start_model_server()
+                try:
+                    alone = run_rows(url, base, 1, args.rows, directory, "runs")
+                    together = run_rows(url, base, args.processes, args.rows, directory, "runs")
+                finally:
+                    model.terminate()
+                    model.wait()
+                print(f"runs on one store ({url}, loopback model server, {args.rows} rows each, concurrency 16):\n")
+                print("| processes | rows/s in all | vs one |")
+                print("|---:|---:|---:|")
+                print(f"| 1 | {alone:.0f} | 1.0x |")
+                print(f"| {args.processes} | {together:.0f} | {together / alone:.1f}x |\n")
             procs = [
                 subprocess.Popen(
                     [sys.executable, "-c", WORKER, url, str(args.ops), str(i)],
@@ -138,6 +214,9 @@ def main() -> None:
     )
     total = sum(len(r[name]) for r in results for name in r)
     print(f"\n{total / wall:,.0f} operations/s over all processes")
+    # What one request pays the store when it uses everything: cache get, rpm slot, reservation, settlement, put.
+    per_request = sum(statistics.fmean(t for r in results for t in r[name]) for name in results[0]) * 1e3
+    print(f"store overhead per request (cache get + rpm slot + reserve + settle + cache put): {per_request:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -113,6 +113,10 @@ class RunConfig:
     output_dir: str = MISSING
     cache: bool = True  # replay answers to identical requests from the response cache
     cache_dir: Optional[str] = None  # null: $SYNTHKIT_CACHE_DIR, else ~/.cache/synthkit
+    # redis://host:port/db: the cache, rpm/tpm limits and budget live on that server, shared across machines.
+    # null: files of this machine (cache_dir, refused on a network filesystem). Password: store_password_env.
+    store: Optional[str] = None
+    store_password_env: str = "SYNTHKIT_REDIS_PASSWORD"  # the environment variable holding the store's password
     max_cost_usd: Optional[float] = None  # no new requests once this much is spent
     checks: bool = True  # the tasks' quality checks (never on llm=mock placeholder rows)
     dedup: bool = True  # reject rows that repeat an earlier row of the run, exactly or nearly

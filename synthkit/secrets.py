@@ -21,6 +21,7 @@ EXTRA_ENV = "SYNTHKIT_SECRET_VARS"
 
 
 _SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.I)
+_STORE_OVERRIDE = re.compile(r"^[+~]*store=(.+)$")
 
 
 def refuse_secret_overrides(overrides) -> None:
@@ -33,6 +34,11 @@ def refuse_secret_overrides(overrides) -> None:
                 "keys are not taken as overrides (synthkit saves overrides to disk): put the key in the "
                 "environment variable named by llm.api_key_env"
             )
+        store = _STORE_OVERRIDE.match(str(arg))
+        if store:  # a password in the store's URL would be saved with the overrides
+            from synthkit.calls.store_redis import refuse_password
+
+            refuse_password(store.group(1).strip("'\""))
 
 
 def key_like_name(name: str) -> bool:

@@ -4,8 +4,6 @@ restarted mid-run, and the start-up mistakes. Plus the network filesystem check 
 
 import asyncio
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -14,56 +12,18 @@ import time
 from pathlib import Path
 
 import pytest
+from redis_server import NO_SERVER, REDIS_SERVER, RedisServer, free_port
 
 from synthkit.calls.fs_check import network_filesystem
 from synthkit.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
-REDIS_SERVER = shutil.which("redis-server") or shutil.which("valkey-server")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """redis-server in a subprocess, durable (append-only file, fsync'd on every write) so that a
-    restart on the same port and directory keeps every write."""
-
-    def __init__(self, directory: Path, password: str | None = None):
-        self.directory, self.password, self.port = directory, password, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process = None
-        self.start()
-
-    def start(self) -> None:
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)]
-        args += ["--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith((b"+PONG", b"-NOAUTH")):
-                        return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
-
-    def stop(self) -> None:
-        self.process.terminate()  # SIGTERM: redis flushes its append-only file and exits
-        self.process.wait(timeout=10)
 
 
 @pytest.fixture
 def redis_server(tmp_path):
     if REDIS_SERVER is None:
-        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+        pytest.skip(NO_SERVER)
     server = RedisServer(tmp_path)
     yield server
     server.stop()
@@ -137,7 +97,7 @@ def shared_run(tmp_path_factory):
     then requests of $0.10 estimated, $0.05-$0.15 actual, against one $1 budget until refused,
     then one answer into the cache."""
     if REDIS_SERVER is None:
-        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+        pytest.skip(NO_SERVER)
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     try:
         yield server, run_workers(3, SHARED_WORKER, server.url)
@@ -318,7 +278,7 @@ def test_unreachable_server_and_missing_db_are_user_errors(redis_server):
 
 def test_password_comes_from_the_environment(tmp_path, monkeypatch):
     if REDIS_SERVER is None:
-        pytest.skip("no redis-server (or valkey-server) binary: apt-get install -y redis-server")
+        pytest.skip(NO_SERVER)
     from synthkit.calls.store_redis import RedisStore
 
     server = RedisServer(tmp_path, password="s3cret-pw")

@@ -12,15 +12,15 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from synthkit.calls.batch import BatchClient
 from synthkit.calls.batch_journal import TERMINAL, BatchJournal
 from synthkit.calls.batch_price import check_batch
 from synthkit.calls.batch_run import BatchResult, run_batches
-from synthkit.calls.cache import ResponseCache, request_key
+from synthkit.calls.cache import request_key
 from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached
-from synthkit.calls.cost import CHARS_PER_TOKEN, Budget, BudgetExhausted
+from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
 from synthkit.config import LLMConfig
 from synthkit.engine.ledger import Ledger
@@ -35,7 +35,7 @@ class _Pending:
     body: dict
     future: asyncio.Future
     prompt_tokens: int
-    reserved: float = 0.0
+    reserved: Any = None  # the budget's reservation (an amount, or a shared store's token)
     error: Optional[str] = None  # why the last submission brought no answer
     refused: bool = False  # the provider refused this request itself (HTTP 400/422): asking again is no use
 
@@ -46,8 +46,8 @@ class BatchCaller:
         llm: LLMConfig,
         api_key: Optional[str],
         structured: bool,
-        cache: Optional[ResponseCache],
-        budget: Budget,
+        cache,  # synthkit.calls.stores: the run's cache (None: off) and budget, local or shared
+        budget,
         ledger: Ledger,
         out_dir: Path,
         max_attempts: int,
@@ -82,12 +82,12 @@ class BatchCaller:
             max_tokens=self.llm.max_tokens,
             row=row_id,
         )
-        cached = self.cache.get(key) if self.cache is not None else None
+        cached = await self.cache.get(key) if self.cache is not None else None
         if cached is not None:
             return self._answered(cached, 0.0, True)
         if key in self._orphans:
             completion = self._orphans.pop(key)
-            return self._answered(completion, self.budget.settle(0.0, *_tokens(completion)), False)
+            return self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False)
         if self._error is not None:
             raise self._error
         pending = _Pending(
@@ -121,7 +121,7 @@ class BatchCaller:
                 self._error = e if isinstance(e, Exception) else UserError("the batch collector stopped")
                 for pending in [*self._round.values(), *self._queue.values()]:
                     if not pending.future.done():
-                        self.budget.release(pending.reserved)
+                        await self._release(pending)
                         pending.future.set_exception(self._error)
                 raise
 
@@ -140,9 +140,9 @@ class BatchCaller:
         for key in [k for k in round_ if k in self._orphans]:  # answered meanwhile by an earlier run's batch
             completion = self._orphans.pop(key)
             round_.pop(key).future.set_result(
-                self._answered(completion, self.budget.settle(0.0, *_tokens(completion)), False)
+                self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False)
             )
-        self._reserve(round_)
+        await self._reserve(round_)
         answered = self.journal.answered()
         again = frozenset(k for k in round_ if k in answered)  # the journal's answer is lost to this run
         held = self.journal.settled() - again
@@ -167,8 +167,7 @@ class BatchCaller:
         for key, pending in round_.items():
             if pending.future.done():
                 continue
-            self.budget.release(pending.reserved)
-            pending.reserved = 0.0
+            await self._release(pending)
             tries = self._tries[key] = self._tries.get(key, 0) + 1
             if pending.refused:
                 pending.future.set_exception(RowRefused(f"the provider refused this request: {pending.error}"))
@@ -180,33 +179,23 @@ class BatchCaller:
                 self._queue[key] = pending  # the next round asks it again
                 self._wake.set()
 
-    def _reserve(self, round_: dict[str, _Pending]) -> None:
-        """Reserve the most the round may cost before it is sent: max_cost_usd holds across rounds. Rows
-        whose requests do not fit stop the run as online ones do (BudgetReached)."""
-
-        def one(key: str, pending: _Pending) -> None:
+    async def _reserve(self, round_: dict[str, _Pending]) -> None:
+        """Reserve the most each request of the round may cost before it is sent, one by one (a reservation
+        on a shared store is a token per request): max_cost_usd holds across rounds. Rows whose requests do
+        not fit stop the run as online ones do (BudgetReached)."""
+        for key, pending in list(round_.items()):
             try:
-                pending.reserved = self.budget.reserve(pending.prompt_tokens, self.llm.max_tokens)
+                pending.reserved = await self.budget.reserve(pending.prompt_tokens, self.llm.max_tokens)
             except BudgetExhausted as e:
                 pending.future.set_exception(BudgetReached(str(e)))
                 del round_[key]
 
-        items = list(round_.items())
-        if not items:
-            return
-        # The first alone: the budget lets one request through whatever its estimate, never a whole round.
-        one(*items[0])
-        rest = items[1:]
-        try:
-            self.budget.reserve(sum(p.prompt_tokens for _, p in rest), self.llm.max_tokens * len(rest))
-        except BudgetExhausted:  # near the cap: as many as fit, one by one
-            for key, pending in rest:
-                one(key, pending)
-            return
-        for _, pending in rest:
-            pending.reserved = self.budget.cost(pending.prompt_tokens, self.llm.max_tokens) or 0.0
+    async def _release(self, pending: _Pending) -> None:
+        reserved, pending.reserved = pending.reserved, None
+        if reserved is not None:
+            await self.budget.release(reserved)
 
-    def _on_result(self, result: BatchResult) -> None:
+    async def _on_result(self, result: BatchResult) -> None:
         """A request's result, as its batch ends: cached, then handed to the row that waits for it."""
         completion = _completion(result.body) if result.ok else None
         pending = self._round.get(result.custom_id)
@@ -216,12 +205,12 @@ class BatchCaller:
                 pending.refused = result.status_code in (400, 422)
             return
         if self.cache is not None:
-            self.cache.put(result.custom_id, completion)
+            await self.cache.put(result.custom_id, completion)
         if pending is None or pending.future.done():
             self._orphans[result.custom_id] = completion
             return
-        cost = self.budget.settle(pending.reserved, *_tokens(completion))
-        pending.reserved = 0.0
+        reserved, pending.reserved = pending.reserved, None
+        cost = await self.budget.settle(reserved if reserved is not None else 0.0, *_tokens(completion))
         pending.future.set_result(self._answered(completion, cost, False))
 
     def status_line(self) -> str:

@@ -6,9 +6,10 @@ Results are delivered at least once: a kill after a batch's results were handed 
 that was journaled hands them over again, so the callback must be idempotent per custom_id."""
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Optional, TypeVar
 
 from synthkit.calls.batch import (
     LOCAL_ID_KEY,
@@ -44,7 +45,7 @@ async def run_batches(
     client: BatchClient,
     journal: BatchJournal,
     poll_every_s: float,
-    on_result: Callable[[BatchResult], None],
+    on_result: Callable[[BatchResult], Optional[Awaitable[None]]],
     max_requests: int = MAX_REQUESTS,
     max_bytes: int = MAX_BYTES,
     attempts: int = 6,
@@ -111,7 +112,11 @@ async def _submit(entry: BatchEntry, client: BatchClient, journal: BatchJournal,
 
 
 async def _collect(
-    entry: BatchEntry, batch: dict, client: BatchClient, journal: BatchJournal, on_result: Callable[[BatchResult], None]
+    entry: BatchEntry,
+    batch: dict,
+    client: BatchClient,
+    journal: BatchJournal,
+    on_result: Callable[[BatchResult], Optional[Awaitable[None]]],
 ) -> list[str]:
     """Hand over every result of an ended batch; the custom_ids left without an answer."""
     results: dict[str, BatchResult] = {}
@@ -130,7 +135,9 @@ async def _collect(
     for custom_id in entry.custom_ids:
         results.setdefault(custom_id, BatchResult(custom_id, None, None, reason))
     for custom_id in entry.custom_ids:
-        on_result(results[custom_id])
+        handled = on_result(results[custom_id])
+        if inspect.isawaitable(handled):
+            await handled
     failed = [c for c in entry.custom_ids if not results[c].ok]
     journal.collected(entry, failed)
     return failed

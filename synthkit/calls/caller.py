@@ -1,22 +1,25 @@
 """One model call as the engine needs it: answered from the response cache when it can be, else
 within the budget and the rate limits, retried through transient failures, and priced. A provider
 only makes single attempts; everything that makes calls survive lives here. Each request sent and
-each answer is reported to the run ledger."""
+each answer is reported to the run ledger. The cache, limits and budget are those of
+synthkit.calls.stores (files of this machine, or a Redis store), all awaited."""
 
 import asyncio
+import contextlib
 import functools
 import random
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from synthkit.calls.cache import ResponseCache, request_key
-from synthkit.calls.cost import CHARS_PER_TOKEN, Budget, BudgetExhausted
-from synthkit.calls.limits import RateLimits
+from synthkit.calls.cache import request_key
+from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
+from synthkit.calls.store_redis import StoreUnavailable
 from synthkit.config import LLMConfig
 from synthkit.engine.ledger import Ledger
 
 RETRY_AFTER_CAP_S = 600.0  # a server asking for more than this is down, not busy
+RELEASE_WAIT_S = 5.0  # a run being stopped waits this long to free a reservation (a store's lease frees it later)
 MAX_ANSWER_CHARS = 256_000  # an answer longer than this is kept cut short (cache, rejects) and rejected
 OVERSIZE = "oversize"  # the finish reason of an answer cut short here
 
@@ -35,6 +38,12 @@ class EndpointDown(RunStopped):
     pass
 
 
+class StoreDown(RunStopped):
+    """The shared store stayed unreachable for longer than the run waits for it."""
+
+    graceful = True  # answers in flight are paid for: they become rows (the store fails fast from now on)
+
+
 @dataclass(frozen=True)
 class Answer:
     completion: Completion
@@ -47,13 +56,14 @@ class ModelCaller:
         self,
         provider: Provider,
         llm: LLMConfig,
-        cache: Optional[ResponseCache],
-        limits: RateLimits,
-        budget: Budget,
+        cache,
+        limits,
+        budget,
         ledger: Ledger,
     ):
         self.provider, self.llm, self.cache, self.limits, self.budget = provider, llm, cache, limits, budget
         self.ledger = ledger
+        self._store_down: Optional[str] = None
         self._failed_rows_in_a_row = 0
         # Imported here: dry runs and --cfg job load this module but make no call.
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
@@ -82,6 +92,15 @@ class ModelCaller:
         """The answer to `messages` for the row `row_id`. Raises RequestFailed when every retry
         failed, RowRefused when the provider refuses this request, and RunStopped when the run must
         make no more requests."""
+        if self._store_down is not None:
+            raise StoreDown(self._store_down)
+        try:
+            return await self._call(messages, schema, schema_name, row_id)
+        except StoreUnavailable as e:
+            self._store_down = str(e)
+            raise StoreDown(str(e)) from None
+
+    async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         key = None
         if self.cache is not None:
             key = request_key(
@@ -94,18 +113,18 @@ class ModelCaller:
                 max_tokens=self.llm.max_tokens,
                 row=row_id,
             )
-            cached = self.cache.get(key)
+            cached = await self.cache.get(key)
             if cached is not None:
                 return self._answered(cached, 0.0, True)
         prompt_tokens = _estimate(messages)
         try:
-            reserved = self.budget.reserve(prompt_tokens, self.llm.max_tokens)
+            reserved = await self.budget.reserve(prompt_tokens, self.llm.max_tokens)
         except BudgetExhausted as e:
             raise BudgetReached(str(e)) from None
         try:
             completion = await self._request(messages, schema, schema_name)
         except RequestFailed as e:
-            self.budget.release(reserved)
+            await self.budget.release(reserved)
             self._failed_rows_in_a_row += 1
             if self._failed_rows_in_a_row >= self.llm.circuit_breaker:
                 raise EndpointDown(
@@ -114,14 +133,21 @@ class ModelCaller:
                 ) from None
             raise
         except BaseException:
-            self.budget.release(reserved)
+            # Stopping (Ctrl-C, a store gone for good) must not hang on the store.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.budget.release(reserved), RELEASE_WAIT_S)
             raise
         self._failed_rows_in_a_row = 0
         if len(completion.text) > MAX_ANSWER_CHARS:
             completion = replace(completion, text=completion.text[:MAX_ANSWER_CHARS], finish_reason=OVERSIZE)
-        cost = self.budget.settle(reserved, completion.prompt_tokens, completion.completion_tokens)
-        if key is not None:
-            self.cache.put(key, completion)
+        try:
+            cost = await self.budget.settle(reserved, completion.prompt_tokens, completion.completion_tokens)
+            if key is not None:
+                await self.cache.put(key, completion)
+        except StoreUnavailable as e:
+            # This answer is paid for: it still becomes a row, and the next call stops the run.
+            self._store_down = str(e)
+            cost = self.budget.cost(completion.prompt_tokens, completion.completion_tokens)
         return self._answered(completion, cost, False)
 
     def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
@@ -171,7 +197,7 @@ class ModelCaller:
                 with retry:
                     completion = await attempt()
         used = completion.prompt_tokens + completion.completion_tokens
-        self.limits.settle(estimate, used)
+        await self.limits.settle(estimate, used)
         # A running mean makes the next reservations closer to what answers really take.
         self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
         return completion

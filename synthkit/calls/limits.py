@@ -64,6 +64,6 @@ class RateLimits:
         if self.tokens:
             await self.tokens.take(estimated_tokens)
 
-    def settle(self, estimated_tokens: int, used_tokens: int) -> None:
+    async def settle(self, estimated_tokens: int, used_tokens: int) -> None:
         if self.tokens:
             self.tokens.correct(used_tokens - estimated_tokens)

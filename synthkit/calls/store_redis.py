@@ -2,7 +2,8 @@
 network filesystem cannot be (store=redis://host:port/db): the response cache, the rpm/tpm GCRA
 schedules and the budget ledger of a sweep. Every change of shared state is one Lua script, atomic
 on the server and timed by the server's clock, so the machines' clocks never matter. The password
-comes from SYNTHKIT_REDIS_PASSWORD only, never from the URL (Hydra saves overrides to disk). When
+comes from an environment variable (SYNTHKIT_REDIS_PASSWORD unless store_password_env names
+another), never from the URL (Hydra saves overrides to disk). When
 the server goes away mid-run, operations wait for it with backoff for up to `outage_s`, after one
 warning line, and resume where they were."""
 
@@ -63,7 +64,8 @@ local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
 local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
 if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {1, tostring(spent)} end
 local estimate, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
-if spent + reserved + estimate > cap then return {0, tostring(spent)} end
+-- As the local ledger: with nothing spent or reserved, one request goes even if its estimate passes the cap.
+if spent + reserved + estimate > cap and (spent + reserved > 0 or spent >= cap) then return {0, tostring(spent)} end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[4], now, ARGV[1])
 redis.call('INCRBYFLOAT', KEYS[2], ARGV[2])
@@ -91,7 +93,7 @@ class StoreUnavailable(Exception):
     """The store stayed unreachable for longer than the run waits: the run must stop."""
 
 
-def check_url(url: str) -> None:
+def check_url(url: str, password_env: str = PASSWORD_ENV) -> None:
     """Refuse, as one line, a store URL that is malformed or carries a password."""
     try:
         parsed = urlparse(url)
@@ -100,11 +102,7 @@ def check_url(url: str) -> None:
         raise UserError(f"store={url!r} is not a valid URL ({e}): write store=redis://host:port/db") from None
     if parsed.scheme not in SCHEMES:
         raise UserError(f"store={url!r}: only redis://host:port/db (or rediss:// for TLS) is supported")
-    if parsed.password is not None or "password" in parse_qs(parsed.query):
-        raise UserError(
-            f"store URL must not contain a password (it would be saved with the run's config): "
-            f"remove it and set the {PASSWORD_ENV} environment variable"
-        )
+    refuse_password(url, password_env)
     if parsed.scheme != "unix" and not parsed.hostname:
         raise UserError(f"store={url!r} names no host: write store=redis://host:port/db")
     db = parsed.path.strip("/")
@@ -112,18 +110,34 @@ def check_url(url: str) -> None:
         raise UserError(f"store={url!r}: the database after the port must be a number, as in redis://host:6379/0")
 
 
+def refuse_password(url: str, password_env: str = PASSWORD_ENV) -> None:
+    try:
+        parsed = urlparse(url)
+        password = parsed.password
+    except ValueError:
+        return  # not a URL: check_url says why
+    if password is not None or "password" in parse_qs(parsed.query):
+        raise UserError(
+            f"store URL must not contain a password (it would be saved with the run's config): "
+            f"remove it and set the {password_env} environment variable"
+        )
+
+
 class RedisStore:
     """One server's shared state for this process. Construct it outside the event loop (it checks
     the server at once, synchronously); use it from one event loop; `await aclose()` at the end."""
 
-    def __init__(self, url: str, namespace: str = "synthkit", outage_s: float = OUTAGE_S):
-        check_url(url)
-        self.url, self.namespace, self.outage_s = url, namespace, outage_s
-        self._password = os.environ.get(PASSWORD_ENV) or None
+    def __init__(
+        self, url: str, namespace: str = "synthkit", outage_s: float = OUTAGE_S, password_env: str = PASSWORD_ENV
+    ):
+        check_url(url, password_env)
+        self.url, self.namespace, self.outage_s, self.password_env = url, namespace, outage_s, password_env
+        self._password = os.environ.get(password_env) or None
         self._client = None
         self._scripts: dict = {}
         self._down_since: float | None = None
         self._warned_at = float("-inf")
+        self._gone: str | None = None  # set once an outage outlasted outage_s: later operations fail at once
         self._check_server()
         self.cache = RedisCache(self)
 
@@ -148,7 +162,7 @@ class RedisStore:
         except (TypeError, ValueError) as e:  # an option in the query string that redis does not know
             raise UserError(f"store={self.url!r} is not a valid URL ({e}): write store=redis://host:port/db") from None
         except redis.AuthenticationError as e:
-            hint = f"set {PASSWORD_ENV}" if self._password is None else f"check {PASSWORD_ENV}"
+            hint = f"set {self.password_env}" if self._password is None else f"check {self.password_env}"
             raise UserError(f"the store at {self.url} refused the login ({_reason(e)}): {hint}") from None
         except redis.ConnectionError as e:
             raise UserError(
@@ -184,6 +198,8 @@ class RedisStore:
 
         deadline, delay = None, 0.1
         while True:
+            if self._gone is not None:
+                raise StoreUnavailable(self._gone)
             try:
                 result = await operation()
             except redis.AuthenticationError:
@@ -196,9 +212,8 @@ class RedisStore:
                     deadline = now + self.outage_s
                 self._outage(e, now)
                 if now >= deadline:
-                    raise StoreUnavailable(
-                        f"the store at {self.url} has been unreachable for {self.outage_s:g} s ({_reason(e)})"
-                    ) from None
+                    self._gone = f"the store at {self.url} has been unreachable for {self.outage_s:g} s ({_reason(e)})"
+                    raise StoreUnavailable(self._gone) from None
                 await asyncio.sleep(min(random.uniform(delay / 2, delay), deadline - now))
                 delay = min(delay * 2, BACKOFF_MAX_S)
             else:
@@ -248,7 +263,9 @@ class RedisCache:
         if raw is None:
             return None
         value = json.loads(raw)
-        return Completion(value["text"], value["prompt_tokens"], value["completion_tokens"])
+        return Completion(
+            value["text"], value["prompt_tokens"], value["completion_tokens"], value.get("finish_reason", "stop")
+        )
 
     async def put(self, key: str, completion: "Completion") -> None:
         raw = json.dumps(
@@ -256,6 +273,7 @@ class RedisCache:
                 "text": completion.text,
                 "prompt_tokens": completion.prompt_tokens,
                 "completion_tokens": completion.completion_tokens,
+                "finish_reason": completion.finish_reason,
             },
             ensure_ascii=False,
         )

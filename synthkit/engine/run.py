@@ -14,11 +14,10 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.calls.cache import cache_dir, open_cache
 from synthkit.calls.caller import ModelCaller
-from synthkit.calls.cost import BUDGET_LEDGER, Budget, price_of
-from synthkit.calls.limits import RateLimits
+from synthkit.calls.cost import price_of
 from synthkit.calls.providers import make_provider
+from synthkit.calls.stores import Stores, open_stores
 from synthkit.config import check_bounds
 from synthkit.engine.ledger import Ledger, ValueCounts
 from synthkit.engine.plan import (
@@ -59,15 +58,14 @@ class RunResult:
 class CallStack:
     provider: object
     caller: ModelCaller
-    cache: object
+    stores: Stores
     relabel: object = None  # relabel=true: synthkit.corpus.relabel.Relabeler, for the generation stage
 
     async def aclose(self) -> None:
         await self.provider.aclose()
         if hasattr(self.caller, "aclose"):  # the batch caller: its client and journal
             await self.caller.aclose()
-        if self.cache is not None:
-            self.cache.close()
+        await self.stores.aclose()
 
 
 def generate(
@@ -104,27 +102,24 @@ def generate(
     llm = OmegaConf.to_object(cfg.llm)
     # Everything that can be refused is, before the output dir is made.
     provider = make_provider(llm)
-    cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
-    # The rate schedules live beside the cache, shared by the machine's processes.
-    limits_dir = cache_dir(cfg) / "limits" if cfg.llm.rpm or cfg.llm.tpm else Path()
+    stores = open_stores(cfg, price, shared_dir or out_dir, use_cache=cfg.cache and not provider.placeholder)
     out = OutputDir(out_dir)
     try:
         out.claim()
         _record_config(out, cfg, overrides)
         ledger = Ledger(priced=price is not None)
-        limits = RateLimits(limits_dir, f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
-        budget = Budget(price, cfg.max_cost_usd, (shared_dir or out_dir) / BUDGET_LEDGER)
         if llm.batch:
             from synthkit.calls.batch_caller import BatchCaller
             from synthkit.calls.providers import check_key, structured_output
 
             key, structured = check_key(llm), structured_output(llm)
             caller = BatchCaller(
-                llm, key, structured, cache, budget, ledger, out_dir, cfg.max_attempts, cfg.progress_every_s
-            )
+                llm, key, structured, stores.cache, stores.budget, ledger, out_dir, cfg.max_attempts,
+                cfg.progress_every_s,
+            )  # fmt: skip
         else:
-            caller = ModelCaller(provider, llm, cache, limits, budget, ledger)
-        stack = CallStack(provider, caller, cache, relabel)
+            caller = ModelCaller(provider, llm, stores.cache, stores.limits, stores.budget, ledger)
+        stack = CallStack(provider, caller, stores, relabel)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -147,8 +142,7 @@ def generate(
             result.notes.append(after_run(cfg, out_dir))
         return result
     except BaseException:
-        if cache is not None:
-            cache.close()
+        stores.close()
         raise
     finally:
         out.release()

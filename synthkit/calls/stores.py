@@ -1,0 +1,160 @@
+"""Where a run keeps the state it shares with other processes, chosen in one place: the response
+cache, the rpm/tpm schedules and the budget ledger. With `store` unset they are files of this
+machine (SQLite in cache_dir, flock'd schedules beside it, a ledger in the output or sweep dir),
+refused on a network filesystem where neither holds; with `store=redis://host:port/db` they all
+live on that server, shared by every process of a sweep on any number of machines. Either way the
+caller sees one async interface: cache get/put, limits acquire/settle, budget reserve/settle/release."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from synthkit.calls.cost import BUDGET_LEDGER, Budget, BudgetExhausted, Price
+from synthkit.errors import UserError
+
+
+@dataclass
+class Stores:
+    cache: Optional[Any]  # None: every request goes to the model
+    limits: Any
+    budget: Any
+    redis: Optional[Any] = None  # the RedisStore behind them, when store=redis://
+
+    def close(self) -> None:
+        """Close what can be closed outside the event loop (the run never started)."""
+        if self.cache is not None and self.redis is None:
+            self.cache.close()
+
+    async def aclose(self) -> None:
+        self.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+def open_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool) -> Stores:
+    """The cache (when `use_cache`), limits and budget of a run as `cfg.store` says. Every refusal
+    (a network filesystem, a store that cannot be reached or refuses the login) comes from here,
+    before any request or output file."""
+    endpoint = f"{cfg.llm.model}|{cfg.llm.api_base}"
+    if cfg.get("store"):
+        return _redis_stores(cfg, price, ledger_dir, use_cache, endpoint)
+    from synthkit.calls.cache import ResponseCache, cache_dir
+    from synthkit.calls.limits import RateLimits
+
+    limited = bool(cfg.llm.rpm or cfg.llm.tpm)
+    if use_cache or limited:
+        refuse_network_dir(_configured_cache_dir(cfg))
+    directory = cache_dir(cfg) if use_cache or limited else Path()
+    cache = LocalCache(ResponseCache(directory)) if use_cache else None
+    # The rate schedules live beside the cache, shared by the machine's processes.
+    limits = RateLimits(directory / "limits", endpoint, cfg.llm.rpm, cfg.llm.tpm)
+    return Stores(cache, limits, LocalBudget(Budget(price, cfg.max_cost_usd, ledger_dir / BUDGET_LEDGER)))
+
+
+def refuse_network_dir(directory: Path) -> None:
+    from synthkit.calls.fs_check import network_filesystem
+
+    fstype = network_filesystem(directory)
+    if fstype is not None:
+        raise UserError(
+            f"cache_dir={directory} is on a network filesystem ({fstype}), where the SQLite cache and the rate "
+            "limits' file locks do not hold across machines: share them with store=redis://host:port/db, "
+            "or choose a cache_dir on a local disk"
+        )
+
+
+def _configured_cache_dir(cfg) -> Path:
+    from synthkit.calls.cache import default_cache_dir
+
+    return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+
+
+def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool, endpoint: str) -> Stores:
+    from synthkit.calls import store_redis
+    from synthkit.secrets import protect
+
+    password_env = cfg.get("store_password_env") or store_redis.PASSWORD_ENV
+    protect(password_env)
+    try:
+        import redis  # noqa: F401
+    except ImportError:
+        from synthkit import pip_install
+
+        raise UserError(f"store=redis://... needs the redis client: {pip_install('redis')}") from None
+    store = store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=store_redis.OUTAGE_S)
+    limits = store.rate_limits(endpoint, cfg.llm.rpm, cfg.llm.tpm)
+    # One ledger per output dir, or per sweep dir for its jobs: named by the dir's absolute path, the same
+    # on every machine that mounts the shared filesystem at the same place.
+    ledger = store.budget(str(Path(ledger_dir).resolve()), cfg.max_cost_usd)
+    return Stores(store.cache if use_cache else None, limits, SharedBudget(price, cfg.max_cost_usd, ledger), store)
+
+
+class LocalCache:
+    """The SQLite cache behind the async interface; its calls take microseconds, so they run inline."""
+
+    def __init__(self, cache):
+        self._cache = cache
+
+    async def get(self, key: str):
+        return self._cache.get(key)
+
+    async def put(self, key: str, completion) -> None:
+        self._cache.put(key, completion)
+
+    def close(self) -> None:
+        self._cache.close()
+
+
+class LocalBudget:
+    """synthkit.calls.cost.Budget (a flock'd ledger file) behind the async interface."""
+
+    def __init__(self, budget: Budget):
+        self._budget = budget
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
+        return self._budget.cost(prompt_tokens, completion_tokens)
+
+    async def reserve(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return self._budget.reserve(prompt_tokens, completion_tokens)
+
+    async def settle(self, reserved: float, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
+        return self._budget.settle(reserved, prompt_tokens, completion_tokens)
+
+    async def release(self, reserved: float) -> None:
+        self._budget.release(reserved)
+
+
+class SharedBudget:
+    """The budget on the Redis store, priced: a reservation is a token, settled once with the real cost."""
+
+    def __init__(self, price: Optional[Price], max_cost_usd: Optional[float], ledger):
+        self.price, self.max_cost_usd, self._ledger = price, max_cost_usd, ledger
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
+        return None if self.price is None else self.price.cost(prompt_tokens, completion_tokens)
+
+    async def reserve(self, prompt_tokens: int, completion_tokens: int) -> Optional[str]:
+        """A token (None without a cap: nothing to reserve); raises BudgetExhausted past the cap."""
+        if self.max_cost_usd is None:
+            return None
+        token = await self._ledger.reserve(self.cost(prompt_tokens, completion_tokens) or 0.0)
+        if token is None:
+            spent = await self._ledger.spent()
+            raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${spent:.4f})")
+        return token
+
+    async def settle(self, token: Optional[str], prompt_tokens: int, completion_tokens: int) -> Optional[float]:
+        cost = self.cost(prompt_tokens, completion_tokens)
+        if cost or token is not None:
+            await self._ledger.settle(token or _fresh_token(), cost or 0.0)
+        return cost
+
+    async def release(self, token: Optional[str]) -> None:
+        if token is not None:
+            await self._ledger.release(token)
+
+
+def _fresh_token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
