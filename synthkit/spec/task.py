@@ -82,7 +82,9 @@ class TaskSpec:
             raise UserError(
                 f"task {self.name}: the output key {key!r} is reserved for synthkit's own fields; rename it"
             )
-        self.checks = build_checks(data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes])
+        self.checks = build_checks(
+            data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes], str(data["prompt"])
+        )
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
         try:
