@@ -20,7 +20,18 @@ PLACEHOLDER_MODEL = "mock"  # the model name of llm=mock rows: schema-valid plac
 IDENTITY = ("row", "cell", "seed", "task_type")
 BOOKKEEPING = ("model_name", "attributes", "attempts", "usage", "reason", "check", "raw")
 # Written by the run around the row, never by the model.
-TAGS = ("recipe", "grid", "category", "brainstorm_row", "brainstorm_file", "refills", "sweep", "job", "source")
+TAGS = (
+    "recipe",
+    "grid",
+    "category",
+    "brainstorm_row",
+    "brainstorm_file",
+    "refills",
+    "judge_score",  # the LLM judge's 1-5 rating of the row (judge=true)
+    "sweep",
+    "job",
+    "source",
+)
 MERGE_TAGS = ("sweep", "job")  # added when a sweep's jobs are merged: written last
 RESERVED = frozenset(IDENTITY + BOOKKEEPING + TAGS)
 

@@ -64,9 +64,10 @@ class RowMaker:
         settings: RowSettings,
         ledger: Ledger,
         dedup: Optional[Deduplicator],
+        judge=None,  # synthkit.quality.row_judge.RowJudge with judge=true
     ):
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
-        self.ledger, self.dedup = ledger, dedup
+        self.ledger, self.dedup, self.judge = ledger, dedup, judge
 
     async def make(self, cell: Cell, index: int, source: Optional[int] = None) -> tuple:
         """Make row `index` of `cell` with the attributes drawn for row `source` (itself, or a rejected row
@@ -92,6 +93,12 @@ class RowMaker:
             row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
             text = completion.text
             outputs, problem = self._judge(task, row, text, completion.finish_reason)
+            if problem is None and self.judge is not None and self.settings.checks:
+                try:  # the LLM judge, once every check passed
+                    problem = await self.judge.rate(task, row, outputs)
+                except RequestFailed:
+                    self.ledger.row_failed()
+                    return Outcome.failed, None
             if problem is None:
                 row.outputs = outputs
                 self.files.write(row)
@@ -131,9 +138,13 @@ class RowMaker:
         reason = task.validation_error(parsed)
         if reason is not None:
             return parsed, CheckFailure("schema", reason, reask=True)
+        if self.settings.checks and task.checks:
+            self.ledger.answer_checked(task.name)
         for c in task.checks if self.settings.checks else ():
             failure = c.failure(parsed, row.attributes)
             if failure is not None:
+                if c.degenerate:
+                    self.ledger.degenerate_answer(task.name, failure.name)
                 return parsed, CheckFailure(failure.name, f"check {failure.name}: {failure.message}", failure.reask)
         if self.dedup is not None:
             row.outputs = parsed

@@ -34,6 +34,7 @@ from synthkit.engine.rows import RowMaker, RowSettings
 from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
 from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
+from synthkit.quality.row_judge import plan_judge
 from synthkit.results.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
 from synthkit.results.progress import Progress
 from synthkit.secrets import key_like_name, protect
@@ -59,9 +60,13 @@ class CallStack:
     provider: object
     caller: ModelCaller
     cache: object
+    judge_plan: object = None  # synthkit.quality.row_judge.JudgePlan with judge=true
+    judge: object = None  # its RowJudge
 
     async def aclose(self) -> None:
         await self.provider.aclose()
+        if self.judge_plan is not None:
+            await self.judge_plan.aclose()
         if self.cache is not None:
             self.cache.close()
 
@@ -74,8 +79,8 @@ def generate(
     check_bounds(cfg)
     protect(cfg.llm.api_key_env or "")
     units = units_of(cfg)
-    for unit in units:  # config and template mistakes surface before any request or file
-        spec = probe_spec(unit, cfg.preset)
+    specs = [probe_spec(unit, cfg.preset) for unit in units]
+    for spec in specs:  # config and template mistakes surface before any request or file
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.max_cost_usd is not None and price is None:
@@ -88,6 +93,7 @@ def generate(
     llm = OmegaConf.to_object(cfg.llm)
     # Everything that can be refused is, before the output dir is made.
     provider = make_provider(llm)
+    judge = plan_judge(cfg, specs) if not provider.placeholder else None  # placeholder rows have nothing to rate
     cache = open_cache(cfg) if cfg.cache and not provider.placeholder else None
     # The rate schedules live beside the cache, shared by the machine's processes.
     limits_dir = cache_dir(cfg) / "limits" if cfg.llm.rpm or cfg.llm.tpm else Path()
@@ -98,7 +104,9 @@ def generate(
         ledger = Ledger(priced=price is not None)
         limits = RateLimits(limits_dir, f"{cfg.llm.model}|{cfg.llm.api_base}", cfg.llm.rpm, cfg.llm.tpm)
         budget = Budget(price, cfg.max_cost_usd, (shared_dir or out_dir) / BUDGET_LEDGER)
-        stack = CallStack(provider, ModelCaller(provider, llm, cache, limits, budget, ledger), cache)
+        stack = CallStack(provider, ModelCaller(provider, llm, cache, limits, budget, ledger), cache, judge)
+        if judge is not None:
+            stack.judge = judge.judge(stack.caller, cfg, (shared_dir or out_dir) / BUDGET_LEDGER, ledger, cache)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -164,7 +172,7 @@ async def _run_stage(
         for row in files.existing_rows():
             dedup.add(row.key, row.text())
     settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens, checks=cfg.checks and not placeholder)
-    maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
+    maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup, stack.judge)
     scheduler = Scheduler(
         cells, files.done, files.written, RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows)
     )

@@ -73,16 +73,15 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
         for attribute in _attributes_used(kind, params):
             if attribute not in attributes:
                 raise UserError(f"task {task}: check {kind} uses the attribute {attribute}, which the task lacks")
-        checks.append(
-            Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES)
-        )
+        checks.append(Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES))
     return checks
 
 
 def _attributes_used(kind: str, params: dict) -> list:
     if kind == "language":
         return list(params["fields"].values())
-    return degenerate.attributes_used(kind, params)  # min_words may name an attribute the task has only under a preset (num_words)
+    # min_words may name an attribute the task has only under a preset (num_words)
+    return degenerate.attributes_used(kind, params)
 
 
 def _words(text: str) -> list:

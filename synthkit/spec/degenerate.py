@@ -35,10 +35,10 @@ TOO_SHORT, TOO_LONG, SLACK = 0.5, 2.0, 4
 
 # Whole-field placeholders, compared after _normalise (lower case, no punctuation at the ends).
 PLACEHOLDERS = frozenset(
-    """n/a na n.a. none null nil undefined string str text value todo tbd placeholder example sample xxx xx x y z
-    foo bar baz foobar lorem ipsum your text here insert text here text here answer output input response
-    content tbd. ... … - -- --- ? ?? ??? * _ blank empty unknown""".split()
-) | {"your text here", "insert text here", "text here", "your answer", "your answer here", "example text", "sample text"}
+    """n/a na n.a none null nil undefined string str text value todo tbd placeholder example sample xxx xx x y z
+    foo bar baz foobar answer output input response content blank empty unknown""".split()
+    + ["your text here", "insert text here", "text here", "your answer", "your answer here", "example text"]
+)
 # Placeholders that can be a real label ("none" of a toxicity task), so not a placeholder in a label field.
 LABEL_WORDS = frozenset({"none", "unknown", "empty", "blank", "x", "y", "z"})
 _LOREM = re.compile(r"\blorem ipsum\b|\bdolor sit amet\b", re.IGNORECASE)

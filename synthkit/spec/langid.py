@@ -126,6 +126,8 @@ CODES = {
 
 NO_LANGUAGE = "zxx"  # py3langid's answer for codes, ids and numbers
 _LETTER = re.compile(r"[^\W\d_]")
+# Japanese written in kanji alone ("政治", a label) is Chinese to any identifier: without kana it counts as Chinese.
+_KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _identifier = None
 
 
@@ -162,18 +164,21 @@ def check(text: str, name: str, confident: float = CONFIDENT) -> Verdict:
     letters = len(_LETTER.findall(text))
     if not letters:
         return Verdict("unchecked", reason="no_language")
-    return decide(rank(text), name, confident, short=letters < SHORT)
+    also = language_code("Chinese") if codes[0] == "ja" and not _KANA.search(text) else ()
+    return decide(rank(text), name, confident, short=letters < SHORT, also=also)
 
 
-def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = False) -> Verdict:
+def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = False, also: tuple = ()) -> Verdict:
     """The verdict for a text whose identifier ranking is `ranked` ((code, probability), best first); `short`:
-    the text has under SHORT letters."""
-    codes = language_code(name)
+    the text has under SHORT letters; `also`: codes that count as `name` for this text."""
+    codes = language_code(name) + tuple(also)
     if not codes:
         return Verdict("unchecked", reason="unknown_name")
     found, p = ranked[0]
     if found == NO_LANGUAGE:
         return Verdict("unchecked", found, p, "no_language")
+    if found in also and found not in language_code(name):
+        return Verdict("unchecked", found, p, "not_confident")
     if found in codes:
         return Verdict("ok", found, p) if has_model(name) else Verdict("unchecked", found, p, "no_model")
     # Wrong needs both: the found language, with the close ones it is confused with, is likely, and the wanted
