@@ -87,9 +87,12 @@ def test_a_low_score_reasks_the_row_with_the_judges_reason(openai_server, tmp_pa
     server.reset(_plan([_rating(2, "S3 is as good as S2")], [_rating(5, "good")]), 0)
     out = tmp_path / "no-reask"
     args = ("judge=true", "judge.reask=false", "cache=false", f"output_dir={out}")
-    assert run_synthkit(*server_llm(server), *ROW, *args, cwd=tmp_path).returncode == 0
+    assert run_synthkit(*server_llm(server), *ROW, *args, cwd=tmp_path, card=True).returncode == 0
     [reject] = read_jsonl(out / "rejects.jsonl")
     assert reject["check"] == "judge" and reject["judge_score"] == 2 and reject["attempts"] == 1
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## LLM judge" in card and "| bitext_retrieval | 1 | 0 | 0 | 0 | 0 | 1 | 1 | 5.00 |" in card
+    assert (out / "plots" / "judge_scores.png").stat().st_size > 1000
 
 
 def test_a_judge_answering_malformed_json_is_asked_once_more_then_the_row_is_rejected(openai_server, tmp_path):
