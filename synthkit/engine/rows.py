@@ -93,7 +93,7 @@ class RowMaker:
             row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
             text = completion.text
             outputs, problem = self._judge(task, row, text, completion.finish_reason)
-            if problem is None and self.judge is not None and self.settings.checks:
+            if problem is None and self.judge is not None:
                 try:  # the LLM judge, once every check passed
                     problem = await self.judge.rate(task, row, outputs)
                 except RequestFailed:
