@@ -12,6 +12,7 @@ names, the prompt's template text); lists of strings (brainstorm) are checked it
 letting an answer through: a rejected good row costs a re-ask, but the rules only fire on text that cannot be a
 real answer in any language (an echo is made only of the English prompt's own words)."""
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Optional
@@ -70,16 +71,30 @@ class TaskContext:
     prompt: str = ""
 
     def instruction_words(self) -> frozenset:
-        static = _JINJA.sub(" ", self.prompt)
-        names = " ".join(self.output_keys + self.attributes)
-        return frozenset(tokens(static) + tokens(names.replace("_", " ")) + tokens(names))
+        return _instruction_words(self.prompt, self.output_keys + self.attributes)
+
+
+@functools.lru_cache(maxsize=64)  # once per task, not per answer: it is most of an echo check's time
+def _instruction_words(prompt: str, names: tuple) -> frozenset:
+    static = _JINJA.sub(" ", prompt)
+    joined = " ".join(names)
+    return frozenset(tokens(static) + tokens(joined.replace("_", " ")) + tokens(joined))
+
+
+_JOINERS = re.compile(r"[_\-]+")
+_ENDS = re.compile(r"^[\W_]+|[\W_]+$")
 
 
 def _normalise(text: str) -> str:
     """Lower case, words joined by single spaces, `_` and `-` as spaces, no punctuation at the ends."""
-    text = re.sub(r"[_\-]+", " ", text.strip().lower())
-    text = re.sub(r"^[\W_]+|[\W_]+$", "", text) or text.strip()
+    text = _JOINERS.sub(" ", text.strip().lower())
+    text = _ENDS.sub("", text) or text.strip()
     return " ".join(text.split())
+
+
+@functools.lru_cache(maxsize=256)
+def _normalised(names: tuple) -> dict:
+    return {_normalise(name): name for name in names}
 
 
 def _texts(value) -> list:
@@ -103,12 +118,12 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
     said = _normalise(text)
     if not said:
         return None
-    keys = {_normalise(k): k for k in context.output_keys}
+    keys = _normalised(context.output_keys)
     if said in keys:
         return f"it is the output key name {keys[said]!r}, not a value"
     if all(word in keys for word in said.split()):
         return "it is made of output key names, not a value"
-    names = {_normalise(a): a for a in context.attributes}
+    names = _normalised(context.attributes)
     if said in names:
         return f"it is the attribute name {names[said]!r}, not a value"
     for name, value in attributes.items():
