@@ -25,7 +25,8 @@ UNREADABLE = "judge answer unreadable"
 SCHEMA = {
     "type": "object",
     "properties": {
-        "score": {"type": "integer", "minimum": SCALE[0], "maximum": SCALE[1]},
+        # an enum, not minimum/maximum: the numeric keywords are outside some providers' strict structured output
+        "score": {"type": "integer", "enum": list(range(SCALE[0], SCALE[1] + 1))},
         "reason": {"type": "string", "minLength": 1},
     },
     "required": ["score", "reason"],
