@@ -234,12 +234,14 @@ def test_the_summary_shows_the_share_of_degenerate_answers(openai_server, tmp_pa
     # Every first ask of a row is the echo; its re-ask is a good answer: 4 of 8 answers were not answers.
     server = openai_server(plan={"default": [_text(S1="S1", S2="S2", S3="S3"), "valid"]})
     args = ("num_rows=4", "max_attempts=2", "task.unit=passage", f"output_dir={tmp_path / 'run'}")
-    result = run_synthkit(*server_llm(server), *args, cwd=tmp_path)
+    result = run_synthkit(*server_llm(server), *args, cwd=tmp_path, card=True)
     assert result.returncode == 0, result.stderr
     assert (
         "degenerate answers (not answers: echoes, placeholders...): bitext_retrieval 4 of 8 answers (50%: echo 4)"
         in (result.stdout)
     )
+    card = (tmp_path / "run" / "README.md").read_text(encoding="utf-8")
+    assert "were not answers" in card and "bitext_retrieval 4 of 8 answers (50%: echo 4)" in card
     reask = next(r["body"]["messages"][2]["content"] for r in server.requests() if len(r["body"]["messages"]) == 3)
     assert "check echo: S1: it is the output key name 'S1'" in reask
 

@@ -259,6 +259,7 @@ def write_status(out: OutputDir, ledger: Ledger, error: str = "", language: Opti
             "stopped_early": error or ledger.stopped_early or "",
             "error": error,
             "lost_values": totals.values.lost(),
+            **({"degenerate_answers": totals.degenerate_shares()} if totals.degenerate else {}),
             **({"language_check": language} if language else {}),
         },
     )

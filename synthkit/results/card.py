@@ -225,6 +225,12 @@ def _status_section(out_dir: Path) -> list:
             + "; ".join(status["lost_values"]),
             "",
         ]
+    if status.get("degenerate_answers"):
+        lines += [
+            "Answers that were not answers (echoed keys or instructions, placeholders, lengths that contradict the "
+            "request; every attempt counts): " + "; ".join(status["degenerate_answers"]),
+            "",
+        ]
     language = status.get("language_check")
     if language:
         lines += [
