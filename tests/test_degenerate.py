@@ -3,6 +3,7 @@ packaged task in 15 languages pass every check; the degenerate rows a small mode
 server, are rejected with a reason naming the check, and the summary shows the share per task type."""
 
 import json
+from pathlib import Path
 
 import pytest
 from good_answers import DEFINITIONS, GOOD, answer
@@ -21,6 +22,7 @@ from synthkit.spec.degenerate import (
 from synthkit.spec.langid import check as check_language
 from synthkit.spec.task import TaskSpec
 
+SAMPLE = Path(__file__).with_name("data") / "langid_sample.jsonl"
 TASKS = (
     "bitext_retrieval",
     "monolingual_triplet",
@@ -157,6 +159,21 @@ def test_good_answers_pass_every_check_of_every_task(specs, language):
             outputs = answer(task, language)
             failures = _failures(specs[task], outputs, language=language, task=DEFINITIONS[task], **extra)
             assert not failures, (task, failures)
+
+
+def test_no_text_of_the_language_sample_is_degenerate_as_its_unit(specs):
+    # tests/data/langid_sample.jsonl: 320 phrases, sentences and paragraphs in the XLM-R languages
+    spec = specs["monolingual_triplet"]
+    sample = [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+    unit = {"phrase": "phrase", "sentence": "sentence", "paragraph": "passage"}
+    rejected = []
+    for r in sample:
+        attributes = spec.draw_attributes(0, 0) | {"unit": unit[r["kind"]], "language": r["lang"]}
+        texts = {"S1": r["text"], "S2": r["text"], "S3": r["text"]}
+        rejected += [
+            (r["text"], f.message) for c in spec.checks if c.degenerate and (f := c.failure(texts, attributes))
+        ]
+    assert len(sample) == 320 and rejected == []
 
 
 def test_good_brainstorm_answers_pass(specs):
