@@ -123,6 +123,13 @@ def test_an_unreadable_judge_once_is_forgiven_and_keep_writes_unrated_rows(opena
     [row] = read_jsonl(out / "data.jsonl")
     assert "judge_score" not in row and row["S2"] == GOOD_A["S2"] and not read_jsonl(out / "rejects.jsonl")
 
+    # A scored 2 and re-asked; B left unrated: B is written without A's score
+    server.reset(_plan([_rating(2, "weak")], ["malformed"]), 0)
+    out = tmp_path / "keep-after-a-low-score"
+    assert run_synthkit(*server_llm(server), *ROW, *args[:-1], f"output_dir={out}", cwd=tmp_path).returncode == 0
+    [row] = read_jsonl(out / "data.jsonl")
+    assert "judge_score" not in row and row["S2"] == GOOD_B["S2"] and row["attempts"] == 2
+
 
 def test_a_judge_on_another_endpoint_shares_the_cache(openai_server, tmp_path):
     rows = openai_server(plan={"default": [_text(GOOD_A)]})

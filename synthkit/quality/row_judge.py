@@ -97,6 +97,7 @@ class RowJudge:
         rubric = getattr(task, "judge_rubric", None)
         if not rubric:
             return None  # a task without a rubric (brainstorm) is not judged
+        row.tags.pop(SCORE_TAG, None)  # an earlier answer's score is not this one's
         messages = [{"role": "user", "content": judge_prompt(task.render(row.attributes), outputs, rubric)}]
         rating = problem = None
         text = ""

@@ -108,7 +108,7 @@ class _Tally:
             self.cells[r.cell] += 1
         if r.rejected:
             self.reasons[r.check or r.reason.split(":")[0]] += 1
-        if isinstance(r.tags.get("judge_score"), int):
+        if isinstance(r.tags.get("judge_score"), int) and (not r.rejected or r.check == "judge"):
             self.judge_scores[r.task_type, r.tags["judge_score"]] += 1
         for name, value in r.attributes.items():
             self.attributes.setdefault((r.task_type, name), Counter())[str(value)] += 1
