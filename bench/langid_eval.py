@@ -21,7 +21,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synthkit.spec.langid import CODES, decide, has_model, language_code  # noqa: E402 (run as a script from a checkout)
+from synthkit.spec.langid import (  # noqa: E402 (run as a script from a checkout)
+    _LETTER,
+    CODES,
+    SHORT,
+    decide,
+    has_model,
+    language_code,
+)
 
 SAMPLE = ROOT / "tests" / "data" / "langid_sample.jsonl"
 KINDS = ("phrase", "sentence", "paragraph")
@@ -81,6 +88,10 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _short(text: str) -> bool:
+    return len(_LETTER.findall(text)) < SHORT
+
+
 def _pct(n: int, d: int) -> str:
     return f"{100 * n / d:.1f}% ({n}/{d})" if d else "-"
 
@@ -116,12 +127,13 @@ def report(results: dict, rows: list) -> None:
             nm_caught = nm_pairs = 0
             for r, ranked in zip(rows, res["ranked"]):
                 n[r["kind"]] += 1
-                fr[r["kind"]] += decide(ranked, r["lang"], t).status == "wrong"
+                short = _short(r["text"])
+                fr[r["kind"]] += decide(ranked, r["lang"], t, short).status == "wrong"
                 own = set(language_code(r["lang"]))
                 for other in names:
                     if own & set(language_code(other)):
                         continue  # a close language: not a wrong label
-                    wrong = decide(ranked, other, t).status == "wrong"
+                    wrong = decide(ranked, other, t, short).status == "wrong"
                     pairs[r["kind"]] += 1
                     caught[r["kind"]] += wrong
                     if not has_model(other):
@@ -139,7 +151,7 @@ def report(results: dict, rows: list) -> None:
 
     for cand, res in results.items():
         for r, ranked in zip(rows, res["ranked"]):
-            v = decide(ranked, r["lang"], CONFIDENT)
+            v = decide(ranked, r["lang"], CONFIDENT, _short(r["text"]))
             if v.status == "wrong":
                 print(f"- {cand}: {r['lang']} {r['kind']} {r['text'][:40]!r} -> {v.found} {v.confidence:.2f}")
 

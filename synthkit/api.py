@@ -21,7 +21,7 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from synthkit.config import COMPOSITION_ERRORS, composition_error, register
+    from synthkit.config import COMPOSITION_ERRORS, composition_error, expand_aliases, register
     from synthkit.secrets import refuse_secret_overrides
 
     refuse_secret_overrides(overrides)
@@ -30,7 +30,7 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module("synthkit.conf", version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=[*overrides, *extra])
+            return hydra_compose(config_name="config", overrides=[*expand_aliases(overrides), *extra])
     except COMPOSITION_ERRORS as e:
         raise UserError(composition_error(e)) from None
     finally:

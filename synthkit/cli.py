@@ -36,6 +36,9 @@ def main() -> None:
         refuse_secret_overrides(sys.argv[1:])
     except UserError as e:
         _fail(str(e))
+    from synthkit.config import expand_aliases
+
+    sys.argv[1:] = expand_aliases(sys.argv[1:])
     _main_hydra()
 
 
@@ -221,6 +224,15 @@ def summary(result) -> str:
         *(
             [f"  rejects by reason: {', '.join(f'{k} {v}' for k, v in totals.reasons.most_common(6))}"]
             if totals.reasons
+            else []
+        ),
+        *(
+            f"  degenerate answers (not answers: echoes, placeholders...): {line}"
+            for line in totals.degenerate_shares()
+        ),
+        *(
+            [f"  judge scores: {', '.join(f'{s}: {n}' for s, n in sorted(totals.judged.items(), reverse=True))}"]
+            if totals.judged
             else []
         ),
         f"  time: {ledger.elapsed_s:.2f} s, {rows.written / max(ledger.current.elapsed_s, 1e-9):.1f} rows/s",

@@ -97,6 +97,37 @@ class ScoreConfig:
     batch_size: int = 1024  # rows per encoding batch
 
 
+class JudgeUnreadable(str, Enum):
+    reject = "reject"  # a row the judge could not rate (twice) is not vouched for: rejected, check `judge`
+    keep = "keep"  # written, without a judge_score
+
+
+@dataclass
+class JudgeConfig:
+    """The LLM judge of rows (synthkit/quality/row_judge.py): each row that passed the checks is rated 1-5
+    against its task's `judge.rubric`; below min_score it is asked again with the judge's reason, then rejected."""
+
+    enabled: bool = False  # judge=true
+    # null: the run's llm (same call stack). Another: judge.llm=openai judge.llm.model=gpt-4o-mini
+    # (judge.llm=NAME is spelt llm@judge.llm=NAME for Hydra; synthkit accepts both).
+    llm: Optional[LLMConfig] = None
+    min_score: int = 3
+    reask: bool = True  # false: a row under min_score is rejected at once
+    unreadable: JudgeUnreadable = JudgeUnreadable.reject  # after one re-ask of the judge
+
+
+JUDGE_ALIASES = {"judge": "judge.enabled", "judge.llm": "llm@judge.llm"}
+
+
+def expand_aliases(overrides) -> list:
+    """`judge=true` and `judge.llm=NAME` as Hydra spells them (`judge` is a node, judge.llm an optional group)."""
+    expanded = []
+    for override in overrides:
+        key, sep, value = str(override).partition("=")
+        expanded.append(f"{JUDGE_ALIASES[key]}={value}" if sep and key in JUDGE_ALIASES else override)
+    return expanded
+
+
 @dataclass
 class RunConfig:
     task: Any = MISSING
@@ -136,6 +167,7 @@ class RunConfig:
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
     corpus: Optional[str] = None  # the user's documents, for the grounded tasks (synthkit/corpus/)
     relabel: bool = False  # Gecko: the embedder retrieves, the LLM judges, the best chunk becomes the positive
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
 
 
 # Bounds of numeric settings: (least, most, whether the least is excluded). Checked once, before anything runs.
@@ -170,6 +202,13 @@ BOUNDS = {
     "scoring.false_negative_ratio": (0, None, True),
     "scoring.top_k": (1, None, False),
     "scoring.batch_size": (1, None, False),
+    "judge.min_score": (1, 5, False),
+    "judge.llm.max_tokens": (1, None, False),
+    "judge.llm.timeout_s": (0, None, True),
+    "judge.llm.temperature": (0, None, False),
+    "judge.llm.max_retries": (0, None, False),
+    "judge.llm.rpm": (1, None, False),
+    "judge.llm.tpm": (1, None, False),
 }
 
 

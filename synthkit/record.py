@@ -27,6 +27,7 @@ TAGS = (
     "brainstorm_row",
     "brainstorm_file",
     "refills",
+    "judge_score",  # the LLM judge's 1-5 rating of the row (judge=true)
     "sweep",
     "job",
     "source",

@@ -38,6 +38,29 @@ def test_short_german_labelled_english_is_wrong(text):
     assert (verdict.status, verdict.found) == ("wrong", "de")
 
 
+@pytest.mark.parametrize("text", ["Schlechte Musik", "Mauvaise musique", "Доброе утро"])
+def test_short_phrases_in_another_language_are_wrong_by_the_relative_rule(text):
+    # norm_probs gives each of these under 0.8 (Schlechte Musik: lb 0.72, de 0.21). Not all: "Guten Morgen" gets
+    # de 0.16, under the floor, and stays unchecked.
+    assert check(text, "English").status == "wrong"
+    assert check("Guten Morgen", "English").status == "unchecked"
+
+
+def test_the_relative_rule_needs_a_short_text_and_a_floor():
+    ranked = [("de", 0.55), ("nl", 0.2), ("en", 0.02)]
+    assert decide(ranked, "English", short=True).status == "wrong"
+    assert decide(ranked, "English", short=False).status == "unchecked"  # a long text must be confident
+    assert decide([("de", 0.45), ("en", 0.01)], "English", short=True).status == "unchecked"  # under the floor
+    assert decide([("de", 0.55), ("en", 0.05)], "English", short=True).status == "unchecked"  # not 20 x
+
+
+def test_japanese_in_kanji_alone_is_not_called_chinese():
+    assert check("政治", "Japanese").status == "unchecked"
+    assert check("政治", "Chinese").status != "wrong"
+    assert check("我们明天早上坐火车去北京看望爷爷奶奶。", "Japanese").status == "unchecked"
+    assert check("明日の朝、電車で京都へ行きます。", "Chinese").status == "wrong"
+
+
 # Galician: the identifier models it, so Spanish labelled Galician is rejected; Portuguese is not (gl and pt
 # are confused on sentences: "Onte fomos ao mercado..." scores pt 0.50, gl 0.49).
 @pytest.mark.parametrize(

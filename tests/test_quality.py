@@ -15,6 +15,7 @@ GERMAN = (
     "Krankenhäuser in den nördlichen Bezirken des Landes."
 )
 LONG = " ".join(str(1000 + i) for i in range(120))  # long, and no language to identify
+SHORT_QUERY = "task.query_length=less than 5 words"  # the planted queries are short: their length check passes
 
 
 def _answer(**fields) -> str:
@@ -41,7 +42,7 @@ def test_planted_bad_answers_are_rejected_with_their_check(openai_server, tmp_pa
         # the hard negative copies the positive
         (
             "distinct",
-            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50"],
+            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50", SHORT_QUERY],
             _answer(user_query="budget news", positive_document=LONG, hard_negative_document=LONG),
         ),
         # the label is written into the text
@@ -53,13 +54,13 @@ def test_planted_bad_answers_are_rejected_with_their_check(openai_server, tmp_pa
         # documents far shorter than num_words asks
         (
             "min_words",
-            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=200"],
+            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=200", SHORT_QUERY],
             _answer(user_query="budget news", positive_document="Too short.", hard_negative_document="Also short."),
         ),
         # the query copied into a document
         (
             "query_copied",
-            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50"],
+            ["task=text_retrieval", "task.task=Find budget news", "task.num_words=50", SHORT_QUERY],
             _answer(
                 user_query="city budget vote",
                 positive_document=LONG + " city budget vote",
@@ -120,7 +121,9 @@ def test_duplicates_within_a_run_are_replaced_and_counted(openai_server, tmp_pat
     near = _answer(S1=LONG.replace("1007 ", "7001 "), S2=LONG.replace("10", "20"), S3=LONG.replace("10", "30"))
     server = openai_server(plan={"faults": {"rate": 0.3, "steps": [first, near], "seed": 4}})
     out = tmp_path / "run"
-    result = run_synthkit(*server_llm(server), "num_rows=20", "max_attempts=3", f"output_dir={out}", cwd=tmp_path)
+    # passages: the planted 120-word answers are too long for a phrase (the length check)
+    args = ("num_rows=20", "max_attempts=3", "task.unit=passage", f"output_dir={out}")
+    result = run_synthkit(*server_llm(server), *args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert len(rows) == 20

@@ -30,6 +30,23 @@ class Stores:
         if self.redis is not None:
             await self.redis.aclose()
 
+    def for_model(self, cfg, llm, price: Optional[Price], ledger_dir: Path) -> tuple:
+        """(limits, budget) for another model of the run (the LLM judge's): its endpoint's own rate
+        schedule, and the run's budget ledger priced for it, so max_cost_usd counts both models."""
+        endpoint = f"{llm.model}|{llm.api_base}"
+        if self.redis is not None:
+            ledger = self.redis.budget(str(Path(ledger_dir).resolve()), cfg.max_cost_usd)
+            return self.redis.rate_limits(endpoint, llm.rpm, llm.tpm), SharedBudget(price, cfg.max_cost_usd, ledger)
+        from synthkit.calls.cache import cache_dir
+        from synthkit.calls.limits import RateLimits
+
+        limited = bool(llm.rpm or llm.tpm)
+        if limited:
+            refuse_network_dir(_configured_cache_dir(cfg))
+        directory = cache_dir(cfg) if limited else Path()
+        budget = LocalBudget(Budget(price, cfg.max_cost_usd, ledger_dir / BUDGET_LEDGER))
+        return RateLimits(directory / "limits", endpoint, llm.rpm, llm.tpm), budget
+
 
 def open_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool) -> Stores:
     """The cache (when `use_cache`), limits and budget of a run as `cfg.store` says. Every refusal

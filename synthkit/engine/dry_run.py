@@ -70,6 +70,9 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
         f"  prompt tokens      ~ {prompt_tokens:,} ({CHARS_PER_TOKEN} characters per token)",
         f"  completion tokens  <= {completion_tokens:,} (llm.max_tokens per row)",
     ]
+    if cfg.judge.enabled:
+        judge = cfg.judge.llm.model if cfg.judge.llm is not None else cfg.llm.model
+        lines.append(f"  judge=true         one more request per answer to {judge}, not in this estimate")
     price = price_of(cfg.llm)
     if price is None:
         lines.append(

@@ -25,6 +25,9 @@ class Tally:
     cost_usd: float = 0.0
     truncated: int = 0  # answers cut off by llm.max_tokens
     reasons: Counter = field(default_factory=Counter)  # why rows were rejected: the check, or the kind of reason
+    checked: Counter = field(default_factory=Counter)  # task type -> answers that reached the task's checks
+    degenerate: Counter = field(default_factory=Counter)  # (task type, check) -> answers that were not answers
+    judged: Counter = field(default_factory=Counter)  # the LLM judge's scores (judge=true), every rating
     values: "ValueCounts" = field(default_factory=lambda: ValueCounts())
 
     def add(self, other: "Tally") -> None:
@@ -43,7 +46,22 @@ class Tally:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.reasons.update(other.reasons)
+        self.checked.update(other.checked)
+        self.degenerate.update(other.degenerate)
+        self.judged.update(other.judged)
         self.values.update(other.values)
+
+    def degenerate_shares(self) -> list:
+        """Per task type, `task: N of M answers degenerate (P%: check n, ...)`, worst first: the share of answers
+        that were not answers (every attempt counts) says whether the model is fit for the task."""
+        lines = []
+        for task, checked in self.checked.items():
+            by_check = Counter({c: n for (t, c), n in self.degenerate.items() if t == task})
+            bad = sum(by_check.values())
+            if bad:
+                why = ", ".join(f"{c} {n}" for c, n in by_check.most_common())
+                lines.append((bad / checked, f"{task} {bad} of {checked} answers ({100 * bad / checked:.0f}%: {why})"))
+        return [line for _, line in sorted(lines, reverse=True)]
 
 
 class ValueCounts:
@@ -143,6 +161,16 @@ class Ledger:
         tally.rejected += 1
         tally.reasons[reason] += 1
         tally.values.add_rejected(reason, drawn, origin)
+
+    def answer_checked(self, task: str) -> None:
+        self.current.tally.checked[task] += 1
+
+    def degenerate_answer(self, task: str, check: str) -> None:
+        """An answer failed a degenerate-output check (synthkit/spec/degenerate.py): echoed, placeholder..."""
+        self.current.tally.degenerate[task, check] += 1
+
+    def judge_scored(self, score: int) -> None:
+        self.current.tally.judged[score] += 1
 
     def row_failed(self) -> None:
         self.current.tally.failed += 1

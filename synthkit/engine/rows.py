@@ -5,6 +5,7 @@ A run is a list of cells: a task with some attributes fixed and a number of rows
 run is one cell; a recipe mixture or an in-process grid is many (synthkit/engine/scheduler.py runs
 them through one pool of workers)."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
@@ -57,8 +58,6 @@ class RowSettings:
 
 
 class RowMaker:
-    relabel = None  # relabel=true: synthkit.corpus.relabel.Relabeler
-
     def __init__(
         self,
         caller: ModelCaller,
@@ -67,9 +66,14 @@ class RowMaker:
         settings: RowSettings,
         ledger: Ledger,
         dedup: Optional[Deduplicator],
+        reviews: Sequence = (),
     ):
+        """`reviews`: what looks at an answer after every check passed, in order, each an async
+        (task, row, outputs) -> CheckFailure or None that may make model calls (which can fail like the
+        row's own): relabel=true's Gecko relabelling (synthkit/corpus/relabel.py), then the LLM judge
+        (synthkit/quality/row_judge.py)."""
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
-        self.ledger, self.dedup = ledger, dedup
+        self.ledger, self.dedup, self.reviews = ledger, dedup, reviews
 
     async def make(self, cell: Cell, index: int, source: Optional[int] = None) -> tuple:
         """Make row `index` of `cell` with the attributes drawn for row `source` (itself, or a rejected row
@@ -94,13 +98,15 @@ class RowMaker:
             completion = answer.completion
             row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
             text = completion.text
-            outputs, problem = self._judge(task, row, text, completion.finish_reason)
-            if problem is None and self.relabel is not None:
+            outputs, problem = self._problem(task, row, text, completion.finish_reason)
+            for review in self.reviews if problem is None else ():
                 try:
-                    problem = await self.relabel(task, row, outputs, self.caller)
+                    problem = await review(task, row, outputs)
                 except RequestFailed:
                     self.ledger.row_failed()
                     return Outcome.failed, None
+                if problem is not None:
+                    break
             if problem is None:
                 row.outputs = outputs
                 self.files.write(row)
@@ -118,7 +124,7 @@ class RowMaker:
         self.ledger.row_rejected(problem.name, task.drawn(attributes), (cell.key, source))
         return Outcome.rejected, problem.name
 
-    def _judge(self, task: TaskSpec, row: Row, text: str, finish_reason: str) -> tuple:
+    def _problem(self, task: TaskSpec, row: Row, text: str, finish_reason: str) -> tuple:
         """(the parsed outputs, what is wrong with them or None): parse, schema, the task's checks,
         then whether they repeat an earlier row."""
         if finish_reason == OVERSIZE:
@@ -140,9 +146,13 @@ class RowMaker:
         reason = task.validation_error(parsed)
         if reason is not None:
             return parsed, CheckFailure("schema", reason, reask=True)
+        if self.settings.checks and task.checks:
+            self.ledger.answer_checked(task.name)
         for c in task.checks if self.settings.checks else ():
             failure = c.failure(parsed, row.attributes)
             if failure is not None:
+                if c.degenerate:
+                    self.ledger.degenerate_answer(task.name, failure.name)
                 return parsed, CheckFailure(failure.name, f"check {failure.name}: {failure.message}", failure.reask)
         if self.dedup is not None:
             row.outputs = parsed

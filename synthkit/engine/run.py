@@ -4,6 +4,7 @@ dir, build the call stack around the provider (cache, limits, retries, budget), 
 the scheduler, and write the run's status (and dataset card)."""
 
 import asyncio
+import functools
 import json
 import re
 import signal
@@ -34,6 +35,7 @@ from synthkit.engine.rows import RowMaker, RowSettings
 from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
 from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
+from synthkit.quality.row_judge import plan_judge
 from synthkit.results.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
 from synthkit.results.progress import Progress
 from synthkit.secrets import key_like_name, protect
@@ -60,11 +62,15 @@ class CallStack:
     caller: ModelCaller
     stores: Stores
     relabel: object = None  # relabel=true: synthkit.corpus.relabel.Relabeler, for the generation stage
+    judge_plan: object = None  # synthkit.quality.row_judge.JudgePlan with judge=true
+    judge: object = None  # its RowJudge
 
     async def aclose(self) -> None:
         await self.provider.aclose()
         if hasattr(self.caller, "aclose"):  # the batch caller: its client and journal
             await self.caller.aclose()
+        if self.judge_plan is not None:
+            await self.judge_plan.aclose()
         await self.stores.aclose()
 
 
@@ -102,6 +108,7 @@ def generate(
     llm = OmegaConf.to_object(cfg.llm)
     # Everything that can be refused is, before the output dir is made.
     provider = make_provider(llm)
+    judge = plan_judge(cfg, specs) if not provider.placeholder else None  # placeholder rows have nothing to rate
     stores = open_stores(cfg, price, shared_dir or out_dir, use_cache=cfg.cache and not provider.placeholder)
     out = OutputDir(out_dir)
     try:
@@ -119,7 +126,9 @@ def generate(
             )  # fmt: skip
         else:
             caller = ModelCaller(provider, llm, stores.cache, stores.limits, stores.budget, ledger)
-        stack = CallStack(provider, caller, stores, relabel)
+        stack = CallStack(provider, caller, stores, relabel, judge)
+        if judge is not None:
+            stack.judge = judge.judge(caller, cfg, stores, shared_dir or out_dir, ledger)
         label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
         if cfg.grid:
             label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
@@ -184,8 +193,12 @@ async def _run_stage(
         for row in files.existing_rows():
             dedup.add(row.key, row.text())
     settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens, checks=cfg.checks and not placeholder)
-    maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup)
-    maker.relabel = stack.relabel if name == "generate" and not placeholder else None
+    reviews = []
+    if stack.relabel is not None and name == "generate" and not placeholder:
+        reviews.append(functools.partial(stack.relabel, caller=stack.caller))
+    if stack.judge is not None:
+        reviews.append(stack.judge.rate)
+    maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, dedup, reviews)
     scheduler = Scheduler(
         cells, files.done, files.written, RejectLimits(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows)
     )
@@ -276,6 +289,7 @@ def write_status(out: OutputDir, ledger: Ledger, error: str = "", language: Opti
             "stopped_early": error or ledger.stopped_early or "",
             "error": error,
             "lost_values": totals.values.lost(),
+            **({"degenerate_answers": totals.degenerate_shares()} if totals.degenerate else {}),
             **({"language_check": language} if language else {}),
         },
     )

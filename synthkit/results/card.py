@@ -8,6 +8,7 @@ from pathlib import Path
 
 from synthkit.record import Row, read_rows
 from synthkit.results.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
+from synthkit.results.judge_card import judge_section
 from synthkit.results.schema import infer, merge, yaml_features
 from synthkit.spec.langid import language_code
 from synthkit.spec.text import word_count
@@ -62,6 +63,7 @@ def write_card(out_dir: Path) -> Path:
     lines += _values_section(rows, rejects, expected)
     if rejects.reasons:
         lines += [*_table(["reason (check)", "rows"], rejects.reasons.most_common()), ""]
+    lines += judge_section(rows.judge_scores, rejects.judge_scores, out_dir)
     cost = "unknown (unpriced model)" if rows.unpriced or rejects.unpriced else f"${rows.cost + rejects.cost:.4f}"
     lines += [
         "## Tokens and cost",
@@ -89,6 +91,7 @@ class _Tally:
         self.schema = None  # the union of the rows' column types
         self.models, self.task_types, self.cells = Counter(), Counter(), Counter()
         self.languages, self.reasons = Counter(), Counter()
+        self.judge_scores: Counter = Counter()  # (task type, the LLM judge's score)
         self.attributes: dict = {}
         self.lengths: dict = {}
         for row in read_rows(path):
@@ -105,6 +108,8 @@ class _Tally:
             self.cells[r.cell] += 1
         if r.rejected:
             self.reasons[r.check or r.reason.split(":")[0]] += 1
+        if isinstance(r.tags.get("judge_score"), int) and (not r.rejected or r.check == "judge"):
+            self.judge_scores[r.task_type, r.tags["judge_score"]] += 1
         from_corpus = (r.tags.get("corpus") or {}).get("attribute")
         for name, value in r.attributes.items():
             if name == from_corpus:  # a chunk of the user's documents, one value per row: not a distribution
@@ -247,6 +252,12 @@ def _status_section(out_dir: Path) -> list:
         lines += [
             "Attribute values with no row (the model failed every row asked with them): "
             + "; ".join(status["lost_values"]),
+            "",
+        ]
+    if status.get("degenerate_answers"):
+        lines += [
+            "Answers that were not answers (echoed keys or instructions, placeholders, lengths that contradict the "
+            "request; every attempt counts): " + "; ".join(status["degenerate_answers"]),
             "",
         ]
     language = status.get("language_check")

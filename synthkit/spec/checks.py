@@ -7,6 +7,7 @@ schema can still be wrong in meaning. Each check is a named kind with parameters
       - {check: distinct, fields: [S1, S2, S3], near: 0.9}    # pairwise different, not near duplicates (word Jaccard)
       - {check: not_contained, needles: [label], fields: [input_text]}   # a needle field's text is not inside these
       - {..., name: label_in_text, reask: false}              # optional: the name in rejects, and no re-ask
+      - {check: echo, fields: [S1]}     # and placeholder, length, label: see synthkit/spec/degenerate.py
 
 A failing answer is re-asked with the reason (unless `reask: false`) and, once attempts run out,
 rejected with the check's name."""
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from synthkit.errors import UserError
+from synthkit.spec import degenerate
 from synthkit.spec.langid import check as check_language
 from synthkit.spec.langid import language_name
 from synthkit.spec.text import tokens, word_count
@@ -37,13 +39,14 @@ class Check:
     name: str
     reask: bool
     test: Callable[[dict, dict], Optional[str]]  # (answer, attributes) -> what is wrong, or None
+    degenerate: bool = False  # an answer that is not an answer (synthkit/spec/degenerate.py): counted apart
 
     def failure(self, answer: dict, attributes: dict) -> Optional[CheckFailure]:
         message = self.test(answer, attributes)
         return CheckFailure(self.name, message, self.reask) if message else None
 
 
-def build_checks(specs: Any, task: str, output_keys: list, attributes: list) -> list:
+def build_checks(specs: Any, task: str, output_keys: list, attributes: list, prompt: str = "") -> list:
     if not specs:
         return []
     if not isinstance(specs, list):
@@ -60,20 +63,25 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list) -> 
             if key not in output_keys:
                 raise UserError(f"task {task}: check {kind} names {key}, which is not an output key")
         try:
-            test = KINDS[kind](**params)
+            if kind in degenerate.FACTORIES:
+                context = degenerate.TaskContext(tuple(output_keys), tuple(attributes), prompt)
+                test = degenerate.FACTORIES[kind](context, **params)
+            else:
+                test = KINDS[kind](**params)
         except TypeError as e:
             raise UserError(f"task {task}: check {kind}: {e}") from None
         for attribute in _attributes_used(kind, params):
             if attribute not in attributes:
                 raise UserError(f"task {task}: check {kind} uses the attribute {attribute}, which the task lacks")
-        checks.append(Check(spec.get("name", kind), bool(spec.get("reask", True)), test))
+        checks.append(Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES))
     return checks
 
 
 def _attributes_used(kind: str, params: dict) -> list:
     if kind == "language":
         return list(params["fields"].values())
-    return []  # min_words may name an attribute the task has only under a preset (num_words)
+    # min_words may name an attribute the task has only under a preset (num_words)
+    return degenerate.attributes_used(kind, params)
 
 
 def _words(text: str) -> list:
@@ -148,4 +156,10 @@ def _not_contained(needles: list, fields: list):
     return test
 
 
-KINDS = {"min_words": _min_words, "language": _language, "distinct": _distinct, "not_contained": _not_contained}
+KINDS = {
+    "min_words": _min_words,
+    "language": _language,
+    "distinct": _distinct,
+    "not_contained": _not_contained,
+    **degenerate.FACTORIES,  # answers that are not answers: echoes, placeholders, lengths, meta-word labels
+}

@@ -28,7 +28,8 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   export: which output keys are the query, positive and negative of a training example (synthkit export)
 #   checks: quality checks of the answers' meaning (synthkit/spec/checks.py)
 #   relabel: the judge prompt of relabel=true (synthkit/corpus/relabel.py)
-OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel")
+#   judge: {rubric: ...}, what the LLM judge (judge=true) rates this task's rows against
+OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel", "judge")
 FREE = "any"  # domain of free-text attributes, such as a task definition
 
 # Sandboxed so a template cannot reach Python internals; strict so a misspelt variable fails
@@ -108,7 +109,10 @@ class TaskSpec:
             raise UserError(
                 f"task {self.name}: the output key {key!r} is reserved for synthkit's own fields; rename it"
             )
-        self.checks = build_checks(data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes])
+        self.checks = build_checks(
+            data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes], str(data["prompt"])
+        )
+        self.judge_rubric: Optional[str] = _rubric(data.get("judge"), self.name)
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
         try:
@@ -252,6 +256,14 @@ def _free_attribute(name: str, setting: Any) -> Attribute:
             f"task.{name} is not set: give it as task.{name}='...', a list [a,b], or {FILE_PREFIX}path/to/file.txt"
         )
     return Attribute(name, None, None, None, None, fixed=str(setting))
+
+
+def _rubric(judge: Any, task: str) -> Optional[str]:
+    if judge is None:
+        return None
+    if not isinstance(judge, dict) or set(judge) != {"rubric"} or not str(judge["rubric"] or "").strip():
+        raise UserError(f"task {task}: judge is {{rubric: <what a good row of this task is>}}")
+    return str(judge["rubric"])
 
 
 def _merged(base: dict, overrides: dict) -> dict:

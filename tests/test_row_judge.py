@@ -1,0 +1,174 @@
+"""The optional LLM judge (judge=true): reading its ratings; a low score re-asks the row with the judge's reason;
+a judge answering malformed JSON is asked once more, then the row is rejected (or kept unrated); a judge on
+another endpoint (judge.llm=...) goes through its own server, the shared cache and the summary; config mistakes
+are one line. All against the loopback server."""
+
+import json
+
+import pytest
+from good_answers import answer
+from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
+
+from synthkit.quality.row_judge import judge_prompt, read_rating
+
+GOOD_A = answer("bitext_retrieval", "German", "sentence")  # both good rows: the judge tells them apart
+GOOD_B = answer("bitext_retrieval", "German", "passage")
+MARK_A, MARK_B = GOOD_A["S2"][:30], GOOD_B["S2"][:30]  # text only the judge's prompt about that answer holds
+ROW = ["task.unit=sentence", "task.target_language=German", "num_rows=1", "max_attempts=3"]
+
+
+def _text(value) -> str:
+    return "text:" + json.dumps(value, ensure_ascii=False)
+
+
+def _rating(score: int, reason: str) -> str:
+    return _text({"score": score, "reason": reason})
+
+
+def _plan(judge_a: list, judge_b: list) -> dict:
+    """Rows answer A, then B when asked again; the judge answers per answer it is shown."""
+    return {
+        "default": [_text(GOOD_A), _text(GOOD_B)],
+        "rules": [{"match": MARK_A, "sequence": judge_a}, {"match": MARK_B, "sequence": judge_b}],
+    }
+
+
+def _judge_requests(server) -> list:
+    return [r for r in server.requests() if "You review synthetic training data" in json.dumps(r["body"])]
+
+
+# Reading a rating.
+
+
+@pytest.mark.parametrize(
+    "text, score",
+    [
+        ('{"score": 4, "reason": "fine"}', 4),
+        ('```json\n{"score": 1, "reason": "S1 is the key name"}\n```', 1),
+        ('{"score": 4, "reason": "fine"', None),  # cut short
+        ('{"score": 7, "reason": "off the scale"}', None),
+        ('{"score": "4", "reason": "a string"}', None),
+        ('{"score": 4}', None),
+        ('{"score": 4, "reason": "fine", "extra": 1}', None),
+        ("I would rate it 4.", None),
+    ],
+)
+def test_ratings_are_read_and_validated(text, score):
+    rating, problem = read_rating(text)
+    assert (rating.score if rating else None) == score
+    assert (problem is None) == (score is not None)
+
+
+def test_the_judge_sees_the_prompt_the_answer_and_the_rubric():
+    text = judge_prompt("Write a sentence triple.", {"S1": "Grüße"}, "S2 translates\n   S1.")
+    assert (
+        "Write a sentence triple." in text
+        and '"S1": "Grüße"' in text
+        and "Rubric for this task: S2 translates S1." in text
+    )
+
+
+# Through the loopback server.
+
+
+def test_a_low_score_reasks_the_row_with_the_judges_reason(openai_server, tmp_path):
+    server = openai_server(plan=_plan([_rating(2, "S3 is as good a translation as S2")], [_rating(5, "good")]))
+    out = tmp_path / "run"
+    result = run_synthkit(*server_llm(server), *ROW, "judge=true", f"output_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [row] = read_jsonl(out / "data.jsonl")
+    assert row["S2"] == GOOD_B["S2"] and row["judge_score"] == 5 and row["attempts"] == 2
+    reask = next(r for r in server.requests() if len(r["body"]["messages"]) == 3 and r not in _judge_requests(server))
+    assert "check judge: scored 2/5 (at least 3 needed): S3 is as good a translation as S2" in json.dumps(
+        reask["body"]["messages"][2]
+    )
+    assert len(_judge_requests(server)) == 2 and "judge scores: 5: 1, 2: 1" in result.stdout
+    # judge.reask=false: the low-scored row is rejected at once (and its refill, answered B, is written)
+    server.reset(_plan([_rating(2, "S3 is as good as S2")], [_rating(5, "good")]), 0)
+    out = tmp_path / "no-reask"
+    args = ("judge=true", "judge.reask=false", "cache=false", f"output_dir={out}")
+    assert run_synthkit(*server_llm(server), *ROW, *args, cwd=tmp_path, card=True).returncode == 0
+    [reject] = read_jsonl(out / "rejects.jsonl")
+    assert reject["check"] == "judge" and reject["judge_score"] == 2 and reject["attempts"] == 1
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "## LLM judge" in card and "| bitext_retrieval | 1 | 0 | 0 | 0 | 0 | 1 | 1 | 5.00 |" in card
+    assert (out / "plots" / "judge_scores.png").stat().st_size > 1000
+
+
+def test_a_judge_answering_malformed_json_is_asked_once_more_then_the_row_is_rejected(openai_server, tmp_path):
+    server = openai_server(plan=_plan(["malformed", "malformed"], [_rating(5, "good")]))
+    out = tmp_path / "run"
+    result = run_synthkit(*server_llm(server), *ROW, "judge=true", f"output_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [reject] = read_jsonl(out / "rejects.jsonl")
+    assert reject["check"] == "judge" and reject["reason"].startswith("check judge: judge answer unreadable")
+    assert reject["attempts"] == 1  # the row's answer was not at fault: not re-asked, its refill is made instead
+    [row] = read_jsonl(out / "data.jsonl")
+    assert row["judge_score"] == 5
+    about_a = [r for r in _judge_requests(server) if MARK_A in json.dumps(r["body"], ensure_ascii=False)]
+    assert len(about_a) == 2 and "not a valid rating" in about_a[1]["body"]["messages"][2]["content"]
+
+
+def test_an_unreadable_judge_once_is_forgiven_and_keep_writes_unrated_rows(openai_server, tmp_path):
+    server = openai_server(plan=_plan(["malformed", _rating(4, "fine")], [_rating(5, "good")]))
+    out = tmp_path / "second-try"
+    assert run_synthkit(*server_llm(server), *ROW, "judge=true", f"output_dir={out}", cwd=tmp_path).returncode == 0
+    [row] = read_jsonl(out / "data.jsonl")
+    assert row["judge_score"] == 4 and row["S2"] == GOOD_A["S2"]
+
+    server.reset(_plan(["malformed"], [_rating(5, "good")]), 0)
+    out = tmp_path / "keep"
+    args = ("judge=true", "judge.unreadable=keep", "cache=false", f"output_dir={out}")
+    assert run_synthkit(*server_llm(server), *ROW, *args, cwd=tmp_path).returncode == 0
+    [row] = read_jsonl(out / "data.jsonl")
+    assert "judge_score" not in row and row["S2"] == GOOD_A["S2"] and not read_jsonl(out / "rejects.jsonl")
+
+    # A scored 2 and re-asked; B left unrated: B is written without A's score
+    server.reset(_plan([_rating(2, "weak")], ["malformed"]), 0)
+    out = tmp_path / "keep-after-a-low-score"
+    assert run_synthkit(*server_llm(server), *ROW, *args[:-1], f"output_dir={out}", cwd=tmp_path).returncode == 0
+    [row] = read_jsonl(out / "data.jsonl")
+    assert "judge_score" not in row and row["S2"] == GOOD_B["S2"] and row["attempts"] == 2
+
+
+def test_a_judge_on_another_endpoint_shares_the_cache(openai_server, tmp_path):
+    rows = openai_server(plan={"default": [_text(GOOD_A)]})
+    judge = openai_server(plan={"default": [_rating(5, "good")]})
+    other = ["judge=true", "judge.llm=vllm", f"judge.llm.api_base={judge.base_url}", "judge.llm.model=openai/judge"]
+    for name in ("first", "again"):
+        result = run_synthkit(*server_llm(rows), *ROW, *other, f"output_dir={tmp_path / name}", cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        [row] = read_jsonl(tmp_path / name / "data.jsonl")
+        assert row["judge_score"] == 5
+    assert len(judge.requests()) == 1 and not _judge_requests(rows) and len(rows.requests()) == 1  # then replayed
+    assert judge.requests()[0]["body"]["model"] == "judge"
+    assert "answers replayed from the cache" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["judge.min_score=7"], "judge.min_score=7 must be in [1, 5]"),
+        (["judge.unreadable=maybe"], "judge.unreadable"),
+        (["judge=true", "judge.llm=mock"], "judge.llm=mock cannot rate rows"),
+        (["judge=true", "judge.llm=nope"], "no llm named 'nope'"),
+    ],
+)
+def test_judge_config_mistakes_are_one_line(openai_server, tmp_path, args, needle):
+    server = openai_server()
+    result = run_synthkit(*server_llm(server), "num_rows=1", f"output_dir={tmp_path / 'run'}", *args, cwd=tmp_path)
+    assert_one_line_error(result, needle)
+    assert not server.requests()
+
+
+def test_a_task_without_a_rubric_cannot_be_judged(openai_server, tmp_path):
+    (tmp_path / "conf" / "task").mkdir(parents=True)
+    (tmp_path / "conf" / "task" / "plain.yaml").write_text(
+        "name: plain\nlanguage: English\ndomains: {language: [English]}\noutput: {text: string}\n"
+        "prompt: Write a text in {{ language }} as JSON.\n"
+    )
+    server = openai_server()
+    args = ("--config-dir", str(tmp_path / "conf"), "task=plain", "judge=true", f"output_dir={tmp_path / 'run'}")
+    assert_one_line_error(
+        run_synthkit(*args, *server_llm(server), cwd=tmp_path), "judge=true needs a rubric for task plain"
+    )
