@@ -14,7 +14,7 @@ SUBCOMMANDS = {
         "synthkit.results.export",
         "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)",
     ),
-    "score": ("synthkit.quality.judge", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
+    "score": ("synthkit.quality.scoring", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
     "push": ("synthkit.results.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
     "batches": ("synthkit.calls.batch_cli", "show a batch-mode run's provider batches; --cancel cancels open ones"),
 }

@@ -104,7 +104,7 @@ class JudgeUnreadable(str, Enum):
 
 @dataclass
 class JudgeConfig:
-    """The LLM judge of rows (synthkit/quality/row_judge.py): each row that passed the checks is rated 1-5
+    """The LLM judge of rows (synthkit/quality/llm_judge.py): each row that passed the checks is rated 1-5
     against its task's `judge.rubric`; below min_score it is asked again with the judge's reason, then rejected."""
 
     enabled: bool = False  # judge=true

@@ -202,7 +202,7 @@ def _embed(embedder, index, path: Path) -> None:
 
 def make_relabeler(cfg, tasks: list) -> Relabeler:
     """The relabeler of relabel=true, loaded and checked before the run starts."""
-    from synthkit.quality.judge import load
+    from synthkit.quality.scoring import load
 
     plans = [plan_of(t) for t in tasks]  # refuse a task without a corpus or a judge before loading anything
     del plans

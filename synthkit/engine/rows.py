@@ -71,7 +71,7 @@ class RowMaker:
         """`reviews`: what looks at an answer after every check passed, in order, each an async
         (task, row, outputs) -> CheckFailure or None that may make model calls (which can fail like the
         row's own): relabel=true's Gecko relabelling (synthkit/corpus/relabel.py), then the LLM judge
-        (synthkit/quality/row_judge.py)."""
+        (synthkit/quality/llm_judge.py)."""
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
         self.ledger, self.dedup, self.reviews = ledger, dedup, reviews
 

@@ -35,7 +35,7 @@ from synthkit.engine.rows import RowMaker, RowSettings
 from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
 from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
-from synthkit.quality.row_judge import plan_judge
+from synthkit.quality.llm_judge import plan_judge
 from synthkit.results.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
 from synthkit.results.progress import Progress
 from synthkit.secrets import key_like_name, protect
@@ -62,7 +62,7 @@ class CallStack:
     caller: ModelCaller
     stores: Stores
     relabel: object = None  # relabel=true: synthkit.corpus.relabel.Relabeler, for the generation stage
-    judge_plan: object = None  # synthkit.quality.row_judge.JudgePlan with judge=true
+    judge_plan: object = None  # synthkit.quality.llm_judge.JudgePlan with judge=true
     judge: object = None  # its RowJudge
 
     async def aclose(self) -> None:
@@ -146,7 +146,7 @@ def generate(
             result.coverage = grid_coverage(out_dir, cells)
         write_status(out, ledger, language=_language_outcomes(cells))
         if cfg.score:  # the rows are written and the status with them: a failed scoring loses nothing
-            from synthkit.quality.judge import after_run
+            from synthkit.quality.scoring import after_run
 
             result.notes.append(after_run(cfg, out_dir))
         return result

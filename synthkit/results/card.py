@@ -333,10 +333,10 @@ def _plots(out_dir: Path, attributes: dict, lengths: dict) -> list:
 def _quality(out_dir: Path, data_rows: int) -> list:
     """The Quality section from scores_summary.json and scores.jsonl: flags, similarities, diversity, plots."""
     from synthkit.errors import UserError
-    from synthkit.quality import judge
+    from synthkit.quality import scoring
 
-    summary = judge.read_summary(out_dir)
-    if not summary or not (out_dir / judge.SCORES_FILE).is_file():
+    summary = scoring.read_summary(out_dir)
+    if not summary or not (out_dir / scoring.SCORES_FILE).is_file():
         return []
     t, embedder = summary["thresholds"], summary.get("embedder") or {}
     intro = (
@@ -404,8 +404,8 @@ def _quality(out_dir: Path, data_rows: int) -> list:
     ]
     if summary.get("policy") == "drop":
         try:
-            keys, why = judge.left_out(out_dir, data_rows)
-            lines += [f"`scoring.policy=drop`: exports leave out {judge.describe_left_out(why, len(keys))}.", ""]
+            keys, why = scoring.left_out(out_dir, data_rows)
+            lines += [f"`scoring.policy=drop`: exports leave out {scoring.describe_left_out(why, len(keys))}.", ""]
         except UserError:
             pass  # stale scores: said above
     lines += [
@@ -419,7 +419,7 @@ def _quality(out_dir: Path, data_rows: int) -> list:
         *_table(["task type", "language", "queries", "mean cosine", "Vendi"], diversity),
         "",
     ]
-    plot = _score_plot(out_dir / judge.SCORES_FILE, out_dir / "plots")
+    plot = _score_plot(out_dir / scoring.SCORES_FILE, out_dir / "plots")
     if plot:
         lines += [f"![similarities]({plot.relative_to(out_dir).as_posix()})", ""]
     return lines

@@ -182,7 +182,7 @@ def _task_configs(run_dir: Path) -> dict:
 
 def _apply_policy(rows: list, run_dir: Path) -> tuple:
     """The rows an export keeps, and what it left out (text) under scoring.policy=drop."""
-    from synthkit.quality.judge import describe_left_out, left_out, row_key
+    from synthkit.quality.scoring import describe_left_out, left_out, row_key
 
     keys, why = left_out(run_dir, len(rows))
     if not keys:
@@ -194,7 +194,7 @@ def _apply_policy(rows: list, run_dir: Path) -> tuple:
 def _mine(examples: list, k: int, overrides: list, run_dir: Path) -> int:
     """Mine k negatives per example in place; how many examples got fewer than k. The embedder is the
     one the run was scored with, unless overrides name one."""
-    from synthkit.quality.judge import compose_scoring, load, read_summary
+    from synthkit.quality.scoring import compose_scoring, load, read_summary
 
     cfg = compose_scoring(overrides, "export")
     scored = (read_summary(run_dir) or {}).get("embedder")

@@ -5,7 +5,7 @@ reader sees at once whether the data was vouched for and how strictly."""
 from collections import Counter
 from pathlib import Path
 
-from synthkit.quality.row_judge import SCALE
+from synthkit.quality.llm_judge import SCALE
 
 
 def judge_section(written: Counter, rejected: Counter, out_dir: Path) -> list:

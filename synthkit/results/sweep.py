@@ -114,7 +114,7 @@ def merge_sweep(sweep_dir: Path) -> tuple:
 
 def _score_columns(jobs: list, table: list) -> list:
     """Flag shares of the jobs that were scored (synthkit score, score=true), appended to their table rows."""
-    from synthkit.quality.judge import flag_shares, read_summary
+    from synthkit.quality.scoring import flag_shares, read_summary
 
     summaries = [read_summary(job) for job in jobs]
     if not any(summaries):

@@ -9,7 +9,7 @@ import pytest
 from good_answers import answer
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 
-from synthkit.quality.row_judge import judge_prompt, read_rating
+from synthkit.quality.llm_judge import judge_prompt, read_rating
 
 GOOD_A = answer("bitext_retrieval", "German", "sentence")  # both good rows: the judge tells them apart
 GOOD_B = answer("bitext_retrieval", "German", "passage")

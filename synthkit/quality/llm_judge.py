@@ -5,7 +5,7 @@ with the prompt it answered and its task's rubric (`judge: {rubric: ...}` in the
 budget, ledger): the run's own, or one built for judge.llm. A judge answer that is not a valid rating is asked
 again once; a second unreadable answer rejects the row ('judge answer unreadable'), or keeps it unrated with
 judge.unreadable=keep: a demanding user wants no row nobody vouched for. Not `synthkit score`
-(synthkit/quality/judge.py), which judges a finished run with an embedder."""
+(synthkit/quality/scoring.py), which judges a finished run with an embedder."""
 
 import json
 from dataclasses import dataclass
