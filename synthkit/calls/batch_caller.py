@@ -18,7 +18,7 @@ from synthkit.calls.batch import BatchClient
 from synthkit.calls.batch_journal import TERMINAL, BatchJournal
 from synthkit.calls.batch_price import check_batch
 from synthkit.calls.batch_run import BatchResult, run_batches
-from synthkit.calls.cache import request_key
+from synthkit.calls.cache import call_key
 from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
@@ -72,16 +72,7 @@ class BatchCaller:
 
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         """As ModelCaller.call: the answer to `messages` for the row `row_id`, through a batch."""
-        key = request_key(
-            model=self.llm.model,
-            api_base=self.llm.api_base,
-            messages=messages,
-            schema=schema,
-            temperature=self.llm.temperature,
-            top_p=self.llm.top_p,
-            max_tokens=self.llm.max_tokens,
-            row=row_id,
-        )
+        key = call_key(self.llm, messages, schema, row_id)
         cached = await self.cache.get(key) if self.cache is not None else None
         if cached is not None:
             return self._answered(cached, 0.0, True)

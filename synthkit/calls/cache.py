@@ -55,6 +55,20 @@ def request_key(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
+def call_key(llm, messages: list, schema: dict, row_id: str) -> str:
+    """The request key of a call of the run's model (online and in batches alike, so each finds the other's)."""
+    return request_key(
+        model=llm.model,
+        api_base=llm.api_base,
+        messages=messages,
+        schema=schema,
+        temperature=llm.temperature,
+        top_p=llm.top_p,
+        max_tokens=llm.max_tokens,
+        row=row_id,
+    )
+
+
 class ResponseCache:
     def __init__(self, directory: Path):
         self.path = directory / CACHE_FILE

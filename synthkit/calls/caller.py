@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from synthkit.calls.cache import request_key
+from synthkit.calls.cache import call_key
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
 from synthkit.calls.store_redis import StoreUnavailable
@@ -103,16 +103,7 @@ class ModelCaller:
     async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         key = None
         if self.cache is not None:
-            key = request_key(
-                model=self.llm.model,
-                api_base=self.llm.api_base,
-                messages=messages,
-                schema=schema,
-                temperature=self.llm.temperature,
-                top_p=self.llm.top_p,
-                max_tokens=self.llm.max_tokens,
-                row=row_id,
-            )
+            key = call_key(self.llm, messages, schema, row_id)
             cached = await self.cache.get(key)
             if cached is not None:
                 return self._answered(cached, 0.0, True)
