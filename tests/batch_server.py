@@ -26,8 +26,11 @@ import asyncio
 import hashlib
 import json
 import re
+import signal
+import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 
 from aiohttp import web
@@ -403,6 +406,26 @@ async def serve(port: int, config: dict | None) -> None:
     await site.start()
     print(f"READY {site._server.sockets[0].getsockname()[1]}", flush=True)
     await asyncio.Event().wait()
+
+
+class BatchServer:
+    """This server in a process of its own, for a test: started, asked for its counts, stopped."""
+
+    def __init__(self, config: dict):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--config", json.dumps(config)], stdout=subprocess.PIPE, text=True
+        )
+        ready = self.process.stdout.readline().split()
+        assert ready[:1] == ["READY"], f"batch server did not start: {ready}"
+        self.url = f"http://127.0.0.1:{ready[1]}"
+        self.base_url = self.url + "/v1"
+
+    def stats(self) -> dict:
+        return json.loads(urllib.request.urlopen(self.url + "/_stats", timeout=10).read())
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
 
 
 def main() -> None:

@@ -123,3 +123,20 @@ def make(tmp_path, monkeypatch):
         )
 
     return run
+
+
+@pytest.fixture
+def batch_server():
+    """`batch_server(**config)` starts a loopback Files + Batches server (tests/batch_server.py), stopped after
+    the test."""
+    from batch_server import BatchServer
+
+    started = []
+
+    def start(**config) -> "BatchServer":
+        started.append(BatchServer(config))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.stop()

@@ -7,11 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import jsonschema
 import pytest
+from batch_server import BatchServer
 
 from synthkit.calls.batch import BatchClient, plan_batches, request_line
 from synthkit.calls.batch_journal import BatchJournal
@@ -21,7 +21,6 @@ from synthkit.calls.providers.openai_http import OpenAIHTTPProvider, chat_body
 from synthkit.config import LLMConfig
 from synthkit.errors import UserError
 
-BATCH_SERVER = Path(__file__).with_name("batch_server.py")
 POLL_S = 0.02
 SCHEMA = {
     "type": "object",
@@ -30,37 +29,6 @@ SCHEMA = {
     "additionalProperties": False,
 }
 LLM = LLMConfig(provider="test", model="openai/test-model", api_base="http://unused/v1", max_tokens=256)
-
-
-class BatchServer:
-    def __init__(self, config: dict):
-        self.process = subprocess.Popen(
-            [sys.executable, str(BATCH_SERVER), "--config", json.dumps(config)], stdout=subprocess.PIPE, text=True
-        )
-        ready = self.process.stdout.readline().split()
-        assert ready[:1] == ["READY"], f"batch server did not start: {ready}"
-        self.url = f"http://127.0.0.1:{ready[1]}"
-        self.base_url = self.url + "/v1"
-
-    def stats(self) -> dict:
-        return json.loads(urllib.request.urlopen(self.url + "/_stats", timeout=10).read())
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        self.process.wait(timeout=10)
-
-
-@pytest.fixture
-def batch_server():
-    started = []
-
-    def start(**config) -> BatchServer:
-        started.append(BatchServer(config))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def requests_for(n: int, prefix: str = "row") -> list[tuple[str, dict]]:

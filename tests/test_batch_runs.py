@@ -12,24 +12,10 @@ import urllib.request
 
 import pytest
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
-from test_batch import BatchServer
 
 from synthkit.errors import UserError
 
 POLL = "llm.batch_poll_s=0.01"
-
-
-@pytest.fixture
-def batch_server():
-    started = []
-
-    def start(**config) -> BatchServer:
-        started.append(BatchServer(config))
-        return started[-1]
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def batch_llm(server) -> list:

@@ -8,6 +8,7 @@ of a minute ever holds more than the limit."""
 import asyncio
 import fcntl
 import hashlib
+import inspect
 import os
 import time
 from pathlib import Path
@@ -46,13 +47,12 @@ class SharedRate:
             self._shift(units, reserve=False)
 
 
-class RateLimits:
-    """The rpm and tpm limits of one endpoint; either may be absent."""
+class EndpointLimits:
+    """The rpm and tpm limits of one endpoint, either may be absent, over rates kept in files of this
+    machine (RateLimits) or on a shared store (synthkit.calls.store_redis.RedisRateLimits)."""
 
-    def __init__(self, state_dir: Path, endpoint: str, rpm: int | None, tpm: int | None):
-        name = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
-        self.requests = SharedRate(state_dir / f"{name}.rpm", rpm) if rpm else None
-        self.tokens = SharedRate(state_dir / f"{name}.tpm", tpm) if tpm else None
+    def __init__(self, requests, tokens):
+        self.requests, self.tokens = requests, tokens
 
     @property
     def active(self) -> bool:
@@ -66,4 +66,19 @@ class RateLimits:
 
     async def settle(self, estimated_tokens: int, used_tokens: int) -> None:
         if self.tokens:
-            self.tokens.correct(used_tokens - estimated_tokens)
+            corrected = self.tokens.correct(used_tokens - estimated_tokens)
+            if inspect.isawaitable(corrected):  # a shared store's rate answers over the network
+                await corrected
+
+
+def rate_name(endpoint: str) -> str:
+    return hashlib.sha256(endpoint.encode()).hexdigest()[:16]
+
+
+class RateLimits(EndpointLimits):
+    def __init__(self, state_dir: Path, endpoint: str, rpm: int | None, tpm: int | None):
+        name = rate_name(endpoint)
+        super().__init__(
+            SharedRate(state_dir / f"{name}.rpm", rpm) if rpm else None,
+            SharedRate(state_dir / f"{name}.tpm", tpm) if tpm else None,
+        )

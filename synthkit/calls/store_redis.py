@@ -8,7 +8,6 @@ the server goes away mid-run, operations wait for it with backoff for up to `out
 warning line, and resume where they were."""
 
 import asyncio
-import hashlib
 import json
 import os
 import random
@@ -19,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qs, urlparse
 
+from synthkit.calls.limits import EndpointLimits, rate_name
 from synthkit.errors import UserError
 
 if TYPE_CHECKING:
@@ -305,27 +305,15 @@ class RedisRate:
             await self._shift(units, reserve=False)
 
 
-class RedisRateLimits:
-    """synthkit.limits.RateLimits on the store; `settle` is a coroutine here."""
+class RedisRateLimits(EndpointLimits):
+    """synthkit.calls.limits.RateLimits on the store."""
 
     def __init__(self, store: RedisStore, endpoint: str, rpm: float | None, tpm: float | None):
-        name = hashlib.sha256(endpoint.encode()).hexdigest()[:16]
-        self.requests = RedisRate(store, f"{name}:rpm", rpm) if rpm else None
-        self.tokens = RedisRate(store, f"{name}:tpm", tpm) if tpm else None
-
-    @property
-    def active(self) -> bool:
-        return self.requests is not None or self.tokens is not None
-
-    async def acquire(self, estimated_tokens: int) -> None:
-        if self.requests:
-            await self.requests.take()
-        if self.tokens:
-            await self.tokens.take(estimated_tokens)
-
-    async def settle(self, estimated_tokens: int, used_tokens: int) -> None:
-        if self.tokens:
-            await self.tokens.correct(used_tokens - estimated_tokens)
+        name = rate_name(endpoint)
+        super().__init__(
+            RedisRate(store, f"{name}:rpm", rpm) if rpm else None,
+            RedisRate(store, f"{name}:tpm", tpm) if tpm else None,
+        )
 
 
 class RedisBudget:
