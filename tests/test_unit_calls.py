@@ -203,6 +203,33 @@ def test_cache_round_trip(tmp_path):
     again.close()
 
 
+def _open_cache_at_once(directory, barrier, results):
+    barrier.wait()
+    try:
+        ResponseCache(directory).close()
+        results.put("opened")
+    except UserError as e:
+        results.put(str(e))
+
+
+def test_processes_opening_a_new_cache_at_once_all_open_it(tmp_path):
+    # Without the open lock about one process in twenty failed here ("locked"): each held a shared
+    # lock on the new file and wanted an exclusive one to switch it to WAL.
+    context = multiprocessing.get_context("fork")
+    results, outcomes = context.Queue(), []
+    for attempt in range(8):
+        directory = tmp_path / str(attempt)
+        directory.mkdir()
+        barrier = context.Barrier(6)
+        workers = [context.Process(target=_open_cache_at_once, args=(directory, barrier, results)) for _ in range(6)]
+        for w in workers:
+            w.start()
+        outcomes += [results.get(timeout=30) for _ in workers]
+        for w in workers:
+            w.join(timeout=30)
+    assert outcomes == ["opened"] * 48
+
+
 def test_request_key():
     a = request_key(model="m", messages=[{"role": "user", "content": "x"}], row="0::1")
     assert a == request_key(row="0::1", messages=[{"role": "user", "content": "x"}], model="m")

@@ -4,6 +4,8 @@ readers and writers across processes, and survives a kill -9 at any moment. A da
 set aside (renamed, never deleted) and a new one started: a cache only saves money, it must never
 stop a run."""
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -18,6 +20,7 @@ from synthkit.errors import UserError
 
 CACHE_FILE = "responses.sqlite"
 _SIDE_FILES = ("-wal", "-shm")
+_OPEN_LOCK = ".responses.open-lock"
 
 
 def default_cache_dir() -> Path:
@@ -72,22 +75,23 @@ def call_key(llm, messages: list, schema: dict, row_id: str) -> str:
 class ResponseCache:
     def __init__(self, directory: Path):
         self.path = directory / CACHE_FILE
-        try:
-            self._db = self._open()
-        except sqlite3.DatabaseError as e:
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise UserError(
-                    f"the response cache {self.path} is locked by another process for too long; "
-                    "run with cache=off or another cache_dir"
-                ) from None
-            self._set_aside(e)
+        with _opening(directory / _OPEN_LOCK):
             try:
                 self._db = self._open()
-            except sqlite3.DatabaseError as again:
-                raise UserError(
-                    f"cannot open the response cache {self.path} ({again}); run with cache=off or "
-                    "choose another cache_dir"
-                ) from None
+            except sqlite3.DatabaseError as e:
+                if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                    raise UserError(
+                        f"the response cache {self.path} is locked by another process for too long; "
+                        "run with cache=off or another cache_dir"
+                    ) from None
+                self._set_aside(e)
+                try:
+                    self._db = self._open()
+                except sqlite3.DatabaseError as again:
+                    raise UserError(
+                        f"cannot open the response cache {self.path} ({again}); run with cache=off or "
+                        "choose another cache_dir"
+                    ) from None
 
     def _open(self) -> sqlite3.Connection:
         # Autocommit: each answer is durable as soon as it is stored.
@@ -165,3 +169,16 @@ class ResponseCache:
 
     def close(self) -> None:
         self._db.close()
+
+
+@contextlib.contextmanager
+def _opening(lock_file: Path):
+    """Processes open the cache one at a time: two switching a new file to WAL at once would each
+    hold a shared lock and want an exclusive one, and SQLite fails one of them at once (no busy wait),
+    and one process setting a damaged file aside must not race another opening it."""
+    fd = os.open(lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
