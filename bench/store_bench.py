@@ -1,9 +1,9 @@
 """The Redis store at scale, on loopback. First, whole runs: N processes (each a synthkit run of
 its own, store=redis://, an rpm limit far above the load, a $ cap far above the spend, a cold cache)
 against the loopback model server, total rows/s against one process alone. Then the store's
-overhead per operation, with N processes using one server at once: a rate slot (take, never
-waiting), a budget reservation and its settlement, a cache get and a cache put, each the latency an
-engine request pays for it. Prints markdown tables.
+overhead per request, with N processes using one server at once: synthkit's own caller with an
+instant model, on the store (cache, rpm + tpm limits, a $ cap) against the same caller with none of
+them; and each store operation alone. Prints markdown tables.
 
     python bench/store_bench.py                 # starts redis-server and the loopback server on free ports
     python bench/store_bench.py --url redis://127.0.0.1:6379/0 --processes 8 --ops 2000 --rows 300
@@ -24,33 +24,72 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WORKER = """
 import asyncio, json, sys, time
-from synthkit.calls.store_redis import RedisStore
+from omegaconf import OmegaConf
+from synthkit.calls.caller import ModelCaller
+from synthkit.calls.cost import Price
+from synthkit.calls.limits import EndpointLimits
 from synthkit.calls.providers.base import Completion
+from synthkit.calls.store_redis import RedisStore
+from synthkit.calls.stores import SharedBudget, Stores
+from synthkit.config import LLMConfig
+from synthkit.engine.ledger import Ledger
 url, ops, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = RedisStore(url)
 print("ready", flush=True)
 sys.stdin.readline()
+ANSWER = Completion('{"query": "' + "x" * 400 + '"}', 300, 120)
+MESSAGES = [{"role": "user", "content": "y" * 1200}]
+
+
+class Instant:
+    model_name, placeholder = "bench", False
+
+    async def complete(self, messages, schema, schema_name):
+        return ANSWER
+
+
+async def requests_per_second(caller, tag):
+    started = time.perf_counter()
+    for i in range(ops):
+        await caller.call(MESSAGES, {}, "bench", f"{tag}-{index}-{i}")
+    return (time.perf_counter() - started) / ops
+
+
+def ledger():
+    ledger = Ledger()
+    ledger.stage_started("bench", ops, 0)
+    return ledger
+
 
 async def main():
-    limits = store.rate_limits("bench-endpoint", rpm=1e12, tpm=None)
-    budget = store.budget("bench-ledger", max_cost_usd=1e12)
-    answer = Completion('{"query": "' + "x" * 400 + '"}', 300, 120)
-    times = {"take": [], "reserve": [], "settle": [], "cache get": [], "cache put": []}
-    clock = time.perf_counter
+    llm = OmegaConf.structured(LLMConfig(provider="bench", model="bench", max_retries=0))
+    price = Price(1e-6, 2e-6)
+    bare = ModelCaller(Instant(), llm, Stores(None, EndpointLimits(None, None), SharedBudget(None, None, None)), ledger())
+    # Everything on: the cache, an rpm and a tpm limit far above the load, a $ cap far above the spend.
+    limits = store.rate_limits("bench-endpoint", rpm=10**12, tpm=10**15)
+    budget = SharedBudget(price, 10.0**9, store.budget("bench-ledger", 10.0**9))
+    stored = ModelCaller(Instant(), llm, Stores(store.cache, limits, budget, store), ledger())
     await store.cache.get("warm-up")
+    await stored.call(MESSAGES, {}, "bench", f"warm-up-{index}")
+    per_call = {"bare": await requests_per_second(bare, "bare"), "stored": await requests_per_second(stored, "miss")}
+    per_call["replayed"] = await requests_per_second(stored, "miss")  # the same rows again: cache hits
+    # Each operation alone, as a request pays it (the call above sends some of them at once).
+    budget_alone = store.budget("bench-ledger", 10.0**9)
+    times = {"rate slots (rpm + tpm)": [], "reserve": [], "settle": [], "cache get": [], "cache put": []}
+    clock = time.perf_counter
     for i in range(ops):
         key = f"bench-{index}-{i}"
-        t0 = clock(); await limits.acquire(0)
-        t1 = clock(); token = await budget.reserve(0.001)
-        t2 = clock(); await budget.settle(token, 0.001)
+        t0 = clock(); await limits.acquire(100)
+        t1 = clock(); token = await budget_alone.reserve(0.001)
+        t2 = clock(); await budget_alone.settle(token, 0.001)
         t3 = clock(); await store.cache.get(key)
-        t4 = clock(); await store.cache.put(key, answer)
+        t4 = clock(); await store.cache.put(key, ANSWER)
         t5 = clock()
-        for name, a, b in (("take", t0, t1), ("reserve", t1, t2), ("settle", t2, t3), ("cache get", t3, t4),
-                           ("cache put", t4, t5)):
+        for name, a, b in (("rate slots (rpm + tpm)", t0, t1), ("reserve", t1, t2), ("settle", t2, t3),
+                           ("cache get", t3, t4), ("cache put", t4, t5)):
             times[name].append(b - a)
     await store.aclose()
-    return times
+    return {"per_call": per_call, "times": times}
 
 print(json.dumps(asyncio.run(main())))
 """
@@ -199,11 +238,18 @@ def main() -> None:
             if server is not None:
                 server.terminate()
                 server.wait()
-    print(f"{args.processes} processes x {args.ops} of each operation against {url}, {wall:.2f} s in all\n")
-    print("| operation | mean ms | p50 ms | p99 ms | max ms |")
+    print(f"{args.processes} processes x {args.ops} requests and operations against {url}, {wall:.2f} s in all\n")
+    per_call = {name: statistics.fmean(r["per_call"][name] for r in results) * 1e3 for name in results[0]["per_call"]}
+    print("| a request through synthkit's caller (instant model) | ms per request |")
+    print("|---|---:|")
+    print(f"| no store (no cache, limits or cap) | {per_call['bare']:.3f} |")
+    print(f"| on the store: cache miss, rpm + tpm slots, reserve, settle + cache put | {per_call['stored']:.3f} |")
+    print(f"| on the store: replayed from its cache | {per_call['replayed']:.3f} |")
+    print(f"\n**store overhead per request: {per_call['stored'] - per_call['bare']:.3f} ms** (a new answer)\n")
+    print("| operation alone | mean ms | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|")
-    for name in results[0]:
-        times = sorted(t * 1e3 for r in results for t in r[name])
+    for name in results[0]["times"]:
+        times = sorted(t * 1e3 for r in results for t in r["times"][name])
         p99 = times[int(len(times) * 0.99)]
         print(
             f"| {name} | {statistics.fmean(times):.3f} | {statistics.median(times):.3f} | {p99:.3f} | {times[-1]:.3f} |"
@@ -212,11 +258,6 @@ def main() -> None:
         "\nserver CPU per call (INFO commandstats): "
         + ", ".join(f"{name} {usec:.1f} us" for name, usec in server_side.items())
     )
-    total = sum(len(r[name]) for r in results for name in r)
-    print(f"\n{total / wall:,.0f} operations/s over all processes")
-    # What one request pays the store when it uses everything: cache get, rpm slot, reservation, settlement, put.
-    per_request = sum(statistics.fmean(t for r in results for t in r[name]) for name in results[0]) * 1e3
-    print(f"store overhead per request (cache get + rpm slot + reserve + settle + cache put): {per_request:.3f} ms")
 
 
 if __name__ == "__main__":

@@ -189,6 +189,48 @@ def test_budget_settles_once_and_releases(redis_server):
     asyncio.run(main())
 
 
+async def _script_runs(store) -> int:
+    """Scripts the server ran (a first call of a script is refused NOSCRIPT, loaded and sent again)."""
+    stats = (await store.client.info("commandstats"))["cmdstat_evalsha"]
+    return stats["calls"] - stats.get("failed_calls", 0) - stats.get("rejected_calls", 0)
+
+
+def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
+    """Before a request, one script answers from the cache or reserves; after it, one script settles,
+    caches and corrects the tpm schedule. A retried finish is not charged twice."""
+    from synthkit.calls.cost import BudgetExhausted, Price
+    from synthkit.calls.providers.base import Completion
+    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores import SharedBudget, Stores
+
+    async def main():
+        store = RedisStore(redis_server.url)
+        ledger = store.budget("sweep-3", max_cost_usd=0.5)
+        limits = store.rate_limits("endpoint-d", rpm=None, tpm=6000)  # 100 tokens per second
+        stores = Stores(store.cache, limits, SharedBudget(Price(1e-3, 1e-3), 0.5, ledger), store)
+        cached, token = await stores.admit("k", 100, 200)  # estimate $0.30
+        assert cached is None and token is not None
+        with pytest.raises(BudgetExhausted):  # 0.30 reserved + 0.30 > 0.5
+            await stores.admit("j", 100, 200)
+        answer = Completion('{"query": "naïve"}', 20, 30)
+        await limits.acquire(10)  # reserves 0.1 s of the tpm schedule
+        scripts = await _script_runs(store)
+        assert await stores.finish("k", token, answer, 10) == pytest.approx(0.05)
+        assert await _script_runs(store) == scripts + 1  # settled, cached, the schedule moved by 40 tokens more
+        await ledger.finish(token, 0.05, "k", answer)  # the same finish again, as after a lost reply
+        assert await ledger.spent() == pytest.approx(0.05)
+        assert await stores.admit("k", 100, 200) == (answer, None)  # a hit reserves nothing
+        cached, again = await stores.admit("j", 100, 200)  # 0.05 spent + 0.30 fits now
+        assert cached is None and again is not None
+        started = time.monotonic()
+        await limits.acquire(1)  # waits out the 10 reserved and 40 corrected tokens
+        waited = time.monotonic() - started
+        await store.aclose()
+        return waited
+
+    assert 0.4 <= asyncio.run(main()) < 0.7
+
+
 def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
     """The server stops after 10 of 30 steps and comes back a second later on the same port: the
     steps in between wait, one warning is printed, and every write is there at the end."""

@@ -15,6 +15,7 @@ from synthkit.calls.cache import call_key
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
 from synthkit.calls.store_redis import StoreUnavailable
+from synthkit.calls.stores import Stores
 from synthkit.config import LLMConfig
 from synthkit.engine.ledger import Ledger
 
@@ -56,13 +57,10 @@ class ModelCaller:
         self,
         provider: Provider,
         llm: LLMConfig,
-        cache,
-        limits,
-        budget,
+        stores: Stores,
         ledger: Ledger,
     ):
-        self.provider, self.llm, self.cache, self.limits, self.budget = provider, llm, cache, limits, budget
-        self.ledger = ledger
+        self.provider, self.llm, self.stores, self.ledger = provider, llm, stores, ledger
         self._store_down: Optional[str] = None
         self._failed_rows_in_a_row = 0
         # Imported here: dry runs and --cfg job load this module but make no call.
@@ -71,7 +69,7 @@ class ModelCaller:
         self._mean_completion_tokens = min(llm.max_tokens, 512)
         # Under rate limits the first request goes alone, so that the client's one-off setup does not
         # bunch the next requests past the limits (and a wrong key costs one request).
-        self._first_done: Optional[asyncio.Event] = None if limits.active else _done()
+        self._first_done: Optional[asyncio.Event] = None if stores.limits.active else _done()
         self._refused: Optional[ProviderRefused] = None
         # The retries after a first failure (which is waited for outside, to keep the happy path lean).
         self._retrying = functools.partial(
@@ -101,21 +99,19 @@ class ModelCaller:
             raise StoreDown(str(e)) from None
 
     async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
-        key = None
-        if self.cache is not None:
-            key = call_key(self.llm, messages, schema, row_id)
-            cached = await self.cache.get(key)
-            if cached is not None:
-                return self._answered(cached, 0.0, True)
+        key = call_key(self.llm, messages, schema, row_id) if self.stores.cache is not None else None
         prompt_tokens = _estimate(messages)
         try:
-            reserved = await self.budget.reserve(prompt_tokens, self.llm.max_tokens)
+            cached, reserved = await self.stores.admit(key, prompt_tokens, self.llm.max_tokens)
         except BudgetExhausted as e:
             raise BudgetReached(str(e)) from None
+        if cached is not None:
+            return self._answered(cached, 0.0, True)
+        tokens = prompt_tokens + self._mean_completion_tokens  # what the tpm limit reserves for each attempt
         try:
-            completion = await self._request(messages, schema, schema_name)
+            completion = await self._request(messages, schema, schema_name, tokens)
         except RequestFailed as e:
-            await self.budget.release(reserved)
+            await self.stores.budget.release(reserved)
             self._failed_rows_in_a_row += 1
             if self._failed_rows_in_a_row >= self.llm.circuit_breaker:
                 raise EndpointDown(
@@ -126,19 +122,19 @@ class ModelCaller:
         except BaseException:
             # Stopping (Ctrl-C, a store gone for good) must not hang on the store.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.budget.release(reserved), RELEASE_WAIT_S)
+                await asyncio.wait_for(self.stores.budget.release(reserved), RELEASE_WAIT_S)
             raise
         self._failed_rows_in_a_row = 0
+        # A running mean makes the next reservations closer to what answers really take.
+        self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
         if len(completion.text) > MAX_ANSWER_CHARS:
             completion = replace(completion, text=completion.text[:MAX_ANSWER_CHARS], finish_reason=OVERSIZE)
         try:
-            cost = await self.budget.settle(reserved, completion.prompt_tokens, completion.completion_tokens)
-            if key is not None:
-                await self.cache.put(key, completion)
+            cost = await self.stores.finish(key, reserved, completion, tokens)
         except StoreUnavailable as e:
             # This answer is paid for: it still becomes a row, and the next call stops the run.
             self._store_down = str(e)
-            cost = self.budget.cost(completion.prompt_tokens, completion.completion_tokens)
+            cost = self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
         return self._answered(completion, cost, False)
 
     def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
@@ -151,14 +147,14 @@ class ModelCaller:
         )
         return Answer(completion, cost, cached)
 
-    async def _request(self, messages: list, schema: dict, schema_name: str) -> Completion:
+    async def _request(self, messages: list, schema: dict, schema_name: str, tokens: int) -> Completion:
         if self._first_done is None:
             self._first_done = asyncio.Event()
             try:
-                completion = await self._request_with_retries(messages, schema, schema_name)
+                completion = await self._request_with_retries(messages, schema, schema_name, tokens)
                 # The client's setup delayed this request past its reserved slot by an unknown time:
                 # reserve one more slot from now, so that the next request cannot follow it too closely.
-                await self.limits.acquire(0)
+                await self.stores.limits.acquire(0)
                 return completion
             except ProviderRefused as e:
                 self._refused = e  # every request would be refused alike
@@ -168,18 +164,16 @@ class ModelCaller:
         await self._first_done.wait()
         if self._refused is not None:
             raise self._refused
-        return await self._request_with_retries(messages, schema, schema_name)
+        return await self._request_with_retries(messages, schema, schema_name, tokens)
 
-    async def _request_with_retries(self, messages: list, schema: dict, schema_name: str) -> Completion:
-        estimate = _estimate(messages) + self._mean_completion_tokens
-
+    async def _request_with_retries(self, messages: list, schema: dict, schema_name: str, tokens: int) -> Completion:
         async def attempt() -> Completion:
-            await self.limits.acquire(estimate)
+            await self.stores.limits.acquire(tokens)
             self.ledger.request_sent()
             return await self.provider.complete(messages, schema, schema_name)
 
         try:
-            completion = await attempt()  # most requests succeed at once: no retry machinery for them
+            return await attempt()  # most requests succeed at once: no retry machinery for them
         except RequestFailed as first:
             if not self.llm.max_retries:
                 raise
@@ -187,11 +181,7 @@ class ModelCaller:
             async for retry in self._retrying():
                 with retry:
                     completion = await attempt()
-        used = completion.prompt_tokens + completion.completion_tokens
-        await self.limits.settle(estimate, used)
-        # A running mean makes the next reservations closer to what answers really take.
-        self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
-        return completion
+            return completion
 
 
 def _estimate(messages: list) -> int:

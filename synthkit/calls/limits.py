@@ -8,7 +8,6 @@ of a minute ever holds more than the limit."""
 import asyncio
 import fcntl
 import hashlib
-import inspect
 import os
 import time
 from pathlib import Path
@@ -66,9 +65,7 @@ class EndpointLimits:
 
     async def settle(self, estimated_tokens: int, used_tokens: int) -> None:
         if self.tokens:
-            corrected = self.tokens.correct(used_tokens - estimated_tokens)
-            if inspect.isawaitable(corrected):  # a shared store's rate answers over the network
-                await corrected
+            self.tokens.correct(used_tokens - estimated_tokens)
 
 
 def rate_name(endpoint: str) -> str:

@@ -35,58 +35,110 @@ T = TypeVar("T")
 
 # GCRA: reserve `units` from max(next free time, now) (or, to correct, from the next free time) and
 # return how long the caller waits, measured on the server's clock.
-RATE_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local stored = tonumber(redis.call('GET', KEYS[1]) or '0')
-local units, interval = tonumber(ARGV[1]), tonumber(ARGV[2])
-local start = stored
-if ARGV[3] == '1' then start = math.max(stored, now) end
-local nxt = start + units * interval
-redis.call('SET', KEYS[1], string.format('%.6f', nxt), 'EX', math.max(0, math.ceil(nxt - now)) + tonumber(ARGV[4]))
-return string.format('%.6f', start - now)
+RATE_FUNCTIONS = """
+local function shift(key, units, interval, reserve, ttl)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local stored = tonumber(redis.call('GET', key) or '0')
+  local start = stored
+  if reserve == '1' then start = math.max(stored, now) end
+  local nxt = start + tonumber(units) * tonumber(interval)
+  redis.call('SET', key, string.format('%.6f', nxt), 'EX', math.max(0, math.ceil(nxt - now)) + tonumber(ttl))
+  return start - now
+end
 """
 
-# KEYS: spent, reserved (sum of open reservations), reservations (token -> estimate), times (token -> when).
-# Reservations older than the lease (their process died) are released first. A token seen already
-# is granted again without reserving twice: a retry after a lost reply must not double-count.
-RESERVE_SCRIPT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now - tonumber(ARGV[4]))
-for _, token in ipairs(stale) do
-  local amount = tonumber(redis.call('HGET', KEYS[3], token) or '0')
-  redis.call('INCRBYFLOAT', KEYS[2], string.format('%.17g', -amount))
-  redis.call('HDEL', KEYS[3], token)
-  redis.call('ZREM', KEYS[4], token)
+# KEYS: schedules (a request's rpm and tpm). ARGV: reserve ('1' or '0'), ttl, then units and interval
+# for each key. Returns the longest wait, so one round trip takes every slot a request needs.
+RATE_SCRIPT = (
+    RATE_FUNCTIONS
+    + """
+local wait = -math.huge
+for i, key in ipairs(KEYS) do
+  wait = math.max(wait, shift(key, ARGV[1 + 2 * i], ARGV[2 + 2 * i], ARGV[1], ARGV[2]))
 end
-local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
-local reserved = tonumber(redis.call('GET', KEYS[2]) or '0')
-if redis.call('HEXISTS', KEYS[3], ARGV[1]) == 1 then return {1, tostring(spent)} end
-local estimate, cap = tonumber(ARGV[2]), tonumber(ARGV[3])
--- As the local ledger: with nothing spent or reserved, one request goes even if its estimate passes the cap.
-if spent + reserved + estimate > cap and (spent + reserved > 0 or spent >= cap) then return {0, tostring(spent)} end
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[4], now, ARGV[1])
-redis.call('INCRBYFLOAT', KEYS[2], ARGV[2])
-return {1, tostring(spent)}
+return string.format('%.6f', wait)
+"""
+)
+
+# The budget ledger's keys: spent, reserved (sum of open reservations), reservations (token ->
+# estimate), times (token -> when). Scripts are built from these functions, so that a request's
+# cache lookup and reservation go to the server as one script, and its settlement and cache write as another.
+BUDGET_FUNCTIONS = """
+-- Reserve `estimate` under token unless spent + reserved + estimate passes the cap. Reservations
+-- older than the lease (their process died) are released first. A token seen already is granted
+-- again without reserving twice: a retry after a lost reply must not double-count.
+local function reserve(spent_key, reserved_key, tokens_key, times_key, token, estimate, cap, lease)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local stale = redis.call('ZRANGEBYSCORE', times_key, '-inf', now - tonumber(lease))
+  for _, old in ipairs(stale) do
+    local amount = tonumber(redis.call('HGET', tokens_key, old) or '0')
+    redis.call('INCRBYFLOAT', reserved_key, string.format('%.17g', -amount))
+    redis.call('HDEL', tokens_key, old)
+    redis.call('ZREM', times_key, old)
+  end
+  local spent = tonumber(redis.call('GET', spent_key) or '0')
+  local reserved = tonumber(redis.call('GET', reserved_key) or '0')
+  if redis.call('HEXISTS', tokens_key, token) == 1 then return {1, tostring(spent)} end
+  local amount, limit = tonumber(estimate), tonumber(cap)
+  -- As the local ledger: with nothing spent or reserved, one request goes even if its estimate passes the cap.
+  if spent + reserved + amount > limit and (spent + reserved > 0 or spent >= limit) then return {0, tostring(spent)} end
+  redis.call('HSET', tokens_key, token, estimate)
+  redis.call('ZADD', times_key, now, token)
+  redis.call('INCRBYFLOAT', reserved_key, estimate)
+  return {1, tostring(spent)}
+end
+
+-- Charge `cost` and release the token's reservation, once: a token settled already (a retry after a
+-- lost reply) is not charged again. A token with no reservation (no cap) is charged as is; with
+-- only_release the reservation is dropped and nothing charged.
+local function settle(spent_key, reserved_key, tokens_key, times_key, token, cost, only_release, memory)
+  local done = spent_key .. ':settled:' .. token
+  if redis.call('EXISTS', done) == 1 then return redis.call('GET', spent_key) or '0' end
+  redis.call('SET', done, '1', 'EX', tonumber(memory))
+  local amount = redis.call('HGET', tokens_key, token)
+  if amount then
+    redis.call('INCRBYFLOAT', reserved_key, string.format('%.17g', -tonumber(amount)))
+    redis.call('HDEL', tokens_key, token)
+    redis.call('ZREM', times_key, token)
+  end
+  if only_release == '1' then return redis.call('GET', spent_key) or '0' end
+  return redis.call('INCRBYFLOAT', spent_key, cost)
+end
 """
 
-# Settling is idempotent: a token settled already (a retry after a lost reply) is not charged
-# again. A token with no reservation (no cap) is charged as is; ARGV[3] = '1' only releases.
-SETTLE_SCRIPT = """
-local done = KEYS[1] .. ':settled:' .. ARGV[1]
-if redis.call('EXISTS', done) == 1 then return redis.call('GET', KEYS[1]) or '0' end
-redis.call('SET', done, '1', 'EX', tonumber(ARGV[4]))
-local amount = redis.call('HGET', KEYS[3], ARGV[1])
-if amount then
-  redis.call('INCRBYFLOAT', KEYS[2], string.format('%.17g', -tonumber(amount)))
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
-end
-if ARGV[3] == '1' then return redis.call('GET', KEYS[1]) or '0' end
-return redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
+# KEYS: the ledger's four. ARGV: token, estimate, cap, lease.
+RESERVE_SCRIPT = BUDGET_FUNCTIONS + "return reserve(KEYS[1], KEYS[2], KEYS[3], KEYS[4], unpack(ARGV))"
+
+# KEYS: the ledger's four. ARGV: token, cost, only_release ('1' or '0'), memory (s).
+SETTLE_SCRIPT = BUDGET_FUNCTIONS + "return settle(KEYS[1], KEYS[2], KEYS[3], KEYS[4], unpack(ARGV))"
+
+# Before a request. KEYS: the cache key, then the ledger's four. ARGV: token, estimate, cap ('' for no
+# cap), lease. Returns {'hit', answer} or {'reserved', 1 or 0}.
+ADMIT_SCRIPT = (
+    BUDGET_FUNCTIONS
+    + """
+local hit = redis.call('GET', KEYS[1])
+if hit then return {'hit', hit} end
+if ARGV[3] == '' then return {'reserved', 1} end
+return {'reserved', reserve(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])[1]}
 """
+)
+
+# After an answer. KEYS: the cache key, then the ledger's four, then the tpm schedule when its
+# reservation is corrected. ARGV: token ('' when there is nothing to settle), cost, memory, the answer
+# to cache ('' for none), then the correction's units and interval, and the schedules' ttl.
+FINISH_SCRIPT = (
+    BUDGET_FUNCTIONS
+    + RATE_FUNCTIONS
+    + """
+if ARGV[4] ~= '' then redis.call('SET', KEYS[1], ARGV[4]) end
+if KEYS[6] then shift(KEYS[6], ARGV[5], ARGV[6], '0', ARGV[7]) end
+if ARGV[1] == '' then return '0' end
+return settle(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], '0', ARGV[3])
+"""
+)
 
 
 class StoreUnavailable(Exception):
@@ -181,7 +233,14 @@ class RedisStore:
             import redis.asyncio
 
             self._client = redis.asyncio.Redis.from_url(self.url, **self._options())
-            for name, text in (("rate", RATE_SCRIPT), ("reserve", RESERVE_SCRIPT), ("settle", SETTLE_SCRIPT)):
+            scripts = {
+                "rate": RATE_SCRIPT,
+                "reserve": RESERVE_SCRIPT,
+                "settle": SETTLE_SCRIPT,
+                "admit": ADMIT_SCRIPT,
+                "finish": FINISH_SCRIPT,
+            }
+            for name, text in scripts.items():
                 self._scripts[name] = self._client.register_script(text)
         return self._client
 
@@ -255,29 +314,38 @@ class RedisCache:
     def __init__(self, store: RedisStore):
         self.store = store
 
-    async def get(self, key: str) -> "Completion | None":
-        # Imported here: synthkit.calls.providers pulls in the config module, and Hydra with it.
-        from synthkit.calls.providers.base import Completion
+    def key(self, key: str) -> str:
+        return self.store.key("cache", key)
 
-        raw = await self.store.retrying(lambda: self.store.client.get(self.store.key("cache", key)))
-        if raw is None:
-            return None
-        value = json.loads(raw)
-        return Completion(
-            value["text"], value["prompt_tokens"], value["completion_tokens"], value.get("finish_reason", "stop")
-        )
+    async def get(self, key: str) -> "Completion | None":
+        raw = await self.store.retrying(lambda: self.store.client.get(self.key(key)))
+        return None if raw is None else decode(raw)
 
     async def put(self, key: str, completion: "Completion") -> None:
-        raw = json.dumps(
-            {
-                "text": completion.text,
-                "prompt_tokens": completion.prompt_tokens,
-                "completion_tokens": completion.completion_tokens,
-                "finish_reason": completion.finish_reason,
-            },
-            ensure_ascii=False,
-        )
-        await self.store.retrying(lambda: self.store.client.set(self.store.key("cache", key), raw))
+        raw = encode(completion)
+        await self.store.retrying(lambda: self.store.client.set(self.key(key), raw))
+
+
+def encode(completion: "Completion") -> str:
+    return json.dumps(
+        {
+            "text": completion.text,
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "finish_reason": completion.finish_reason,
+        },
+        ensure_ascii=False,
+    )
+
+
+def decode(raw: str) -> "Completion":
+    # Imported here: synthkit.calls.providers pulls in the config module, and Hydra with it.
+    from synthkit.calls.providers.base import Completion
+
+    value = json.loads(raw)
+    return Completion(
+        value["text"], value["prompt_tokens"], value["completion_tokens"], value.get("finish_reason", "stop")
+    )
 
 
 class RedisRate:
@@ -287,33 +355,42 @@ class RedisRate:
         self.store, self.name = store, store.key("rate", name)
         self.seconds_per_unit = 60.0 / per_minute
 
-    async def _shift(self, units: float, reserve: bool) -> float:
-        delay = await self.store.script(
-            "rate", [self.name], [repr(float(units)), repr(self.seconds_per_unit), int(reserve), RATE_TTL_S]
-        )
-        return float(delay)
-
-    async def take(self, units: float = 1.0) -> None:
-        """Wait for the slot of `units` (one request, or its estimated tokens)."""
-        delay = await self._shift(units, reserve=True)
-        if delay > 0:
-            await asyncio.sleep(delay)
-
-    async def correct(self, units: float) -> None:
-        """Account for units used beyond (or, negative, below) what was reserved."""
-        if units:
-            await self._shift(units, reserve=False)
+    def units(self, units: float) -> list:
+        return [repr(float(units)), repr(self.seconds_per_unit)]
 
 
 class RedisRateLimits(EndpointLimits):
-    """synthkit.calls.limits.RateLimits on the store."""
+    """synthkit.calls.limits.RateLimits on the store: a request's rpm and tpm slots are one script."""
 
     def __init__(self, store: RedisStore, endpoint: str, rpm: float | None, tpm: float | None):
         name = rate_name(endpoint)
+        self.store = store
         super().__init__(
             RedisRate(store, f"{name}:rpm", rpm) if rpm else None,
             RedisRate(store, f"{name}:tpm", tpm) if tpm else None,
         )
+
+    async def _shift(self, parts: list, reserve: bool) -> float:
+        keys = [rate.name for rate, _ in parts]
+        args = [int(reserve), RATE_TTL_S, *(arg for rate, units in parts for arg in rate.units(units))]
+        return float(await self.store.script("rate", keys, args))
+
+    async def acquire(self, estimated_tokens: int) -> None:
+        parts = [(rate, units) for rate, units in ((self.requests, 1), (self.tokens, estimated_tokens)) if rate]
+        if parts:
+            delay = await self._shift(parts, reserve=True)
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    async def settle(self, estimated_tokens: int, used_tokens: int) -> None:
+        if self.tokens and used_tokens != estimated_tokens:
+            await self._shift([(self.tokens, used_tokens - estimated_tokens)], reserve=False)
+
+    def correction(self, estimated_tokens: int, used_tokens: int) -> tuple[list, list]:
+        """The keys and arguments of `settle`, for the finish script to carry."""
+        if not self.tokens or used_tokens == estimated_tokens:
+            return [], []
+        return [self.tokens.name], [*self.tokens.units(used_tokens - estimated_tokens), RATE_TTL_S]
 
 
 class RedisBudget:
@@ -349,3 +426,26 @@ class RedisBudget:
     async def spent(self) -> float:
         raw = await self.store.retrying(lambda: self.store.client.get(self.keys[0]))
         return float(raw or 0.0)
+
+    async def admit(self, cache_key: str, estimate_usd: float) -> "tuple[Completion | None, str | None, bool]":
+        """One script before a request: the cached answer under `cache_key` if there is one, else a
+        reservation as `reserve` makes it: (answer, token, granted)."""
+        token = uuid.uuid4().hex
+        cap = "" if self.max_cost_usd is None else repr(float(self.max_cost_usd))
+        kind, value = await self.store.script(
+            "admit",
+            [self.store.cache.key(cache_key), *self.keys],
+            [token, repr(float(estimate_usd)), cap, self.lease_s],
+        )
+        if kind == "hit":
+            return decode(value), None, True
+        return None, token, bool(int(value))
+
+    async def finish(
+        self, token: "str | None", cost_usd: float, cache_key: "str | None", answer: "Completion", rate=([], [])
+    ) -> None:
+        """One script after an answer: settle `token` (if any) with its cost, cache the answer (if a
+        key), and correct the tpm schedule (RedisRateLimits.correction)."""
+        keys = [self.store.cache.key(cache_key) if cache_key else self.store.key("cache", "-"), *self.keys, *rate[0]]
+        raw = encode(answer) if cache_key else ""
+        await self.store.script("finish", keys, [token or "", repr(float(cost_usd)), self._memory_s, raw, *rate[1]])

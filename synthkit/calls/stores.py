@@ -3,7 +3,9 @@ cache, the rpm/tpm schedules and the budget ledger. With `store` unset they are 
 machine (SQLite in cache_dir, flock'd schedules beside it, a ledger in the output or sweep dir),
 refused on a network filesystem where neither holds; with `store=redis://host:port/db` they all
 live on that server, shared by every process of a sweep on any number of machines. Either way the
-caller sees one async interface: cache get/put, limits acquire/settle, budget reserve/settle/release."""
+caller sees one async interface: admit (a cached answer, or a budget reservation) before each request,
+limits.acquire (the rpm and tpm slots) before each attempt, and finish (settle, cache, correct the tpm
+schedule) after the answer. On the Redis store each of the three is one script: one round trip."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,13 +32,40 @@ class Stores:
         if self.redis is not None:
             await self.redis.aclose()
 
-    def for_model(self, cfg, llm, price: Optional[Price], ledger_dir: Path) -> tuple:
-        """(limits, budget) for another model of the run (the LLM judge's): its endpoint's own rate
-        schedule, and the run's budget ledger priced for it, so max_cost_usd counts both models."""
+    async def admit(self, key: Optional[str], prompt_tokens: int, completion_tokens: int) -> tuple:
+        """Before a request: (the cached answer, None), or (None, its budget reservation). Raises
+        BudgetExhausted past the cap. `key` None: no cache lookup."""
+        if self.redis is not None and key is not None and self.cache is not None:
+            return await self.budget.admit(key, prompt_tokens, completion_tokens)  # one round trip
+        if key is not None and self.cache is not None:
+            cached = await self.cache.get(key)
+            if cached is not None:
+                return cached, None
+        return None, await self.budget.reserve(prompt_tokens, completion_tokens)
+
+    async def finish(self, key: Optional[str], reservation, completion, estimated_tokens: int) -> Optional[float]:
+        """After an answer: settle its reservation with what it cost (returned), cache it under `key`,
+        and correct the tpm schedule by the tokens it used beyond (or below) `estimated_tokens`."""
+        used = completion.prompt_tokens + completion.completion_tokens
+        if self.redis is not None:
+            correction = self.limits.correction(estimated_tokens, used)
+            return await self.budget.finish(
+                reservation, completion, key if self.cache is not None else None, correction
+            )
+        cost = await self.budget.settle(reservation, completion.prompt_tokens, completion.completion_tokens)
+        if key is not None and self.cache is not None:
+            await self.cache.put(key, completion)
+        await self.limits.settle(estimated_tokens, used)
+        return cost
+
+    def for_model(self, cfg, llm, price: Optional[Price], ledger_dir: Path) -> "Stores":
+        """The stores of another model of the run (the LLM judge's): the run's cache, its endpoint's
+        own rate schedule, and the run's budget ledger priced for it, so max_cost_usd counts both models."""
         endpoint = f"{llm.model}|{llm.api_base}"
         if self.redis is not None:
             ledger = self.redis.budget(str(Path(ledger_dir).resolve()), cfg.max_cost_usd)
-            return self.redis.rate_limits(endpoint, llm.rpm, llm.tpm), SharedBudget(price, cfg.max_cost_usd, ledger)
+            limits = self.redis.rate_limits(endpoint, llm.rpm, llm.tpm)
+            return Stores(self.cache, limits, SharedBudget(price, cfg.max_cost_usd, ledger), self.redis)
         from synthkit.calls.cache import cache_dir
         from synthkit.calls.limits import RateLimits
 
@@ -45,7 +74,7 @@ class Stores:
             refuse_network_dir(_configured_cache_dir(cfg))
         directory = cache_dir(cfg) if limited else Path()
         budget = LocalBudget(Budget(price, cfg.max_cost_usd, ledger_dir / BUDGET_LEDGER))
-        return RateLimits(directory / "limits", endpoint, llm.rpm, llm.tpm), budget
+        return Stores(self.cache, RateLimits(directory / "limits", endpoint, llm.rpm, llm.tpm), budget)
 
 
 def open_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool) -> Stores:
@@ -169,6 +198,25 @@ class SharedBudget:
     async def release(self, token: Optional[str]) -> None:
         if token is not None:
             await self._ledger.release(token)
+
+    async def admit(self, key: str, prompt_tokens: int, completion_tokens: int) -> tuple:
+        """The cached answer under `key`, or a reservation, in one script (Stores.admit)."""
+        cached, token, granted = await self._ledger.admit(key, self.cost(prompt_tokens, completion_tokens) or 0.0)
+        if cached is not None:
+            return cached, None
+        if not granted:
+            spent = await self._ledger.spent()
+            raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${spent:.4f})")
+        return None, token if self.max_cost_usd is not None else None
+
+    async def finish(self, token: Optional[str], completion, key: Optional[str], correction: tuple) -> Optional[float]:
+        """Settle, cache and correct the tpm schedule in one script (Stores.finish); returns the answer's cost."""
+        cost = self.cost(completion.prompt_tokens, completion.completion_tokens)
+        if token is None and cost:
+            token = _fresh_token()
+        if token is not None or key is not None or correction[0]:
+            await self._ledger.finish(token, cost or 0.0, key, completion, correction)
+        return cost
 
 
 def _fresh_token() -> str:

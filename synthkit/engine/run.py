@@ -125,7 +125,7 @@ def generate(
                 cfg.progress_every_s,
             )  # fmt: skip
         else:
-            caller = ModelCaller(provider, llm, stores.cache, stores.limits, stores.budget, ledger)
+            caller = ModelCaller(provider, llm, stores, ledger)
         stack = CallStack(provider, caller, stores, relabel, judge)
         if judge is not None:
             stack.judge = judge.judge(caller, cfg, stores, shared_dir or out_dir, ledger)

@@ -149,8 +149,8 @@ class JudgePlan:
             return RowJudge(caller, self.settings)
         from synthkit.calls.caller import ModelCaller
 
-        limits, budget = stores.for_model(cfg, self.llm, self.price, ledger_dir)
-        return RowJudge(ModelCaller(self.provider, self.llm, stores.cache, limits, budget, ledger), self.settings)
+        judge_stores = stores.for_model(cfg, self.llm, self.price, ledger_dir)
+        return RowJudge(ModelCaller(self.provider, self.llm, judge_stores, ledger), self.settings)
 
     async def aclose(self) -> None:
         if self.provider is not None:
