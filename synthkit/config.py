@@ -148,6 +148,7 @@ class RunConfig:
     # null: files of this machine (cache_dir, refused on a network filesystem). Password: store_password_env.
     store: Optional[str] = None
     store_password_env: str = "SYNTHKIT_REDIS_PASSWORD"  # the environment variable holding the store's password
+    store_outage_s: float = 300.0  # how long requests wait for a store that went away before the run stops
     max_cost_usd: Optional[float] = None  # no new requests once this much is spent
     checks: bool = True  # the tasks' quality checks (never on llm=mock placeholder rows)
     dedup: bool = True  # reject rows that repeat an earlier row of the run, exactly or nearly
@@ -177,6 +178,7 @@ BOUNDS = {
     "max_attempts": (1, None, False),
     "brainstorm_rows": (1, None, False),
     "max_cost_usd": (0, None, True),
+    "store_outage_s": (0, None, True),
     "dedup_threshold": (0, 1, True),
     "progress_every_s": (0, None, False),
     "max_reject_rate": (0, 1, True),

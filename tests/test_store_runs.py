@@ -219,14 +219,11 @@ def test_network_cache_dir_is_refused_without_a_store(openai_server, redis_url, 
     assert shared_store.returncode == 0, shared_store.stderr
 
 
-def test_store_gone_for_good_stops_the_run_keeping_its_rows(openai_server, tmp_path, monkeypatch):
-    """A store that stays away longer than the run waits (here 1 s) ends the run as one line, exit 1,
-    with every answer already paid for written as a row."""
+def test_store_gone_for_good_stops_the_run_keeping_its_rows(openai_server, tmp_path):
+    """A store that stays away longer than the run waits (store_outage_s=1) ends the run as one line,
+    exit 1, with every answer already paid for written as a row."""
     import threading
 
-    from synthkit.calls import store_redis
-
-    monkeypatch.setattr(store_redis, "OUTAGE_S", 1.0)
     redis = RedisServer(tmp_path / "redis-data")
     server = openai_server()
     out = tmp_path / "run"
@@ -240,7 +237,13 @@ def test_store_gone_for_good_stops_the_run_keeping_its_rows(openai_server, tmp_p
     threading.Thread(target=stop_after_some_requests, daemon=True).start()
     try:
         result = run_synthkit(
-            *server_llm(server), f"store={redis.url}", "llm.rpm=600", "num_rows=40", f"output_dir={out}", cwd=tmp_path
+            *server_llm(server),
+            f"store={redis.url}",
+            "store_outage_s=1",
+            "llm.rpm=600",
+            "num_rows=40",
+            f"output_dir={out}",
+            cwd=tmp_path,
         )
     finally:
         redis.stop()

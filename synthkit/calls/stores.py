@@ -127,7 +127,7 @@ def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool
         from synthkit import pip_install
 
         raise UserError(f"store=redis://... needs the redis client: {pip_install('redis')}") from None
-    store = store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=store_redis.OUTAGE_S)
+    store = store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=cfg.store_outage_s)
     limits = store.rate_limits(endpoint, cfg.llm.rpm, cfg.llm.tpm)
     # One ledger per output dir, or per sweep dir for its jobs: named by the dir's absolute path, the same
     # on every machine that mounts the shared filesystem at the same place.
