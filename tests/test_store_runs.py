@@ -167,6 +167,13 @@ def test_unreachable_store_is_one_line_before_any_request(openai_server, tmp_pat
     )
     assert_one_line_error(result, "cannot reach the store at redis://127.0.0.1:")
     assert server.stats()["requests"] == 0 and not out.exists()
+    # A sweep refuses it once, before it launches a job (not once per job).
+    swept = run_synthkit(
+        "-m", *server_llm(server), f"store=redis://127.0.0.1:{free_port()}/0", "task.unit=sentence,phrase",
+        f"output_dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(swept, "cannot reach the store at redis://127.0.0.1:")
+    assert server.stats()["requests"] == 0 and not out.exists()
 
 
 def test_refused_login_and_password_in_url_are_one_line(openai_server, tmp_path, monkeypatch):

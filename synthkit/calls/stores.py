@@ -115,7 +115,22 @@ def _configured_cache_dir(cfg) -> Path:
     return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
 
 
+def check_store(cfg) -> None:
+    """Refuse, as one line, a store that cannot be used (before a sweep launches jobs that would all fail)."""
+    if cfg.get("store"):
+        _connect(cfg)  # checks the URL, the server and the login; opens nothing that needs closing
+
+
 def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool, endpoint: str) -> Stores:
+    store = _connect(cfg)
+    limits = store.rate_limits(endpoint, cfg.llm.rpm, cfg.llm.tpm)
+    # One ledger per output dir, or per sweep dir for its jobs: named by the dir's absolute path, the same
+    # on every machine that mounts the shared filesystem at the same place.
+    ledger = store.budget(str(Path(ledger_dir).resolve()), cfg.max_cost_usd)
+    return Stores(store.cache if use_cache else None, limits, SharedBudget(price, cfg.max_cost_usd, ledger), store)
+
+
+def _connect(cfg):
     from synthkit.calls import store_redis
     from synthkit.secrets import protect
 
@@ -127,12 +142,7 @@ def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool
         from synthkit import pip_install
 
         raise UserError(f"store=redis://... needs the redis client: {pip_install('redis')}") from None
-    store = store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=cfg.store_outage_s)
-    limits = store.rate_limits(endpoint, cfg.llm.rpm, cfg.llm.tpm)
-    # One ledger per output dir, or per sweep dir for its jobs: named by the dir's absolute path, the same
-    # on every machine that mounts the shared filesystem at the same place.
-    ledger = store.budget(str(Path(ledger_dir).resolve()), cfg.max_cost_usd)
-    return Stores(store.cache if use_cache else None, limits, SharedBudget(price, cfg.max_cost_usd, ledger), store)
+    return store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=cfg.store_outage_s)
 
 
 class LocalCache:

@@ -25,6 +25,7 @@ def precheck(argv: list) -> set:
     job. Returns the keys the sweep varies."""
     from synthkit.api import compose
     from synthkit.calls.providers import check_key
+    from synthkit.calls.stores import check_store
 
     fixed, swept, config_dir, skip = [], set(), None, False
     parser = OverridesParser.create()
@@ -42,8 +43,11 @@ def precheck(argv: list) -> set:
             override = parser.parse_override(arg)
             (swept.add(override.get_key_element()) if override.is_sweep_override() else fixed.append(arg))
     swept = {key.lstrip("+~") for key in swept}
+    cfg = compose(*fixed, config_dir=config_dir)
     if not any(key == "llm" or key.startswith("llm.api_key_env") for key in swept):
-        check_key(compose(*fixed, config_dir=config_dir).llm)
+        check_key(cfg.llm)
+    if not swept & {"store", "store_password_env"}:
+        check_store(cfg)
     return swept
 
 
