@@ -11,6 +11,8 @@ import random
 from dataclasses import dataclass, replace
 from typing import Optional
 
+from omegaconf import OmegaConf
+
 from synthkit.calls.cache import call_key
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
@@ -60,6 +62,8 @@ class ModelCaller:
         stores: Stores,
         ledger: Ledger,
     ):
+        # A plain dataclass: each request reads several settings, and a DictConfig read costs ~50 us.
+        llm = OmegaConf.to_object(llm) if OmegaConf.is_config(llm) else llm
         self.provider, self.llm, self.stores, self.ledger = provider, llm, stores, ledger
         self._store_down: Optional[str] = None
         self._failed_rows_in_a_row = 0
