@@ -2,6 +2,9 @@
 the previous release wrote them), duplicate detection, and the redaction of keys."""
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -165,6 +168,21 @@ def test_exact_duplicates_ignore_case_space_and_punctuation():
     assert dedup.add("a", "The quick brown fox.") is None
     assert dedup.add("b", "  the QUICK\nbrown   fox!! ") == "a"
     assert dedup.add("c", "fox") is None and dedup.add("d", "Fox?") == "c"  # short texts too
+
+
+def test_near_duplicate_decisions_are_the_same_in_every_process():
+    """A seed gives the same rows in every run: the MinHash may not depend on Python's per-process hash salt."""
+    code = (
+        "from synthkit.quality.dedup import Deduplicator\n"
+        "print(list(Deduplicator()._minhash('one two three four five six seven'.split()).hashvalues[:8]))"
+    )
+    signatures = {
+        subprocess.run(
+            [sys.executable, "-c", code], env={**os.environ, "PYTHONHASHSEED": salt}, capture_output=True, text=True
+        ).stdout
+        for salt in ("1", "2")
+    }
+    assert len(signatures) == 1 and signatures != {""}
 
 
 def test_near_duplicates_are_found():
