@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -92,6 +93,21 @@ def openai_server(_server_pool, tmp_path_factory):
 
     yield start
     _server_pool[:] = [s for s in _server_pool if s.process.poll() is None]  # a test may have stopped one
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`load` scheduling, except that the tests through litellm (`[litellm]` in their id) all run on one worker:
+    importing litellm takes seconds, and each worker that runs one of them pays for it. (xdist_group marks
+    would say this, but --dist loadgroup does not group under pytest 9.2: pytest-xdist issue 1386.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LitellmTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return "litellm" if re.search(r"[\[-]litellm[-\]]", nodeid) else nodeid
+
+    return LitellmTogether(config, log)
 
 
 @pytest.fixture(params=["litellm", "http"])

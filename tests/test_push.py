@@ -17,13 +17,7 @@ def run_dir(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("push")
     result = run_synthkit("llm=mock", "num_rows=5", f"output_dir={cwd / 'run'}", cwd=cwd)
     assert result.returncode == 0, result.stderr
-    exported = subprocess.run(  # noqa: PLW1510 (the return code is asserted)
-        [sys.executable, "-m", "synthkit", "export", str(cwd / "run"), "--to", "e5", "--allow-placeholder"],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    exported = run_synthkit("export", str(cwd / "run"), "--to", "e5", "--allow-placeholder", cwd=cwd)
     assert exported.returncode == 0, exported.stderr
     return cwd / "run"
 

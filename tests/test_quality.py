@@ -210,8 +210,8 @@ def test_the_dataset_card(openai_server, tmp_path):
     for plot in ("plots/attributes.png", "plots/text_lengths.png"):
         assert f"]({plot})" in card and (out / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    sweep = tmp_path / "sweep"
+    sweep = tmp_path / "sweep"  # a card per job and one for the merged rows: one row a job keeps their plots few
     result = run_synthkit(
-        "-m", "llm=mock", "task.unit=sentence,phrase", "num_rows=2", f"output_dir={sweep}", cwd=tmp_path, card=True
+        "-m", "llm=mock", "task.unit=sentence,phrase", "num_rows=1", f"output_dir={sweep}", cwd=tmp_path, card=True
     )
     assert result.returncode == 0 and "PLACEHOLDER" in (sweep / "README.md").read_text()

@@ -1,6 +1,8 @@
 """A task type as data: its attributes and their domains, its prompt template and the JSON
 schema of its answer, read from a task YAML. The engine knows tasks only through this."""
 
+import functools
+import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -116,7 +118,7 @@ class TaskSpec:
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
         try:
-            self._template = _JINJA.from_string(data["prompt"])
+            self._template = _template(data["prompt"])
         except TemplateSyntaxError as e:
             raise UserError(f"task {self.name}: prompt template line {e.lineno}: {e.message}") from None
         except (TypeError, RecursionError) as e:
@@ -286,7 +288,27 @@ def _object_schema(output: Mapping[str, Any], task: str) -> dict:
         properties[key] = spec
     schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
     try:
+        _check_schema(json.dumps(schema, sort_keys=True))
+    except (TypeError, ValueError):  # not JSON at all: let the meta-schema say what is wrong
         jsonschema.Draft202012Validator.check_schema(schema)
     except jsonschema.SchemaError as e:
         raise UserError(f"task {task}: output is not a valid JSON schema: {e.message}") from None
     return schema
+
+
+# A recipe makes a TaskSpec per cell (hundreds), nearly all with the same schema and prompt: checking a schema
+# against the meta-schema and compiling a template cost milliseconds each, most of a large recipe's start-up.
+@functools.lru_cache(maxsize=256)
+def _check_schema(schema_json: str) -> None:
+    jsonschema.Draft202012Validator.check_schema(json.loads(schema_json))
+
+
+def _template(prompt: Any):
+    if not isinstance(prompt, str):
+        return _JINJA.from_string(prompt)  # fails with the error the caller reports
+    return _compiled(prompt)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(prompt: str):
+    return _JINJA.from_string(prompt)
