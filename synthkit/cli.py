@@ -2,6 +2,7 @@
 User mistakes, faults and refusals end as one line on stderr and a non-zero exit; only bugs show a
 traceback."""
 
+import contextlib
 import json
 import os
 import sys
@@ -78,7 +79,8 @@ def _main_hydra() -> None:
     report = Path(tempfile.mkstemp(prefix="synthkit-sweep-", suffix=".json")[1])
     os.environ[REPORT_ENV] = str(report)
     try:
-        _run()
+        with _mode_from_the_command_line(sys.argv[1:]):
+            _run()
         failed = _read_report(report)
         if failed:
             _fail(
@@ -104,6 +106,25 @@ def _main_hydra() -> None:
         _fail(f"{why}; rows written so far are kept, run again with the same output_dir to resume", code=130)
     finally:
         report.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _mode_from_the_command_line(argv: list):
+    """Hydra composes the whole config once only to read `hydra.mode`, then again to run: a third of a
+    small run's start-up. synthkit's packaged configs never set the mode, so unless the command line
+    sets it or brings configs of its own, the mode is -m's (what Hydra decides when the config is silent)."""
+    from hydra._internal.hydra import Hydra
+
+    own_configs = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn"}
+    if any(arg.split("=", 1)[0] in own_configs or arg.lstrip("+~").startswith("hydra.mode") for arg in argv):
+        yield
+        return
+    probe = Hydra.get_mode
+    Hydra.get_mode = lambda self, config_name, overrides: None
+    try:
+        yield
+    finally:
+        Hydra.get_mode = probe
 
 
 def _read_report(path: Path) -> list:
