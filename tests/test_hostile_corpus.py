@@ -110,3 +110,24 @@ def test_beir_export_after_the_corpus_changed_pairs_queries_with_their_own_chunk
     texts = {d["_id"]: d["text"] for d in read_jsonl(beir / "corpus.jsonl")}
     qrels = [line.split("\t") for line in (beir / "qrels" / "test.tsv").read_text().splitlines()[1:]]
     assert len(qrels) == 3 and all(texts[c] == written[c] for _, c, _ in qrels)
+
+
+def test_grounded_retrieval_is_checked_for_degenerate_answers_and_can_be_judged(tmp_path):
+    from omegaconf import OmegaConf
+
+    import synthkit
+    from synthkit.spec.task import TaskSpec
+
+    corpus = jsonl(tmp_path / "docs.jsonl", [{"id": "a", "text": "Bread is baked in hot ovens with flour and water."}])
+    cfg = synthkit.compose("task=grounded_retrieval", "llm=mock", f"corpus={corpus}")
+    spec = TaskSpec(OmegaConf.to_container(cfg.task, resolve=True), corpus_root=tmp_path / "index")
+    assert spec.data["judge"]["rubric"]
+    drawn = spec.draw_attributes(0, 0) | {"query_length": "less than 5 words", "language": "English"}
+
+    def failures(**outputs):
+        answer = {"task_definition": "Given a baking question, retrieve passages that answer it.", **outputs}
+        return [f.name for c in spec.checks if (f := c.failure(answer, drawn))]
+
+    assert failures(query="bread baked hot ovens") == []  # a keyword query is made of the passage's words
+    assert failures(query="query") and failures(query="N/A")
+    assert failures(query=str(drawn["passage"]))  # the passage itself
