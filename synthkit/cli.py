@@ -146,9 +146,17 @@ def _hydra_main():
 @_hydra_main()
 def _run(cfg) -> None:
     if cfg.dry_run:
-        from synthkit.engine.dry_run import describe
+        from hydra.core.hydra_config import HydraConfig
 
-        _print(describe(cfg))
+        from synthkit.engine.dry_run import describe
+        from synthkit.errors import UserError
+
+        _drop_if_made_empty(Path(HydraConfig.get().runtime.output_dir))  # a dry run writes nothing
+        try:
+            text = describe(cfg)
+        except UserError as e:
+            _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
+        _print(text)
         return
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode

@@ -14,6 +14,8 @@ built from each request's response_format like tests/openai_server.py's. The con
      "reject": null,        # a message: every batch fails validation with it
      "malformed_rate": 0.0, # fraction of answers cut short (JSON that does not parse): the engine re-asks
      "max_requests": 50000, "max_bytes": 209715200,   # the provider's limits
+     "output_extra": [],    # raw lines appended to every output file (a provider's garbage)
+     "output_lost": false,  # the output file is named but gone (GET .../content answers 404)
      "seed": 0}
 
 Failures are drawn per (custom_id, how often it was submitted), so a resubmitted request gets a
@@ -45,6 +47,8 @@ DEFAULTS = {
     "max_requests": 50_000,
     "max_bytes": 200 * 1024 * 1024,
     "seed": 0,
+    "output_extra": [],
+    "output_lost": False,
 }
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
@@ -314,8 +318,11 @@ class Server:
                     }
                 )
         name = batch["id"]
-        if outputs:
-            batch["output_file_id"] = self._file(_jsonl(outputs), f"{name}_output.jsonl", "batch_output")["id"]
+        if outputs or config["output_extra"]:
+            data = _jsonl(outputs) + "".join(line + "\n" for line in config["output_extra"]).encode("utf-8")
+            batch["output_file_id"] = self._file(data, f"{name}_output.jsonl", "batch_output")["id"]
+            if config["output_lost"]:
+                del self.content[batch["output_file_id"]]
         if errors:
             batch["error_file_id"] = self._file(_jsonl(errors), f"{name}_error.jsonl", "batch_output")["id"]
         batch["request_counts"].update(completed=len(outputs), failed=len(errors))

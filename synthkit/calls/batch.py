@@ -20,6 +20,8 @@ ENDPOINT = "/v1/chat/completions"
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
 LOCAL_ID_KEY = "synthkit_local_id"  # batch metadata naming the journal entry it was created for
+# 405 and 501: a server that does not serve this method or path at all; retrying for half an hour is no use.
+BATCH_REFUSALS = (*REFUSALS, 405, 501)
 
 
 def request_line(custom_id: str, body: dict) -> bytes:
@@ -47,7 +49,17 @@ def plan_batches(lines: list[bytes], max_requests: int = MAX_REQUESTS, max_bytes
 
 
 def read_jsonl(data: bytes) -> list[dict]:
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    """The JSON objects of a provider's output file. A line that is not one (damaged, cut, not UTF-8) is
+    skipped: its request then has no result and goes to the next round, like one the batch failed."""
+    records = []
+    for line in data.splitlines():
+        try:
+            record = json.loads(line) if line.strip() else None
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
 
 
 class BatchClient:
@@ -71,11 +83,13 @@ class BatchClient:
         try:
             async with self._client().request(method, self._base + path, **kwargs) as response:
                 if response.status == 200:
-                    return await response.read() if raw else await response.json(content_type=None)
+                    return await response.read() if raw else _object(await response.read(), self.name, method, path)
                 text = await response.text()
                 detail = _error_message(text)
-                if response.status in REFUSALS:  # the batch endpoints' refusals concern the whole batch job
-                    raise ProviderRefused(f"{self.name} refused {method} {path}: HTTP {response.status}: {detail}")
+                if response.status in BATCH_REFUSALS:  # the batch endpoints' refusals concern the whole batch job
+                    refused = ProviderRefused(f"{self.name} refused {method} {path}: HTTP {response.status}: {detail}")
+                    refused.status = response.status
+                    raise refused
                 raise RequestFailed(f"HTTP {response.status}: {detail}", response.status, retry_after(response.headers))
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer to {method} {path} within {self._timeout:g} s") from None
@@ -87,11 +101,13 @@ class BatchClient:
         form = aiohttp.FormData()
         form.add_field("purpose", "batch")
         form.add_field("file", data, filename=filename, content_type="application/jsonl")
-        return (await self._call("POST", "/files", data=form))["id"]
+        return _id(await self._call("POST", "/files", data=form), self.name, "POST /files")
 
     async def create(self, input_file_id: str, metadata: dict) -> dict:
         body = {"input_file_id": input_file_id, "endpoint": ENDPOINT, "completion_window": "24h", "metadata": metadata}
-        return await self._call("POST", "/batches", json=body)
+        batch = await self._call("POST", "/batches", json=body)
+        _id(batch, self.name, "POST /batches")
+        return batch
 
     async def retrieve(self, batch_id: str) -> dict:
         return await self._call("GET", f"/batches/{batch_id}")
@@ -99,8 +115,14 @@ class BatchClient:
     async def cancel(self, batch_id: str) -> dict:
         return await self._call("POST", f"/batches/{batch_id}/cancel")
 
-    async def content(self, file_id: str) -> bytes:
-        return await self._call("GET", f"/files/{file_id}/content", raw=True)
+    async def content(self, file_id: str) -> bytes | None:
+        """A file's content; None when the provider no longer has it (its requests are asked again)."""
+        try:
+            return await self._call("GET", f"/files/{file_id}/content", raw=True)
+        except ProviderRefused as e:
+            if getattr(e, "status", None) != 404:
+                raise
+            return None
 
     async def batches(self, created_after: float = 0.0) -> AsyncIterator[dict]:
         """The account's batches, newest first, down to those created at `created_after`."""
@@ -126,3 +148,23 @@ class BatchClient:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _object(data: bytes, name: str, method: str, path: str) -> dict:
+    """A 200 answer's JSON object; a page of something else (a proxy, a web server) is no batch API."""
+    try:
+        answer = json.loads(data)
+    except (ValueError, RecursionError):
+        answer = None
+    if not isinstance(answer, dict):
+        raise ProviderRefused(
+            f"{name} answered {method} {path} with something other than a JSON object: "
+            "is llm.api_base an OpenAI-compatible endpoint (…/v1) that serves the Files and Batches API?"
+        )
+    return answer
+
+
+def _id(answer: dict, name: str, what: str) -> str:
+    if not isinstance(answer.get("id"), str) or not answer["id"]:
+        raise ProviderRefused(f"{name} answered {what} without an id: it does not serve the OpenAI Batches API")
+    return answer["id"]

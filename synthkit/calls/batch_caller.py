@@ -19,7 +19,7 @@ from synthkit.calls.batch_journal import TERMINAL, BatchJournal
 from synthkit.calls.batch_price import check_batch
 from synthkit.calls.batch_run import BatchResult, run_batches
 from synthkit.calls.cache import call_key
-from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached
+from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached, EndpointDown
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
 from synthkit.config import LLMConfig
@@ -69,6 +69,7 @@ class BatchCaller:
         self._wake = asyncio.Event()
         self._collector: Optional[asyncio.Task] = None
         self._error: Optional[BaseException] = None
+        self._failed_rows_in_a_row = 0
 
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         """As ModelCaller.call: the answer to `messages` for the row `row_id`, through a batch."""
@@ -163,8 +164,16 @@ class BatchCaller:
             if pending.refused:
                 pending.future.set_exception(RowRefused(f"the provider refused this request: {pending.error}"))
             elif tries >= self.max_attempts:
+                # As online (ModelCaller's circuit breaker): rows that keep failing end the run instead of
+                # fresh rows taking their place in batch after batch for ever.
+                self._failed_rows_in_a_row += 1
+                if self._failed_rows_in_a_row >= self.llm.circuit_breaker and self._error is None:
+                    self._error = EndpointDown(
+                        f"the batches kept failing ({self._failed_rows_in_a_row} rows in a row, each after "
+                        f"{tries} batch submissions; last: {pending.error})"
+                    )
                 pending.future.set_exception(
-                    RequestFailed(f"no answer after {tries} batch submissions (last: {pending.error})")
+                    self._error or RequestFailed(f"no answer after {tries} batch submissions (last: {pending.error})")
                 )
             else:
                 self._queue[key] = pending  # the next round asks it again
@@ -195,6 +204,7 @@ class BatchCaller:
                 pending.error = result.error or "the answer has no choices"
                 pending.refused = result.status_code in (400, 422)
             return
+        self._failed_rows_in_a_row = 0
         if self.cache is not None:
             await self.cache.put(result.custom_id, completion)
         if pending is None or pending.future.done():

@@ -25,7 +25,7 @@ async def _batches(run: Path, cancel: bool, offline: bool) -> str:
     from synthkit.calls.batch_journal import BatchJournal
     from synthkit.calls.batch_price import check_batch
     from synthkit.calls.batch_run import batch_status, cancel_all, format_status
-    from synthkit.calls.providers import check_key
+    from synthkit.calls.providers import RequestFailed, check_key
 
     if not (run / JOURNAL_FILE).is_file():
         raise UserError(f"{run} holds no batch journal ({JOURNAL_FILE}): it was not run with llm.batch=true")
@@ -35,6 +35,11 @@ async def _batches(run: Path, cancel: bool, offline: bool) -> str:
     try:
         cancelled = await cancel_all(journal, client) if cancel and client is not None else []
         table = format_status(await batch_status(journal, client))
+    except RequestFailed as e:
+        raise UserError(
+            f"{llm.provider} did not answer about the run's batches ({e}): try again later, or add --offline "
+            "to see the journal alone"
+        ) from None
     finally:
         journal.close()
         if client is not None:

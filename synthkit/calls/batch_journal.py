@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synthkit.errors import UserError
+
 JOURNAL_FILE = "batches.jsonl"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -50,14 +52,20 @@ class BatchJournal:
         if not self.path.exists():
             return
         data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            # A kill -9 mid-write leaves half a line; its step never went on, so it is dropped.
-            data = data[: data.rfind(b"\n") + 1]
-            with open(self.path, "r+b") as f:
-                f.truncate(len(data))
-        for line in data.decode("utf-8").splitlines():
+        whole = data[: data.rfind(b"\n") + 1]
+        for number, line in enumerate(whole.splitlines(), 1):
             if line.strip():
-                self._apply(json.loads(line))
+                try:
+                    self._apply(json.loads(line))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    raise UserError(
+                        f"the batch journal {self.path} is damaged at line {number}: restore it, or move it away "
+                        "(then batches it names are not collected; cancel them at the provider)"
+                    ) from None
+        if len(whole) < len(data):
+            # A kill -9 mid-write leaves half a line; its step never went on, so it is dropped.
+            with open(self.path, "r+b") as f:
+                f.truncate(len(whole))
 
     def _apply(self, record: dict) -> None:
         event = record["event"]

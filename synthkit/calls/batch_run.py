@@ -120,10 +120,17 @@ async def _collect(
 ) -> list[str]:
     """Hand over every result of an ended batch; the custom_ids left without an answer."""
     results: dict[str, BatchResult] = {}
+    asked, gone = set(entry.custom_ids), []
     for key in ("output_file_id", "error_file_id"):
         if batch.get(key):
-            for line in read_jsonl(await client.content(batch[key])):
+            data = await client.content(batch[key])
+            if data is None:
+                gone.append(batch[key])
+                continue
+            for line in read_jsonl(data):
                 result = _result(line)
+                if result is None or result.custom_id not in asked:  # another batch's line: not ours to answer
+                    continue
                 if result.custom_id in results and results[result.custom_id].ok:
                     continue
                 results[result.custom_id] = result
@@ -131,7 +138,10 @@ async def _collect(
         "expired": "batch_expired: not run within the completion window",
         "cancelled": "batch_cancelled: the batch was cancelled before this request ran",
         "failed": f"batch_failed: {entry.errors}",
-    }.get(entry.status, "missing: the batch returned no result")
+    }.get(
+        entry.status,
+        f"missing: {client.name} no longer has file {gone[0]}" if gone else "missing: the batch returned no result",
+    )
     for custom_id in entry.custom_ids:
         results.setdefault(custom_id, BatchResult(custom_id, None, None, reason))
     for custom_id in entry.custom_ids:
@@ -143,19 +153,30 @@ async def _collect(
     return failed
 
 
-def _result(line: dict) -> BatchResult:
-    response = line.get("response") or {}
+def _result(line: dict) -> Optional[BatchResult]:
+    """A result line read as the Batch API documents it; None for a line without a custom_id. Any other
+    part of the wrong shape makes it a failed request (asked again), never a crash."""
+    custom_id = line.get("custom_id")
+    if not isinstance(custom_id, str):
+        return None
+    response = line.get("response") if isinstance(line.get("response"), dict) else {}
     error = line.get("error")
     status, body = response.get("status_code"), response.get("body")
+    if not isinstance(body, dict):
+        body = None
     if error:
-        text = f"{error.get('code') or 'error'}: {error.get('message') or ''}"
-    elif status != 200:
-        detail = (body or {}).get("error") if isinstance(body, dict) else None
-        message = detail.get("message") if isinstance(detail, dict) else str(body)[:200]
+        text = (
+            f"{error.get('code') or 'error'}: {error.get('message') or ''}"
+            if isinstance(error, dict)
+            else f"error: {str(error)[:200]}"
+        )
+    elif status != 200 or body is None:
+        detail = body.get("error") if body is not None else None
+        message = detail.get("message") if isinstance(detail, dict) else str(response.get("body"))[:200]
         text = f"http_{status}: {message}"
     else:
         text = None
-    return BatchResult(line.get("custom_id", ""), status, body, text)
+    return BatchResult(custom_id, status if isinstance(status, int) else None, body, text)
 
 
 async def _retrying(step: Callable[[], Awaitable[T]], attempts: int, pause_s: float) -> T:

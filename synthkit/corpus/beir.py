@@ -1,6 +1,6 @@
 """`synthkit export RUN --to beir`: the run as a BEIR dataset to evaluate a model on the user's own domain:
-corpus.jsonl ({_id, title, text}: every chunk of the run's corpus when it can still be read, else the
-chunks and documents the rows name), queries.jsonl ({_id, text}) and qrels/<split>.tsv (query-id, corpus-id,
+corpus.jsonl ({_id, title, text}: every chunk of the run's corpus when it can still be read unchanged, else
+the chunks and documents the rows name), queries.jsonl ({_id, text}) and qrels/<split>.tsv (query-id, corpus-id,
 score; header first), as BEIR's GenericDataLoader reads them. `--split test=0.1` holds out a share of the
 queries, chosen by a hash of (seed, query id): the same run and seed always give the same split."""
 
@@ -63,8 +63,16 @@ def write_beir(examples: list, out: Path, seed: int, splits: dict, run_dir: Opti
     index = corpus_index(run_dir) if run_dir is not None else None
     corpus_path = out / "corpus.jsonl"
     with open(corpus_path, "w", encoding="utf-8") as f:
+        named = dict(documents)
         if index is not None:
             for chunk in index.chunks():
+                if named.get(chunk.id, chunk.text) != chunk.text:
+                    # The corpus changed since the run: its chunk is not what the query was written about,
+                    # and qrels would pair them. The rows' own chunks make the corpus instead.
+                    f.seek(0)
+                    f.truncate()
+                    documents = named
+                    break
                 documents.pop(chunk.id, None)
                 f.write(json.dumps({"_id": chunk.id, "title": "", "text": chunk.text}, ensure_ascii=False) + "\n")
         for ident, text in documents.items():

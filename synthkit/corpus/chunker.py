@@ -35,6 +35,8 @@ class Chunker:
             import semantic_text_splitter as sts
         except ImportError:
             raise UserError(f"a corpus is split with semantic-text-splitter: {pip_install('corpus')}") from None
+        # A segment holds many chunks, so cuts between segments are rare, and keeps the splitter's time linear.
+        self._segment = max(32 * settings.size * (4 if settings.unit == "tokens" else 1), 32_768)
         self._splitters = {
             False: _splitter(sts.TextSplitter, settings),
             True: _splitter(sts.MarkdownSplitter, settings),
@@ -43,7 +45,27 @@ class Chunker:
     def spans(self, text: str, suffix: str = "") -> list:
         """(start, length) in characters of each chunk of `text`, in order."""
         splitter = self._splitters[suffix.lower() in MARKDOWN]
-        return [(start, len(chunk)) for start, chunk in splitter.chunk_indices(text) if chunk.strip()]
+        spans = []
+        for offset, segment in segments(text, self._segment):
+            spans += [(offset + start, len(chunk)) for start, chunk in splitter.chunk_indices(segment) if chunk.strip()]
+        return spans
+
+
+BREAKS = ("\n\n", "\n", ". ", " ")  # where a long document is cut into segments, best first
+
+
+def segments(text: str, limit: int) -> list:
+    """(offset, part) of `text` in parts of at most `limit` characters, each cut at the last paragraph, line,
+    sentence or word break in its second half. The splitter takes time quadratic in the length of a text
+    without paragraph breaks (a 10 MB single line took minutes); chunks never cross a cut."""
+    parts, start = [], 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        cut = next((i + len(b) for b in BREAKS if (i := window.rfind(b, limit // 2)) >= 0), limit)
+        parts.append((start, window[:cut]))
+        start += cut
+    parts.append((start, text[start:]))
+    return parts
 
 
 def _splitter(kind, settings: ChunkSettings):

@@ -107,6 +107,17 @@ def index_of(name: str, spec: dict, root: Optional[Path] = None):
     return open_index(str(spec["corpus"]), spec.get("field", "text"), spec.get("id", "id"), settings, root)
 
 
+def check_corpus_used(corpus: Any, specs: list) -> None:
+    """corpus=PATH on a run whose tasks draw from no corpus would be ignored: the user meant another task."""
+    if corpus in (None, "") or any(isinstance(a, CorpusAttribute) for s in specs for a in s.attributes):
+        return
+    names = ", ".join(sorted({s.name for s in specs}))
+    raise UserError(
+        f"corpus={corpus} is set but task {names} draws from no corpus: use task=grounded_retrieval (or a task "
+        "whose domains hold {corpus: ${corpus}}), or drop corpus="
+    )
+
+
 def corpus_tags(attributes: dict) -> dict:
     """The row tag naming the chunk its attributes hold (the first corpus attribute), or nothing."""
     for name, value in attributes.items():

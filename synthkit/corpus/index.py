@@ -20,7 +20,7 @@ from synthkit.corpus.reader import Reader, corpus_files
 from synthkit.errors import UserError
 
 RECORD = struct.Struct("<IQQII")  # file, locator, start char, length in chars, chunk number in its document
-FORMAT = 1  # bumped when RECORD or the layout changes: old indexes are rebuilt
+FORMAT = 2  # bumped when RECORD or the layout changes: old indexes are rebuilt
 _OPEN: dict = {}  # key -> CorpusIndex: every TaskSpec of a run shares one
 _LOCK = threading.Lock()
 
@@ -96,9 +96,16 @@ def _build(directory: Path, reader: Reader, settings: ChunkSettings, identity: d
         ) from None
     try:
         documents = chunks = 0
+        ids: set = set()  # two documents of one id would share chunk ids: rows and BEIR qrels could not tell them apart
         with open(building / "chunks.bin", "wb") as out:
             for doc in reader.documents():
                 documents += 1
+                if doc.id in ids:
+                    raise UserError(
+                        f"corpus {reader.files[doc.file]}: document id {doc.id[:60]!r} is used twice; ids must be "
+                        "unique across the corpus (give each document its own id, or leave the id field out)"
+                    )
+                ids.add(doc.id)
                 suffix = reader.files[doc.file].suffix
                 for part, (start, length) in enumerate(Chunker.spans(chunker, doc.text, suffix)):
                     out.write(RECORD.pack(doc.file, doc.locator, start, length, part))

@@ -92,9 +92,10 @@ class Reader:
             raise UserError(f"corpus {where} is not JSON ({e}): repair or remove that line") from None
         if not isinstance(record, dict):
             raise UserError(f"corpus {where} is not a JSON object")
-        return Document(number, offset, *self._fields(record, where, line_number or 0))
+        # Without an id a line is named by its byte offset: known when it is read back, unlike its line number.
+        return Document(number, offset, *self._fields(record, where, f"{self._text_id(path)}@{offset}"))
 
-    def _fields(self, record: dict, where: str, fallback_id: int) -> tuple:
+    def _fields(self, record: dict, where: str, fallback_id: str) -> tuple:
         if self.field not in record:
             raise UserError(
                 f"corpus {where} has no field {self.field!r} (it has {', '.join(map(repr, record)) or 'none'}): "
@@ -104,7 +105,18 @@ class Reader:
         if not isinstance(text, str):
             raise UserError(f"corpus {where}: field {self.field!r} is not text")
         ident = record.get(self.id_field)
-        return (str(ident) if ident is not None else f"{where.split(' ')[0]}:{fallback_id}"), text
+        if ident is None:
+            return fallback_id, text
+        if isinstance(ident, bool) or not isinstance(ident, (str, int)):
+            raise UserError(
+                f"corpus {where}: id field {self.id_field!r} holds {type(ident).__name__} {str(ident)[:40]!r}; "
+                "ids are strings or whole numbers: set the domain's `id:` to the field that names the document"
+            )
+        ident = str(ident)
+        if not ident.strip() or any(c in ident for c in "\t\n\r"):
+            # BEIR's qrels are tab-separated lines: such an id would break them.
+            raise UserError(f"corpus {where}: id {ident[:40]!r} is empty or holds a tab or line break; give clean ids")
+        return ident, text
 
     def _parquet_file(self, number: int, path: Path):
         if number not in self._parquet:
@@ -137,7 +149,7 @@ class Reader:
         row = 0
         for batch in handle.iter_batches(columns=self._columns(handle)):
             for record in batch.to_pylist():
-                yield Document(number, row, *self._fields(record, f"{path} row {row}", row))
+                yield Document(number, row, *self._fields(record, f"{path} row {row}", f"{self._text_id(path)}:{row}"))
                 row += 1
 
     def _parquet_row(self, number: int, path: Path, row: int) -> Document:
@@ -146,7 +158,7 @@ class Reader:
         if self._group[:2] != (number, group):
             self._group = (number, group, handle.read_row_group(group, columns=self._columns(handle)))
         record = self._group[2].slice(row - starts[group], 1).to_pylist()[0]
-        return Document(number, row, *self._fields(record, f"{path} row {row}", row))
+        return Document(number, row, *self._fields(record, f"{path} row {row}", f"{self._text_id(path)}:{row}"))
 
 
 def _decode(path: Path, raw: bytes) -> str:

@@ -8,6 +8,7 @@ from omegaconf import DictConfig
 
 from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
 from synthkit.config import check_bounds
+from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.plan import corpus_root, needs_brainstorm, probe_spec, units_of
 from synthkit.spec.task import TaskSpec
 
@@ -20,6 +21,7 @@ def describe(cfg: DictConfig) -> str:
     check_bounds(cfg)
     units = units_of(cfg)
     specs = [probe_spec(unit, cfg.preset, corpus_root(cfg)) for unit in units]
+    check_corpus_used(cfg.get("corpus"), specs)
     if cfg.recipe is not None:
         lines = [
             f"dry run: {cfg.num_rows} rows of recipe {cfg.recipe.name} with {cfg.llm.model}; no model is called",

@@ -20,6 +20,7 @@ from synthkit.calls.cost import price_of
 from synthkit.calls.providers import make_provider
 from synthkit.calls.stores import Stores, open_stores
 from synthkit.config import check_bounds
+from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.ledger import Ledger, ValueCounts
 from synthkit.engine.plan import (
     BRAINSTORM_DIR,
@@ -83,6 +84,7 @@ def generate(
     protect(cfg.llm.api_key_env or "")
     units = units_of(cfg)
     specs = [probe_spec(unit, cfg.preset, corpus_root(cfg)) for unit in units]
+    check_corpus_used(cfg.get("corpus"), specs)
     for spec in specs:  # config and template mistakes surface before any request or file
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)

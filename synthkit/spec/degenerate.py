@@ -133,7 +133,10 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
             return f"it repeats the {name} the prompt gave ({value!r})"
     words = tokens(text)
     if ECHO_LEAST <= len(words) <= ECHO_MOST:
-        vocabulary = context.instruction_words() | {w for v in attributes.values() for w in tokens(str(v))}
+        # A chunk of the user's corpus (task=grounded_retrieval) is what to write about, not instructions: a
+        # keyword query made of its words is an answer.
+        drawn = [v for v in attributes.values() if getattr(v, "chunk", None) is None]
+        vocabulary = context.instruction_words() | {w for v in drawn for w in tokens(str(v))}
         if all(w in vocabulary for w in words):
             return "it restates the instructions instead of following them"
     return None
