@@ -37,8 +37,9 @@ PRICE = Price(0.001, 0.002)
 ESTIMATE, COST = 0.11, 0.05
 
 
-def _spend_until_exhausted(ledger, cap, results):
+def _spend_until_exhausted(ledger, cap, results, barrier):
     budget = Budget(PRICE, cap, ledger)
+    barrier.wait()  # both spend from the start: on a loaded machine one could otherwise spend it all alone
     settled = 0
     for _ in range(1000):
         try:
@@ -54,8 +55,8 @@ def _spend_until_exhausted(ledger, cap, results):
 def test_two_processes_never_spend_beyond_the_cap(tmp_path):
     ledger, cap = tmp_path / "synthkit-spent.json", 2.0
     context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    workers = [context.Process(target=_spend_until_exhausted, args=(ledger, cap, results)) for _ in range(2)]
+    results, barrier = context.Queue(), context.Barrier(2)
+    workers = [context.Process(target=_spend_until_exhausted, args=(ledger, cap, results, barrier)) for _ in range(2)]
     for w in workers:
         w.start()
     settled = [results.get(timeout=30), results.get(timeout=30)]
