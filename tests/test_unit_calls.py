@@ -173,8 +173,9 @@ def test_shared_rate_spaces_starts(tmp_path):
     began = time.time()
     starts = asyncio.run(main())
     gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert all(gap >= 0.095 for gap in gaps), gaps
-    assert starts[-1] - began < 0.6
+    # The slots are 0.1 s apart; a wake-up seen late by a loaded machine shortens the gap after it.
+    assert all(gap >= 0.08 for gap in gaps), gaps
+    assert 0.295 <= starts[-1] - began < 0.6
 
 
 def test_shared_rate_is_shared_through_its_file(tmp_path):
