@@ -113,26 +113,14 @@ print(time.perf_counter() - started, flush=True)
 """
 
 
-def run_rows(url: str, base: str, processes: int, rows: int, directory: str, tag: str) -> float:
-    """Total rows/s of `processes` runs of `rows` rows at once, each with fresh seeds (no cache hits)."""
+def run_together(commands: list) -> tuple[list, float]:
+    """Start one process per command, wait until each has imported and connected ("ready"), then let them
+    all go at once; returns each one's stdout and the wall time from the go."""
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                RUN_WORKER,
-                url,
-                base,
-                str(rows),
-                str(1000 * processes + i),
-                f"{directory}/{tag}-{processes}-{i}",
-            ],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
+            [sys.executable, "-c", *command], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
         )
-        for i in range(processes)
+        for command in commands
     ]
     for proc in procs:
         assert proc.stdout.readline().strip() == "ready"
@@ -140,10 +128,18 @@ def run_rows(url: str, base: str, processes: int, rows: int, directory: str, tag
     for proc in procs:
         proc.stdin.write("go\n")
         proc.stdin.flush()
-    for proc in procs:
-        proc.communicate()
-        assert proc.returncode == 0
-    return processes * rows / (time.perf_counter() - started)
+    outputs = [proc.communicate()[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs)
+    return outputs, time.perf_counter() - started
+
+
+def run_rows(url: str, base: str, processes: int, rows: int, directory: str, tag: str) -> float:
+    """Total rows/s of `processes` runs of `rows` rows at once, each with fresh seeds (no cache hits)."""
+    commands = [
+        [RUN_WORKER, url, base, str(rows), str(1000 * processes + i), f"{directory}/{tag}-{processes}-{i}"]
+        for i in range(processes)
+    ]
+    return processes * rows / run_together(commands)[1]
 
 
 def start_model_server() -> tuple[subprocess.Popen, str]:
@@ -215,24 +211,8 @@ def main() -> None:
                 print("|---:|---:|---:|")
                 print(f"| 1 | {alone:.0f} | 1.0x |")
                 print(f"| {args.processes} | {together:.0f} | {together / alone:.1f}x |\n")
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-c", WORKER, url, str(args.ops), str(i)],
-                    cwd=ROOT,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                for i in range(args.processes)
-            ]
-            for proc in procs:
-                assert proc.stdout.readline().strip() == "ready"
-            started = time.perf_counter()
-            for proc in procs:
-                proc.stdin.write("go\n")
-                proc.stdin.flush()
-            results = [json.loads(proc.communicate()[0]) for proc in procs]
-            wall = time.perf_counter() - started
+            outputs, wall = run_together([[WORKER, url, str(args.ops), str(i)] for i in range(args.processes)])
+            results = [json.loads(out) for out in outputs]
             server_side = server_time_per_call(url)
         finally:
             if server is not None:
