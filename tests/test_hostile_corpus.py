@@ -131,3 +131,23 @@ def test_grounded_retrieval_is_checked_for_degenerate_answers_and_can_be_judged(
     assert failures(query="bread baked hot ovens") == []  # a keyword query is made of the passage's words
     assert failures(query="query") and failures(query="N/A")
     assert failures(query=str(drawn["passage"]))  # the passage itself
+
+
+def test_a_run_resumes_over_its_own_corpus_only(tmp_path):
+    """Rows still to make would draw other chunks from an edited corpus: that resume is refused as one line. A
+    corpus only touched (same texts, a new mtime, so a new index) resumes."""
+    corpus = jsonl(
+        tmp_path / "docs.jsonl", [{"id": i, "text": f"Document {i} about bread and ovens."} for i in range(6)]
+    )
+    out = tmp_path / "run"
+    args = ("task=grounded_retrieval", "llm=mock", f"corpus={corpus}", f"output_dir={out}")
+    first = run_synthkit(*args, "num_rows=2", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    time.sleep(0.01)
+    corpus.write_text(corpus.read_text(encoding="utf-8"), encoding="utf-8")  # touched: same texts
+    touched = run_synthkit(*args, "num_rows=3", cwd=tmp_path)
+    assert touched.returncode == 0, touched.stderr
+    jsonl(corpus, [{"id": i, "text": f"Document {i} about cheese."} for i in range(6)])
+    edited = run_synthkit(*args, "num_rows=4", cwd=tmp_path)
+    assert_one_line_error(edited, "holds rows made with another config", "corpus.grounded_retrieval/")
+    assert len(read_jsonl(out / "data.jsonl")) == 3

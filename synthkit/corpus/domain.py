@@ -107,6 +107,16 @@ def index_of(name: str, spec: dict, root: Optional[Path] = None):
     return open_index(str(spec["corpus"]), spec.get("field", "text"), spec.get("id", "id"), settings, root)
 
 
+def corpus_digests(specs: list) -> dict:
+    """{task/attribute: the digest of its corpus index} for the corpus domains of `specs`."""
+    return {
+        f"{spec.name}/{attribute.name}": attribute.index.digest
+        for spec in specs
+        for attribute in spec.attributes
+        if isinstance(attribute, CorpusAttribute)
+    }
+
+
 def check_corpus_used(corpus: Any, specs: list) -> None:
     """corpus=PATH on a run whose tasks draw from no corpus would be ignored: the user meant another task."""
     if corpus in (None, "") or any(isinstance(a, CorpusAttribute) for s in specs for a in s.attributes):

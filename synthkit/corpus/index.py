@@ -20,7 +20,7 @@ from synthkit.corpus.reader import Reader, corpus_files
 from synthkit.errors import UserError
 
 RECORD = struct.Struct("<IQQII")  # file, locator, start char, length in chars, chunk number in its document
-FORMAT = 2  # bumped when RECORD or the layout changes: old indexes are rebuilt
+FORMAT = 3  # bumped when RECORD or the layout changes: old indexes are rebuilt
 _OPEN: dict = {}  # key -> CorpusIndex: every TaskSpec of a run shares one
 _LOCK = threading.Lock()
 
@@ -45,6 +45,8 @@ class CorpusIndex:
         self.directory, self.reader, self._suffixes = directory, reader, suffixes
         self._file = open(directory / "chunks.bin", "rb")
         self.size = os.fstat(self._file.fileno()).st_size // RECORD.size
+        # What the corpus held when indexed (texts, ids and chunk bounds): a run resumes only over the same corpus.
+        self.digest = json.loads((directory / "index.json").read_text(encoding="utf-8"))["digest"]
         self._last = (None, None)  # (file, locator) -> document: consecutive chunks of one document
         self._lock = threading.Lock()
 
@@ -97,6 +99,7 @@ def _build(directory: Path, reader: Reader, settings: ChunkSettings, identity: d
     try:
         documents = chunks = 0
         ids: set = set()  # two documents of one id would share chunk ids: rows and BEIR qrels could not tell them apart
+        digest = hashlib.sha256()
         with open(building / "chunks.bin", "wb") as out:
             for doc in reader.documents():
                 documents += 1
@@ -106,14 +109,19 @@ def _build(directory: Path, reader: Reader, settings: ChunkSettings, identity: d
                         "unique across the corpus (give each document its own id, or leave the id field out)"
                     )
                 ids.add(doc.id)
+                digest.update(json.dumps([doc.id, doc.text], ensure_ascii=False).encode())
                 suffix = reader.files[doc.file].suffix
                 for part, (start, length) in enumerate(Chunker.spans(chunker, doc.text, suffix)):
-                    out.write(RECORD.pack(doc.file, doc.locator, start, length, part))
+                    record = RECORD.pack(doc.file, doc.locator, start, length, part)
+                    out.write(record)
+                    digest.update(record)
                     chunks += 1
         if not chunks:
             where = ", ".join(str(p) for p in reader.files[:3]) + (" ..." if len(reader.files) > 3 else "")
             raise UserError(f"corpus {where} holds no text ({documents} documents, 0 chunks): give documents with text")
-        (building / "index.json").write_text(json.dumps({**identity, "documents": documents, "chunks": chunks}))
+        (building / "index.json").write_text(
+            json.dumps({**identity, "documents": documents, "chunks": chunks, "digest": digest.hexdigest()[:24]})
+        )
         try:
             building.rename(directory)
         except OSError:  # another process built it first: theirs is as good

@@ -20,7 +20,7 @@ from synthkit.calls.cost import price_of
 from synthkit.calls.providers import make_provider
 from synthkit.calls.stores import Stores, open_stores
 from synthkit.config import check_bounds
-from synthkit.corpus.domain import check_corpus_used
+from synthkit.corpus.domain import check_corpus_used, corpus_digests
 from synthkit.engine.ledger import Ledger, ValueCounts
 from synthkit.engine.plan import (
     BRAINSTORM_DIR,
@@ -115,7 +115,7 @@ def generate(
     out = OutputDir(out_dir)
     try:
         out.claim()
-        _record_config(out, cfg, overrides)
+        _record_config(out, cfg, overrides, corpus_digests(specs))
         ledger = Ledger(priced=price is not None)
         if llm.batch:
             from synthkit.calls.batch_caller import BatchCaller
@@ -324,7 +324,7 @@ def _earlier(files: RunFiles, cells: list) -> Optional[ValueCounts]:
     return counts
 
 
-def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:
+def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple, corpora: dict) -> None:
     """The config of the run (.hydra/, as Hydra would write it, keys redacted), and the row-shaping part
     of it (synthkit-run.json): rows are only resumed into a dir made with the same row-shaping config."""
     made = {"recipe": cfg.recipe} if cfg.recipe is not None else {"task": cfg.task}
@@ -337,6 +337,8 @@ def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple) -> None:
         "llm": {k: cfg.llm[k] for k in ("model", "api_base", "temperature", "top_p", "max_tokens")},
         # Only when on, so that dirs made before the setting existed still resume.
         **({"relabel": True} if cfg.get("relabel") else {}),
+        # The corpora drawn from, by content: an edited corpus would draw other chunks for the rows still to make.
+        **({"corpus": corpora} if corpora else {}),
     }
     path = out.path / RUN_FILE
     if path.exists():
