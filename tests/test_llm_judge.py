@@ -172,3 +172,23 @@ def test_a_task_without_a_rubric_cannot_be_judged(openai_server, tmp_path):
     assert_one_line_error(
         run_synthkit(*args, *server_llm(server), cwd=tmp_path), "judge=true needs a rubric for task plain"
     )
+
+
+def test_a_task_yaml_can_switch_its_judge_on(openai_server, tmp_path):
+    """`judge: {rubric: ..., enabled: true}` in a task YAML judges that task's rows without judge=true; the dry
+    run prices those requests; a malformed block is one line."""
+    server = openai_server(plan=_plan([_rating(2, "S3 is as good a translation as S2")], [_rating(5, "good")]))
+    out = tmp_path / "run"
+    on = "task.judge.enabled=true"
+    result = run_synthkit(*server_llm(server), *ROW, on, f"output_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    [row] = read_jsonl(out / "data.jsonl")
+    assert row["judge_score"] == 5 and row["attempts"] == 2 and len(_judge_requests(server)) == 2
+    more = [a for a in ROW if not a.startswith("num_rows=")] + ["num_rows=2", f"output_dir={out}"]
+    resumed = run_synthkit(*server_llm(server), *more, cwd=tmp_path)  # the judge off again: the run resumes
+    assert resumed.returncode == 0 and len(read_jsonl(out / "data.jsonl")) == 2, resumed.stderr
+    dry = run_synthkit(*server_llm(server), *ROW, on, "dry_run=true", cwd=tmp_path)
+    assert dry.returncode == 0 and "LLM judge          1 more requests to openai/test-model" in dry.stdout
+    assert "LLM judge" not in run_synthkit(*server_llm(server), *ROW, "dry_run=true", cwd=tmp_path).stdout
+    bad = run_synthkit(*server_llm(server), *ROW, "task.judge.enabled=maybe", cwd=tmp_path)
+    assert_one_line_error(bad, "judge is {rubric: <what a good row of this task is>, enabled: true|false}")

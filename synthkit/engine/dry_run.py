@@ -10,8 +10,10 @@ from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
 from synthkit.config import check_bounds
 from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.plan import corpus_root, needs_brainstorm, probe_spec, units_of
+from synthkit.quality.llm_judge import PROMPT as JUDGE_PROMPT
 from synthkit.spec.task import TaskSpec
 
+JUDGE_ANSWER_TOKENS = 60  # a rating: a score and one sentence
 MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
 MAX_PROMPTS_RENDERED = 1_000
 VALUES_SHOWN = 8
@@ -61,20 +63,22 @@ def _single(cfg: DictConfig, task: TaskSpec) -> list:
 
 
 def _estimate(cfg: DictConfig, tasks: list) -> list:
-    prompt_tokens = 0
+    prompt_tokens = judge_prompt_tokens = judged_rows = 0
     for task, rows in tasks:
         sample = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_PROMPTS_RENDERED))]
         chars = sum(len(task.render(a)) for a in sample) / max(len(sample), 1)
         prompt_tokens += round(chars / CHARS_PER_TOKEN * rows)
+        if task.judge_rubric and (cfg.judge.enabled or task.judge_on):
+            # The judge reads the prompt, the answer (counted at max_tokens) and the rubric.
+            judged = len(JUDGE_PROMPT) + chars + len(task.judge_rubric)
+            judge_prompt_tokens += round(judged / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens
+            judged_rows += rows
     completion_tokens = cfg.num_rows * cfg.llm.max_tokens
     lines = [
         "estimate (one request per row; re-asks add to it):",
         f"  prompt tokens      ~ {prompt_tokens:,} ({CHARS_PER_TOKEN} characters per token)",
         f"  completion tokens  <= {completion_tokens:,} (llm.max_tokens per row)",
     ]
-    if cfg.judge.enabled:
-        judge = cfg.judge.llm.model if cfg.judge.llm is not None else cfg.llm.model
-        lines.append(f"  judge=true         one more request per answer to {judge}, not in this estimate")
     price = price_of(cfg.llm)
     if price is None:
         lines.append(
@@ -87,7 +91,24 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
             f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})"
         )
     lines.append(_batch_estimate(cfg, prompt_tokens, completion_tokens))
+    if judged_rows:
+        lines.append(_judge_estimate(cfg, judged_rows, judge_prompt_tokens))
     return lines
+
+
+def _judge_estimate(cfg: DictConfig, rows: int, prompt_tokens: int) -> str:
+    llm = cfg.judge.llm if cfg.judge.llm is not None else cfg.llm
+    completion_tokens = rows * JUDGE_ANSWER_TOKENS
+    price = price_of(llm)
+    cost = (
+        f"~ ${price.cost(prompt_tokens, completion_tokens):,.4f} ({price.per_mtok()})"
+        if price is not None
+        else f"unknown: litellm has no price for {llm.model}"
+    )
+    return (
+        f"  LLM judge          {rows:,} more requests to {llm.model}: ~ {prompt_tokens:,} prompt tokens (answers counted "
+        f"at llm.max_tokens) + ~ {completion_tokens:,} completion tokens; cost {cost}; re-asks add to it"
+    )
 
 
 def _batch_estimate(cfg: DictConfig, prompt_tokens: int, completion_tokens: int) -> str:

@@ -328,9 +328,12 @@ def _record_config(out: OutputDir, cfg: DictConfig, overrides: tuple, corpora: d
     """The config of the run (.hydra/, as Hydra would write it, keys redacted), and the row-shaping part
     of it (synthkit-run.json): rows are only resumed into a dir made with the same row-shaping config."""
     made = {"recipe": cfg.recipe} if cfg.recipe is not None else {"task": cfg.task}
+    made = {k: OmegaConf.to_container(v, resolve=True) for k, v in made.items()}
+    if isinstance(made.get("task", {}).get("judge"), dict):
+        made["task"]["judge"].pop("enabled", None)  # as judge=true, switching the judge on or off resumes
     shape = {
         "grid": list(cfg.grid or []),
-        **{k: OmegaConf.to_container(v, resolve=True) for k, v in made.items()},
+        **made,
         "brainstorm": OmegaConf.to_container(cfg.brainstorm, resolve=True),
         "preset": str(getattr(cfg.preset, "value", cfg.preset)),
         "seed": cfg.seed,

@@ -1,5 +1,6 @@
 """The optional LLM judge of rows (judge=true): a row whose answer passed the task's checks is shown to a model
-with the prompt it answered and its task's rubric (`judge: {rubric: ...}` in the task YAML), which answers
+with the prompt it answered and its task's rubric (`judge: {rubric: ...}` in the task YAML; `enabled: true` there
+judges that task's rows without judge=true), which answers
 {"score": 1-5, "reason": "..."}. A row under judge.min_score is asked again with the judge's reason (the check
 `judge`), then rejected. The judge's calls go through a ModelCaller like the rows' (cache, limits, retries,
 budget, ledger): the run's own, or one built for judge.llm. A judge answer that is not a valid rating is asked
@@ -67,6 +68,7 @@ class JudgeSettings:
     min_score: int = 3
     reask: bool = True  # a row under min_score is asked again (else rejected at once)
     keep_unreadable: bool = False
+    every_task: bool = True  # judge=true; False: only the tasks whose YAML says `judge: {enabled: true}`
 
 
 def judge_prompt(prompt: str, outputs: dict, rubric: str) -> str:
@@ -95,8 +97,8 @@ class RowJudge:
         """What the judge finds wrong with the row (a CheckFailure named `judge`), or None; its score goes into the
         row's tags. Raises the caller's RequestFailed / RunStopped like a row's own call."""
         rubric = getattr(task, "judge_rubric", None)
-        if not rubric:
-            return None  # a task without a rubric (brainstorm) is not judged
+        if not rubric or not (self.settings.every_task or task.judge_on):
+            return None  # a task without a rubric (brainstorm), or not switched on, is not judged
         row.tags.pop(SCORE_TAG, None)  # an earlier answer's score is not this one's
         messages = [{"role": "user", "content": judge_prompt(task.render(row.attributes), outputs, rubric)}]
         rating = problem = None
@@ -163,16 +165,16 @@ def plan_judge(cfg, specs: list) -> Optional[JudgePlan]:
 
     from synthkit.errors import UserError
 
-    if not cfg.judge.enabled:
+    if not cfg.judge.enabled and not any(spec.judge_on for spec in specs):
         return None
     judge = OmegaConf.to_object(cfg.judge)
-    for spec in specs:
+    for spec in specs if cfg.judge.enabled else ():
         if not spec.judge_rubric:
             raise UserError(
                 f"judge=true needs a rubric for task {spec.name}: add `judge: {{rubric: ...}}` to its YAML, "
                 "or run with judge=false"
             )
-    settings = JudgeSettings(judge.min_score, judge.reask, judge.unreadable.value == "keep")
+    settings = JudgeSettings(judge.min_score, judge.reask, judge.unreadable.value == "keep", cfg.judge.enabled)
     if judge.llm is None:
         return JudgePlan(settings)
     from synthkit.calls.cost import price_of

@@ -114,7 +114,7 @@ class TaskSpec:
         self.checks = build_checks(
             data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes], str(data["prompt"])
         )
-        self.judge_rubric: Optional[str] = _rubric(data.get("judge"), self.name)
+        self.judge_rubric, self.judge_on = _judge(data.get("judge"), self.name)
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
         try:
@@ -260,12 +260,19 @@ def _free_attribute(name: str, setting: Any) -> Attribute:
     return Attribute(name, None, None, None, None, fixed=str(setting))
 
 
-def _rubric(judge: Any, task: str) -> Optional[str]:
+def _judge(judge: Any, task: str) -> tuple[Optional[str], bool]:
+    """(the rubric of the LLM judge, whether the task itself switches the judge on) from its `judge:` block."""
     if judge is None:
-        return None
-    if not isinstance(judge, dict) or set(judge) != {"rubric"} or not str(judge["rubric"] or "").strip():
-        raise UserError(f"task {task}: judge is {{rubric: <what a good row of this task is>}}")
-    return str(judge["rubric"])
+        return None, False
+    if (
+        not isinstance(judge, dict)
+        or "rubric" not in judge
+        or not set(judge) <= {"rubric", "enabled"}
+        or not str(judge["rubric"] or "").strip()
+        or not isinstance(judge.get("enabled", False), bool)
+    ):
+        raise UserError(f"task {task}: judge is {{rubric: <what a good row of this task is>, enabled: true|false}}")
+    return str(judge["rubric"]), judge.get("enabled", False)
 
 
 def _merged(base: dict, overrides: dict) -> dict:
