@@ -231,6 +231,35 @@ def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
     assert 0.4 <= asyncio.run(main()) < 0.7
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["not json", "[1, 2]", '{"text": "x"}', '{"text": 1, "prompt_tokens": 1, "completion_tokens": 1}',
+     '{"text": "x", "prompt_tokens": -1, "completion_tokens": 1}', '{"text": "x", "prompt_tokens": true, '
+     '"completion_tokens": 1}'],
+)  # fmt: skip
+def test_a_cached_value_that_is_no_answer_is_a_miss(redis_server, raw):
+    """Another writer's or a damaged value under a cache key: asked of the model again (and reserved), no traceback."""
+    from synthkit.calls.cost import Price
+    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores import SharedBudget, Stores
+
+    async def main():
+        store = RedisStore(redis_server.url)
+        ledger = store.budget("sweep-4", max_cost_usd=1.0)
+        stores = Stores(
+            store.cache, store.rate_limits("e", None, None), SharedBudget(Price(1e-3, 1e-3), 1.0, ledger), store
+        )
+        await store.client.set(store.cache.key("k"), raw)
+        got = await store.cache.get("k")
+        cached, token = await stores.admit("k", 100, 200)
+        reserved = float(await store.client.get(ledger.keys[1]))
+        await store.aclose()
+        return got, cached, token, reserved
+
+    got, cached, token, reserved = asyncio.run(main())
+    assert got is None and cached is None and token is not None and reserved == pytest.approx(0.3)
+
+
 def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
     """The server stops after 10 of 30 steps and comes back a second later on the same port: the
     steps in between wait, one warning is printed, and every write is there at the end."""

@@ -338,14 +338,29 @@ def encode(completion: "Completion") -> str:
     )
 
 
-def decode(raw: str) -> "Completion":
+def decode(raw: str) -> "Completion | None":
+    """The cached answer, or None for a value that is not one (another writer, or a damaged value): as the
+    local cache's damaged page, it is asked of the model again and overwritten."""
     # Imported here: synthkit.calls.providers pulls in the config module, and Hydra with it.
     from synthkit.calls.providers.base import Completion
 
-    value = json.loads(raw)
-    return Completion(
-        value["text"], value["prompt_tokens"], value["completion_tokens"], value.get("finish_reason", "stop")
-    )
+    try:
+        value = json.loads(raw)
+        text, prompt, completion, finish = (
+            value["text"],
+            value["prompt_tokens"],
+            value["completion_tokens"],
+            value.get("finish_reason", "stop"),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
+        return None
+    if not (isinstance(text, str) and isinstance(finish, str) and _count(prompt) and _count(completion)):
+        return None
+    return Completion(text, prompt, completion, finish)
+
+
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 class RedisRate:
@@ -438,7 +453,11 @@ class RedisBudget:
             [token, repr(float(estimate_usd)), cap, self.lease_s],
         )
         if kind == "hit":
-            return decode(value), None, True
+            cached = decode(value)
+            if cached is not None:
+                return cached, None, True
+            token = await self.reserve(estimate_usd)  # not an answer: the request goes to the model after all
+            return None, token, token is not None
         return None, token, bool(int(value))
 
     async def finish(
