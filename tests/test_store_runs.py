@@ -257,3 +257,30 @@ def test_store_gone_for_good_stops_the_run_keeping_its_rows(openai_server, tmp_p
     assert result.returncode == 1 and "has been unreachable for 1 s" in result.stderr.splitlines()[-1], result.stderr
     rows = read_jsonl(out / "data.jsonl")
     assert 3 <= len(rows) < 40 and len(rows) == server.stats()["requests"]
+
+
+def test_a_store_out_of_memory_stops_the_run_as_one_line_keeping_paid_answers(openai_server, batch_server, tmp_path):
+    """A Redis at its maxmemory refuses writes (OOM): waiting would not help, so the run stops at once with a
+    line naming the fix, and every answer the model gave is written as a row. Online and in batch mode."""
+    import redis as redis_client
+
+    redis = RedisServer(tmp_path / "redis-data")
+    client = redis_client.Redis.from_url(redis.url)
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", "1")
+    client.close()
+    server, batches = openai_server(), batch_server()
+    try:
+        for name, llm in (
+            ("online", server_llm(server)),
+            ("batch", [*server_llm(batches), "llm.batch=true", "llm.batch_poll_s=0.01"]),
+        ):
+            out = tmp_path / name
+            result = run_synthkit(*llm, f"store={redis.url}", "num_rows=20", f"output_dir={out}", cwd=tmp_path)
+            assert result.returncode == 1, result.stderr
+            last = result.stderr.strip().splitlines()[-1]
+            assert "refused an operation (command not allowed when used memory" in last, result.stderr
+            assert "free memory on the server or raise its maxmemory" in last
+        assert len(read_jsonl(tmp_path / "online" / "data.jsonl")) == server.stats()["requests"] >= 1
+    finally:
+        redis.stop()

@@ -19,9 +19,10 @@ from synthkit.calls.batch_journal import TERMINAL, BatchJournal
 from synthkit.calls.batch_price import check_batch
 from synthkit.calls.batch_run import BatchResult, run_batches
 from synthkit.calls.cache import call_key
-from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached, EndpointDown
+from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached, EndpointDown, StoreDown
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
+from synthkit.calls.store_redis import StoreUnavailable
 from synthkit.config import LLMConfig
 from synthkit.engine.ledger import Ledger
 from synthkit.errors import UserError
@@ -73,6 +74,12 @@ class BatchCaller:
 
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         """As ModelCaller.call: the answer to `messages` for the row `row_id`, through a batch."""
+        try:
+            return await self._call(messages, schema, schema_name, row_id)
+        except StoreUnavailable as e:
+            raise StoreDown(str(e)) from None
+
+    async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         key = call_key(self.llm, messages, schema, row_id)
         cached = await self.cache.get(key) if self.cache is not None else None
         if cached is not None:
@@ -110,6 +117,8 @@ class BatchCaller:
             try:
                 await self._ask(self._round)
             except BaseException as e:  # a rejected batch, a refused key: every waiting row ends with it
+                if isinstance(e, StoreUnavailable):
+                    e = StoreDown(str(e))
                 self._error = e if isinstance(e, Exception) else UserError("the batch collector stopped")
                 for pending in [*self._round.values(), *self._queue.values()]:
                     if not pending.future.done():

@@ -263,9 +263,14 @@ class RedisStore:
                 result = await operation()
             except redis.AuthenticationError:
                 raise
-            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError) as e:
-                # ReadOnlyError and BusyLoadingError (a ConnectionError): a replica, or a server
-                # still reading its data back after a restart; both pass.
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as e:
+                # ReadOnlyError, BusyLoadingError (a ConnectionError) and BUSY: a replica, a server still
+                # reading its data back after a restart, a long script; all pass. Any other refusal of the
+                # operation itself (out of memory, a key of another type) would not: the run stops now.
+                if isinstance(e, redis.ResponseError) and not isinstance(e, redis.ReadOnlyError):
+                    if not str(e).startswith(("BUSY", "LOADING", "TRYAGAIN")):
+                        self._gone = f"the store at {self.url} refused an operation ({_reason(e)}){_hint(e)}"
+                        raise StoreUnavailable(self._gone) from None
                 now = time.monotonic()
                 if deadline is None:
                     deadline = now + self.outage_s
@@ -302,6 +307,12 @@ class RedisStore:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+
+def _hint(error: Exception) -> str:
+    if "maxmemory" in str(error):  # OOM (redis-py keeps the message, not the code)
+        return ": free memory on the server or raise its maxmemory (keep maxmemory-policy noeviction), then resume"
+    return ": check that nothing else writes synthkit's keys on that server, then resume"
 
 
 def _reason(error: Exception) -> str:
