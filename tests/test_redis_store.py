@@ -228,7 +228,7 @@ def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
         await store.aclose()
         return waited
 
-    assert 0.4 <= asyncio.run(main()) < 0.7
+    assert 0.4 <= asyncio.run(main()) < 1.5  # the lower bound is the point; a loaded machine adds to it
 
 
 @pytest.mark.parametrize(
