@@ -166,7 +166,7 @@ def test_tokens_correction_moves_the_schedule(redis_server):
         await store.aclose()
         return time.monotonic() - started
 
-    assert 0.3 <= asyncio.run(main()) < 0.6
+    assert 0.3 <= asyncio.run(main()) < 1.5  # the lower bound is the point; a loaded machine adds to it
 
 
 def test_budget_settles_once_and_releases(redis_server):
