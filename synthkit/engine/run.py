@@ -249,18 +249,38 @@ class Terminated(KeyboardInterrupt):
 
 
 def _with_stop_signals(coroutine):
+    """Run `coroutine`; SIGTERM or SIGHUP cancels it as Ctrl-C does in asyncio.run (its cleanup runs, at an
+    await), then raises Terminated. Raising from the signal handler instead would interrupt whatever line
+    ran, e.g. a connection half made, whose clean-up then fails noisily at exit."""
     if threading.current_thread() is not threading.main_thread():
         return asyncio.run(coroutine)
+    received: list = []
 
-    def stop(signum, frame):
-        raise Terminated(signal.Signals(signum).name)
+    async def main():
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
 
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+        def stop(signum: int) -> None:
+            if not received:
+                received.append(signal.Signals(signum).name)
+                task.cancel()
+
+        for s in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(s, stop, s)
+        try:
+            return await coroutine
+        finally:
+            for s in (signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(s)
+
     try:
-        return asyncio.run(coroutine)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+        value = asyncio.run(main())
+    except asyncio.CancelledError:
+        if received:
+            raise Terminated(received[0]) from None
+        raise
+    if received:  # the run finished before it saw the cancellation: it still was asked to stop
+        raise Terminated(received[0])
+    return value
 
 
 _ENV_INTERPOLATION = re.compile(r"\$\{oc\.env:\s*([^,}\s]+)")
