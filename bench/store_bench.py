@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 WORKER = """
 import asyncio, json, sys, time
-from omegaconf import OmegaConf
 from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import Price
 from synthkit.calls.limits import EndpointLimits
@@ -62,7 +61,7 @@ def ledger():
 
 
 async def main():
-    llm = OmegaConf.structured(LLMConfig(provider="bench", model="bench", max_retries=0))
+    llm = LLMConfig(provider="bench", model="bench", max_retries=0)  # plain, as the engine hands it over
     price = Price(1e-6, 2e-6)
     bare = ModelCaller(Instant(), llm, Stores(None, EndpointLimits(None, None), SharedBudget(None, None, None)), ledger())
     # Everything on: the cache, an rpm and a tpm limit far above the load, a $ cap far above the spend.

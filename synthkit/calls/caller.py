@@ -11,8 +11,6 @@ import random
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from omegaconf import OmegaConf
-
 from synthkit.calls.cache import call_key
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
@@ -62,8 +60,6 @@ class ModelCaller:
         stores: Stores,
         ledger: Ledger,
     ):
-        # A plain dataclass: each request reads several settings, and a DictConfig read costs ~50 us.
-        llm = OmegaConf.to_object(llm) if OmegaConf.is_config(llm) else llm
         self.provider, self.llm, self.stores, self.ledger = provider, llm, stores, ledger
         self._store_down: Optional[str] = None
         self._failed_rows_in_a_row = 0
@@ -105,15 +101,20 @@ class ModelCaller:
     async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         key = call_key(self.llm, messages, schema, row_id) if self.stores.cache is not None else None
         prompt_tokens = _estimate(messages)
+        tokens = prompt_tokens + self._mean_completion_tokens  # what the tpm limit reserves for each attempt
+        # Once the first request is done, a request may take its rate slots as it is admitted (one round trip
+        # less on a shared store); before, they wait for it (see _first_done).
+        early = self.stores.limits.active and self._first_done is not None and self._first_done.is_set()
         try:
-            cached, reserved = await self.stores.admit(key, prompt_tokens, self.llm.max_tokens)
+            cached, reserved, wait = await self.stores.admit(
+                key, prompt_tokens, self.llm.max_tokens, tokens if early else None
+            )
         except BudgetExhausted as e:
             raise BudgetReached(str(e)) from None
         if cached is not None:
             return self._answered(cached, 0.0, True)
-        tokens = prompt_tokens + self._mean_completion_tokens  # what the tpm limit reserves for each attempt
         try:
-            completion = await self._request(messages, schema, schema_name, tokens)
+            completion = await self._request(messages, schema, schema_name, tokens, wait)
         except RequestFailed as e:
             await self.stores.budget.release(reserved)
             self._failed_rows_in_a_row += 1
@@ -151,11 +152,13 @@ class ModelCaller:
         )
         return Answer(completion, cost, cached)
 
-    async def _request(self, messages: list, schema: dict, schema_name: str, tokens: int) -> Completion:
+    async def _request(
+        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float]
+    ) -> Completion:
         if self._first_done is None:
             self._first_done = asyncio.Event()
             try:
-                completion = await self._request_with_retries(messages, schema, schema_name, tokens)
+                completion = await self._request_with_retries(messages, schema, schema_name, tokens, None)
                 # The client's setup delayed this request past its reserved slot by an unknown time:
                 # reserve one more slot from now, so that the next request cannot follow it too closely.
                 await self.stores.limits.acquire(0)
@@ -168,16 +171,24 @@ class ModelCaller:
         await self._first_done.wait()
         if self._refused is not None:
             raise self._refused
-        return await self._request_with_retries(messages, schema, schema_name, tokens)
+        return await self._request_with_retries(messages, schema, schema_name, tokens, wait)
 
-    async def _request_with_retries(self, messages: list, schema: dict, schema_name: str, tokens: int) -> Completion:
+    async def _request_with_retries(
+        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float]
+    ) -> Completion:
         async def attempt() -> Completion:
             await self.stores.limits.acquire(tokens)
+            return await sent()
+
+        async def sent() -> Completion:
             self.ledger.request_sent()
             return await self.provider.complete(messages, schema, schema_name)
 
         try:
-            return await attempt()  # most requests succeed at once: no retry machinery for them
+            if wait is None:
+                return await attempt()  # most requests succeed at once: no retry machinery for them
+            await asyncio.sleep(wait)  # its slots were taken when it was admitted
+            return await sent()
         except RequestFailed as first:
             if not self.llm.max_retries:
                 raise

@@ -114,15 +114,24 @@ RESERVE_SCRIPT = BUDGET_FUNCTIONS + "return reserve(KEYS[1], KEYS[2], KEYS[3], K
 # KEYS: the ledger's four. ARGV: token, cost, only_release ('1' or '0'), memory (s).
 SETTLE_SCRIPT = BUDGET_FUNCTIONS + "return settle(KEYS[1], KEYS[2], KEYS[3], KEYS[4], unpack(ARGV))"
 
-# Before a request. KEYS: the cache key, then the ledger's four. ARGV: token, estimate, cap ('' for no
-# cap), lease. Returns {'hit', answer} or {'reserved', 1 or 0}.
+# Before a request. KEYS: the cache key, the ledger's four, then the rate schedules whose slots the request
+# takes now (none: it takes them when it is sent). ARGV: token, estimate, cap ('' for no cap), lease, the
+# schedules' ttl, then units and interval per schedule. Returns {'hit', answer} or {'reserved', 1 or 0, wait}:
+# a cached answer takes no slot, nor does a request the budget refuses.
 ADMIT_SCRIPT = (
     BUDGET_FUNCTIONS
+    + RATE_FUNCTIONS
     + """
 local hit = redis.call('GET', KEYS[1])
 if hit then return {'hit', hit} end
-if ARGV[3] == '' then return {'reserved', 1} end
-return {'reserved', reserve(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])[1]}
+if ARGV[3] ~= '' and reserve(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])[1] == 0 then
+  return {'reserved', 0, ''}
+end
+local wait = 0
+for i = 6, #KEYS do
+  wait = math.max(wait, shift(KEYS[i], ARGV[2 * i - 6], ARGV[2 * i - 5], '1', ARGV[5]))
+end
+return {'reserved', 1, string.format('%.6f', wait)}
 """
 )
 
@@ -396,21 +405,22 @@ class RedisRateLimits(EndpointLimits):
             RedisRate(store, f"{name}:tpm", tpm) if tpm else None,
         )
 
-    async def _shift(self, parts: list, reserve: bool) -> float:
-        keys = [rate.name for rate, _ in parts]
-        args = [int(reserve), RATE_TTL_S, *(arg for rate, units in parts for arg in rate.units(units))]
-        return float(await self.store.script("rate", keys, args))
-
     async def acquire(self, estimated_tokens: int) -> None:
-        parts = [(rate, units) for rate, units in ((self.requests, 1), (self.tokens, estimated_tokens)) if rate]
-        if parts:
-            delay = await self._shift(parts, reserve=True)
+        keys, units = self.slots(estimated_tokens)
+        if keys:
+            delay = float(await self.store.script("rate", keys, [1, RATE_TTL_S, *units]))
             if delay > 0:
                 await asyncio.sleep(delay)
 
     async def settle(self, estimated_tokens: int, used_tokens: int) -> None:
         if self.tokens and used_tokens != estimated_tokens:
-            await self._shift([(self.tokens, used_tokens - estimated_tokens)], reserve=False)
+            units = self.tokens.units(used_tokens - estimated_tokens)
+            await self.store.script("rate", [self.tokens.name], [0, RATE_TTL_S, *units])
+
+    def slots(self, estimated_tokens: int) -> tuple[list, list]:
+        """The keys and arguments of `acquire`, for the admit script to take the slots with the reservation."""
+        parts = [(rate, units) for rate, units in ((self.requests, 1), (self.tokens, estimated_tokens)) if rate]
+        return [rate.name for rate, _ in parts], [arg for rate, units in parts for arg in rate.units(units)]
 
     def correction(self, estimated_tokens: int, used_tokens: int) -> tuple[list, list]:
         """The keys and arguments of `settle`, for the finish script to carry."""
@@ -453,23 +463,26 @@ class RedisBudget:
         raw = await self.store.retrying(lambda: self.store.client.get(self.keys[0]))
         return float(raw or 0.0)
 
-    async def admit(self, cache_key: str, estimate_usd: float) -> "tuple[Completion | None, str | None, bool]":
-        """One script before a request: the cached answer under `cache_key` if there is one, else a
-        reservation as `reserve` makes it: (answer, token, granted)."""
+    async def admit(self, cache_key: str, estimate_usd: float, slots=([], [])) -> tuple:
+        """One script before a request: (the cached answer, None, True, None) if there is one, else a
+        reservation as `reserve` makes it, with the rate slots of `slots` (RedisRateLimits.slots) taken when
+        it is granted: (None, token, granted, how long to wait for them, or None if none were taken)."""
         token = uuid.uuid4().hex
         cap = "" if self.max_cost_usd is None else repr(float(self.max_cost_usd))
-        kind, value = await self.store.script(
+        keys, units = slots
+        answer = await self.store.script(
             "admit",
-            [self.store.cache.key(cache_key), *self.keys],
-            [token, repr(float(estimate_usd)), cap, self.lease_s],
+            [self.store.cache.key(cache_key), *self.keys, *keys],
+            [token, repr(float(estimate_usd)), cap, self.lease_s, RATE_TTL_S, *units],
         )
-        if kind == "hit":
-            cached = decode(value)
+        if answer[0] == "hit":
+            cached = decode(answer[1])
             if cached is not None:
-                return cached, None, True
+                return cached, None, True, None
             token = await self.reserve(estimate_usd)  # not an answer: the request goes to the model after all
-            return None, token, token is not None
-        return None, token, bool(int(value))
+            return None, token, token is not None, None
+        granted = bool(int(answer[1]))
+        return None, token, granted, float(answer[2]) if granted and keys else None
 
     async def finish(
         self, token: "str | None", cost_usd: float, cache_key: "str | None", answer: "Completion", rate=([], [])

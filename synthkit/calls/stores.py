@@ -5,7 +5,8 @@ refused on a network filesystem where neither holds; with `store=redis://host:po
 live on that server, shared by every process of a sweep on any number of machines. Either way the
 caller sees one async interface: admit (a cached answer, or a budget reservation) before each request,
 limits.acquire (the rpm and tpm slots) before each attempt, and finish (settle, cache, correct the tpm
-schedule) after the answer. On the Redis store each of the three is one script: one round trip."""
+schedule) after the answer. On the Redis store each is one script, and admit takes the first attempt's
+slots too: a request sent once costs two round trips."""
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,16 +33,21 @@ class Stores:
         if self.redis is not None:
             await self.redis.aclose()
 
-    async def admit(self, key: Optional[str], prompt_tokens: int, completion_tokens: int) -> tuple:
-        """Before a request: (the cached answer, None), or (None, its budget reservation). Raises
-        BudgetExhausted past the cap. `key` None: no cache lookup."""
+    async def admit(
+        self, key: Optional[str], prompt_tokens: int, completion_tokens: int, slot_tokens: Optional[int] = None
+    ) -> tuple:
+        """Before a request: (the cached answer, None, None), or (None, its budget reservation, wait). With
+        `slot_tokens` (the request may take its rpm/tpm slots now) a shared store takes them with the
+        reservation, and `wait` is how long to wait for them; else `wait` is None and the request takes its
+        slots when it is sent. Raises BudgetExhausted past the cap. `key` None: no cache lookup."""
         if self.redis is not None and key is not None and self.cache is not None:
-            return await self.budget.admit(key, prompt_tokens, completion_tokens)  # one round trip
+            slots = self.limits.slots(slot_tokens) if slot_tokens is not None else ([], [])
+            return await self.budget.admit(key, prompt_tokens, completion_tokens, slots)  # one round trip
         if key is not None and self.cache is not None:
             cached = await self.cache.get(key)
             if cached is not None:
-                return cached, None
-        return None, await self.budget.reserve(prompt_tokens, completion_tokens)
+                return cached, None, None
+        return None, await self.budget.reserve(prompt_tokens, completion_tokens), None
 
     async def finish(self, key: Optional[str], reservation, completion, estimated_tokens: int) -> Optional[float]:
         """After an answer: settle its reservation with what it cost (returned), cache it under `key`,
@@ -209,15 +215,16 @@ class SharedBudget:
         if token is not None:
             await self._ledger.release(token)
 
-    async def admit(self, key: str, prompt_tokens: int, completion_tokens: int) -> tuple:
-        """The cached answer under `key`, or a reservation, in one script (Stores.admit)."""
-        cached, token, granted = await self._ledger.admit(key, self.cost(prompt_tokens, completion_tokens) or 0.0)
+    async def admit(self, key: str, prompt_tokens: int, completion_tokens: int, slots: tuple) -> tuple:
+        """The cached answer under `key`, or a reservation and the rate slots, in one script (Stores.admit)."""
+        estimate = self.cost(prompt_tokens, completion_tokens) or 0.0
+        cached, token, granted, wait = await self._ledger.admit(key, estimate, slots)
         if cached is not None:
-            return cached, None
+            return cached, None, None
         if not granted:
             spent = await self._ledger.spent()
             raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${spent:.4f})")
-        return None, token if self.max_cost_usd is not None else None
+        return None, token if self.max_cost_usd is not None else None, wait
 
     async def finish(self, token: Optional[str], completion, key: Optional[str], correction: tuple) -> Optional[float]:
         """Settle, cache and correct the tpm schedule in one script (Stores.finish); returns the answer's cost."""
