@@ -26,12 +26,12 @@ WORKER = """
 import asyncio, json, sys, time
 from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import Price
-from synthkit.calls.limits import EndpointLimits
+from synthkit.calls.stores.limits import EndpointLimits
 from synthkit.calls.providers.base import Completion
-from synthkit.calls.store_redis import RedisStore
+from synthkit.calls.stores.redis_store import RedisStore
 from synthkit.calls.stores import SharedBudget, Stores
-from synthkit.config import LLMConfig
-from synthkit.engine.ledger import Ledger
+from synthkit.core.config import LLMConfig
+from synthkit.core.ledger import Ledger
 url, ops, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 store = RedisStore(url)
 print("ready", flush=True)

@@ -1,3 +1,3 @@
-from synthkit.cli import main
+from synthkit.interface.cli import main
 
 main()

@@ -1,8 +1,5 @@
-class UserError(Exception):
-    """A mistake the user can fix, or a refusal: reported as one line, never as a traceback. Its message has
-    keys redacted, as it may echo a provider's answer and ends up on screens and in logs."""
+"""The errors synthkit raises to its users (the public names; they live in synthkit.core.errors)."""
 
-    def __init__(self, message: str = ""):
-        from synthkit.secrets import redact
+from synthkit.core.errors import UserError
 
-        super().__init__(redact(str(message)))
+__all__ = ["UserError"]

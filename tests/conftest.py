@@ -119,7 +119,7 @@ def client(request) -> str:
 @pytest.fixture
 def make(tmp_path, monkeypatch):
     """In-process runs, as the Python API makes them: `make(*overrides, server=None, client="auto", name="run")`
-    returns the synthkit.api.Run (or raises UserError). Each test gets its own cache dir and no keys."""
+    returns the synthkit.interface.api.Run (or raises UserError). Each test gets its own cache dir and no keys."""
     from helpers import server_llm
 
     import synthkit

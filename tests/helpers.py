@@ -34,7 +34,7 @@ def run_synthkit(
 
 
 def _in_process(argv: list, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    from synthkit import cli
+    from synthkit.interface import cli
 
     saved_env, saved_argv, saved_cwd = dict(os.environ), sys.argv, os.getcwd()
     out, err, code = io.StringIO(), io.StringIO(), 0

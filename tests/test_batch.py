@@ -13,12 +13,12 @@ import jsonschema
 import pytest
 from batch_server import BatchServer
 
-from synthkit.calls.batch import BatchClient, plan_batches, request_line
-from synthkit.calls.batch_journal import BatchJournal
-from synthkit.calls.batch_price import batch_price_of
-from synthkit.calls.batch_run import batch_status, cancel_all, format_status, run_batches
+from synthkit.calls.batch.client import BatchClient, plan_batches, request_line
+from synthkit.calls.batch.journal import BatchJournal
+from synthkit.calls.batch.price import batch_price_of
+from synthkit.calls.batch.rounds import batch_status, cancel_all, format_status, run_batches
 from synthkit.calls.providers.openai_http import OpenAIHTTPProvider, chat_body
-from synthkit.config import LLMConfig
+from synthkit.core.config import LLMConfig
 from synthkit.errors import UserError
 
 POLL_S = 0.02
@@ -174,9 +174,9 @@ def test_batch_created_but_not_journaled_is_found_not_recreated(batch_server, tm
 WORKER = """
 import asyncio, json, sys
 from pathlib import Path
-from synthkit.calls.batch import BatchClient
-from synthkit.calls.batch_journal import BatchJournal
-from synthkit.calls.batch_run import run_batches
+from synthkit.calls.batch.client import BatchClient
+from synthkit.calls.batch.journal import BatchJournal
+from synthkit.calls.batch.rounds import run_batches
 sys.path.insert(0, sys.argv[4])
 from test_batch import requests_for
 

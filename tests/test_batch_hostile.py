@@ -7,8 +7,8 @@ import json
 
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 
-from synthkit.calls.batch import read_jsonl as read_output
-from synthkit.calls.batch_run import _result
+from synthkit.calls.batch.client import read_jsonl as read_output
+from synthkit.calls.batch.rounds import _result
 
 BATCH = ["llm.batch=true", "llm.batch_poll_s=0.01"]
 GARBAGE = [
@@ -88,7 +88,7 @@ def test_synthkit_batches_with_the_provider_gone_or_a_damaged_journal_is_one_lin
 
 
 def test_a_journal_of_foreign_lines_is_refused_before_it_is_touched(tmp_path):
-    from synthkit.calls.batch_journal import BatchJournal
+    from synthkit.calls.batch.journal import BatchJournal
     from synthkit.errors import UserError
 
     journal = tmp_path / "batches.jsonl"

@@ -13,7 +13,7 @@ from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
 from synthkit.corpus.chunker import ChunkSettings
 from synthkit.corpus.domain import CorpusAttribute
 from synthkit.corpus.index import open_index
-from synthkit.corpus.relabel import choose
+from synthkit.quality.relabel import choose
 
 TOPICS = {
     "baking": "bread bake oven flour",

@@ -1,4 +1,4 @@
-"""The Redis store (synthkit.calls.store_redis) against a real redis-server on 127.0.0.1: rate
+"""The Redis store (synthkit.calls.stores.redis_store) against a real redis-server on 127.0.0.1: rate
 schedules and a budget shared by several processes, the cache read across processes, a server
 restarted mid-run, and the start-up mistakes. Plus the network filesystem check on fake mount tables."""
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from redis_server import NO_SERVER, REDIS_SERVER, RedisServer, free_port
 
-from synthkit.calls.fs_check import network_filesystem
+from synthkit.calls.stores.fs_check import network_filesystem
 from synthkit.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,7 +57,7 @@ def run_workers(count: int, code: str, *args) -> list:
 
 WORKER_PRELUDE = """
 import asyncio, json, sys, time
-from synthkit.calls.store_redis import RedisStore
+from synthkit.calls.stores.redis_store import RedisStore
 index, url = int(sys.argv[1]), sys.argv[2]
 store = RedisStore(url)
 print("ready", flush=True)
@@ -120,7 +120,7 @@ def test_rpm_is_shared_by_processes(shared_run):
 def test_budget_is_shared_by_processes(shared_run):
     """The total passes the cap at most by what the requests in flight (one per process) cost
     beyond their estimates, and every payment is in the ledger."""
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     server, results = shared_run
     paid = [worker["paid"] for worker in results]
@@ -139,7 +139,7 @@ def test_budget_is_shared_by_processes(shared_run):
 
 def test_cache_written_by_one_process_is_read_by_another(shared_run):
     from synthkit.calls.providers.base import Completion
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     server, _ = shared_run
 
@@ -154,7 +154,7 @@ def test_cache_written_by_one_process_is_read_by_another(shared_run):
 
 
 def test_tokens_correction_moves_the_schedule(redis_server):
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     async def main():
         store = RedisStore(redis_server.url)
@@ -170,7 +170,7 @@ def test_tokens_correction_moves_the_schedule(redis_server):
 
 
 def test_budget_settles_once_and_releases(redis_server):
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     async def main():
         store = RedisStore(redis_server.url)
@@ -200,8 +200,8 @@ def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
     script settles, caches and corrects the tpm schedule. A retried finish is not charged twice."""
     from synthkit.calls.cost import BudgetExhausted, Price
     from synthkit.calls.providers.base import Completion
-    from synthkit.calls.store_redis import RedisStore
     from synthkit.calls.stores import SharedBudget, Stores
+    from synthkit.calls.stores.redis_store import RedisStore
 
     async def main():
         store = RedisStore(redis_server.url)
@@ -249,8 +249,8 @@ def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
 def test_a_cached_value_that_is_no_answer_is_a_miss(redis_server, raw):
     """Another writer's or a damaged value under a cache key: asked of the model again (and reserved), no traceback."""
     from synthkit.calls.cost import Price
-    from synthkit.calls.store_redis import RedisStore
     from synthkit.calls.stores import SharedBudget, Stores
+    from synthkit.calls.stores.redis_store import RedisStore
 
     async def main():
         store = RedisStore(redis_server.url)
@@ -273,7 +273,7 @@ def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
     """The server stops after 10 of 30 steps and comes back a second later on the same port: the
     steps in between wait, one warning is printed, and every write is there at the end."""
     from synthkit.calls.providers.base import Completion
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     store = RedisStore(redis_server.url, outage_s=20)
     restarted = threading.Event()
@@ -309,7 +309,7 @@ def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
 
 
 def test_server_gone_for_good_stops_the_run(redis_server, capsys):
-    from synthkit.calls.store_redis import RedisStore, StoreUnavailable
+    from synthkit.calls.stores.redis_store import RedisStore, StoreUnavailable
 
     store = RedisStore(redis_server.url, outage_s=0.5)
     redis_server.stop()
@@ -340,7 +340,7 @@ def test_server_gone_for_good_stops_the_run(redis_server, capsys):
     ],
 )
 def test_url_mistakes_are_one_line_user_errors(url, message):
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     with pytest.raises(UserError, match=message) as error:
         RedisStore(url)
@@ -348,7 +348,7 @@ def test_url_mistakes_are_one_line_user_errors(url, message):
 
 
 def test_unreachable_server_and_missing_db_are_user_errors(redis_server):
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     with pytest.raises(UserError, match="cannot reach the store at redis://127.0.0.1:.*Connection refused"):
         RedisStore(f"redis://127.0.0.1:{free_port()}/0")
@@ -359,7 +359,7 @@ def test_unreachable_server_and_missing_db_are_user_errors(redis_server):
 def test_password_comes_from_the_environment(tmp_path, monkeypatch):
     if REDIS_SERVER is None:
         pytest.skip(NO_SERVER)
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     server = RedisServer(tmp_path, password="s3cret-pw")
     try:

@@ -10,7 +10,7 @@ import sys
 import pytest
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, tiny_static_model
 
-from synthkit.record import Row
+from synthkit.core.record import Row
 from synthkit.results.card import write_card
 from synthkit.results.sweep import merge_sweep
 

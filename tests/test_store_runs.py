@@ -47,7 +47,7 @@ def finish(process: subprocess.Popen) -> tuple:
 
 
 def spent_on_store(url: str, ledger_dir: Path) -> float:
-    from synthkit.calls.store_redis import RedisStore
+    from synthkit.calls.stores.redis_store import RedisStore
 
     async def read() -> float:
         store = RedisStore(url)
@@ -207,7 +207,7 @@ def test_refused_login_and_password_in_url_are_one_line(openai_server, tmp_path,
 def test_network_cache_dir_is_refused_without_a_store(openai_server, redis_url, tmp_path, monkeypatch):
     """A cache_dir on NFS (a mount table saying so) is refused when the run keeps files there, and
     accepted once the store holds that state instead."""
-    from synthkit.calls import fs_check
+    from synthkit.calls.stores import fs_check
 
     shared = tmp_path / "nfs"
     table = tmp_path / "mountinfo"

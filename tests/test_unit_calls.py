@@ -18,10 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from synthkit.calls import cache as cache_module
-from synthkit.calls.cache import CACHE_FILE, ResponseCache, cache_dir, request_key
 from synthkit.calls.cost import Budget, BudgetExhausted, Price, price_of
-from synthkit.calls.limits import SharedRate
 from synthkit.calls.providers.base import (
     Completion,
     ProviderRefused,
@@ -29,7 +26,10 @@ from synthkit.calls.providers.base import (
     refusal,
     retry_after,
 )
-from synthkit.config import LLMConfig
+from synthkit.calls.stores import cache as cache_module
+from synthkit.calls.stores.cache import CACHE_FILE, ResponseCache, cache_dir, request_key
+from synthkit.calls.stores.limits import SharedRate
+from synthkit.core.config import LLMConfig
 from synthkit.errors import UserError
 
 # Budget: 10 prompt tokens and up to 50 answer tokens reserve 0.11; an answer of 20 tokens costs 0.05.
@@ -136,7 +136,7 @@ def test_price_of_gpt_4o_mini_from_litellms_map_without_importing_litellm():
     code = (
         "import sys\n"
         "from synthkit.calls.cost import price_of\n"
-        "from synthkit.config import LLMConfig\n"
+        "from synthkit.core.config import LLMConfig\n"
         "p = price_of(LLMConfig(provider='openai', model='gpt-4o-mini'))\n"
         "q = price_of(LLMConfig(provider='openai', model='openai/gpt-4o-mini'))\n"
         "print(p.input, p.output, q == p, 'litellm' in sys.modules)\n"

@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 
 import synthkit
-from synthkit.config import check_bounds
-from synthkit.engine.ledger import Ledger
+from synthkit.core.config import check_bounds
+from synthkit.core.ledger import Ledger
 from synthkit.engine.plan import allocate, grid_units, units_of
 from synthkit.engine.rows import Cell, Outcome
 from synthkit.engine.scheduler import RejectLimits, Scheduler

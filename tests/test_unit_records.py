@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from synthkit import secrets
+from synthkit.core import secrets
+from synthkit.core.record import Row, Usage, read_rows
 from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
-from synthkit.record import Row, Usage, read_rows
 
 # Lines as the release before the typed Row wrote them (synthkit/engine.py at cc82cf4): identity, outputs,
 # model_name, attributes, the cell's tags, then attempts and usage; a reject has reason, check and raw

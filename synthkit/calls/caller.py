@@ -11,13 +11,13 @@ import random
 from dataclasses import dataclass, replace
 from typing import Optional
 
-from synthkit.calls.cache import call_key
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
-from synthkit.calls.store_redis import StoreUnavailable
 from synthkit.calls.stores import Stores
-from synthkit.config import LLMConfig
-from synthkit.engine.ledger import Ledger
+from synthkit.calls.stores.cache import call_key
+from synthkit.calls.stores.redis_store import StoreUnavailable
+from synthkit.core.config import LLMConfig
+from synthkit.core.ledger import Ledger
 
 RETRY_AFTER_CAP_S = 600.0  # a server asking for more than this is down, not busy
 RELEASE_WAIT_S = 5.0  # a run being stopped waits this long to free a reservation (a store's lease frees it later)

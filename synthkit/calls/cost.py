@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from synthkit.config import LLMConfig
-from synthkit.errors import UserError
+from synthkit.core.config import LLMConfig
+from synthkit.core.errors import UserError
 
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 CHARS_PER_TOKEN = 4  # to estimate tokens (and reserve money and rate) before the real count is known

@@ -5,8 +5,8 @@ fits (paragraph, sentence, word); Markdown files by Markdown structure. A chunk 
 from dataclasses import dataclass
 from typing import Optional
 
-from synthkit import pip_install
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
 
 MARKDOWN = (".md", ".markdown")
 

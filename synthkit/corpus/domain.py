@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from synthkit.core.errors import UserError
 from synthkit.corpus.chunker import ChunkSettings
-from synthkit.errors import UserError
 
 KEYS = {"corpus", "field", "id", "size", "overlap", "unit", "tokenizer", "per_document", "sample"}
-TAG = "corpus"  # the row tag that records the chunk (synthkit/record.py TAGS)
+TAG = "corpus"  # the row tag that records the chunk (synthkit/core/record.py TAGS)
 
 
 class ChunkText(str):

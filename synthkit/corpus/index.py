@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from synthkit.core.errors import UserError
 from synthkit.corpus.chunker import Chunker, ChunkSettings
 from synthkit.corpus.reader import Reader, corpus_files
-from synthkit.errors import UserError
 
 RECORD = struct.Struct("<IQQII")  # file, locator, start char, length in chars, chunk number in its document
 FORMAT = 3  # bumped when RECORD or the layout changes: old indexes are rebuilt
@@ -35,7 +35,7 @@ class Chunk:
 
 
 def index_root() -> Path:
-    from synthkit.calls.cache import default_cache_dir
+    from synthkit.calls.stores.cache import default_cache_dir
 
     return default_cache_dir() / "corpus"
 

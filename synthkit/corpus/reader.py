@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from synthkit import pip_install
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
 
 JSONL = (".jsonl", ".ndjson")
 PARQUET = (".parquet",)

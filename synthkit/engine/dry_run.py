@@ -7,7 +7,7 @@ from collections import Counter
 from omegaconf import DictConfig
 
 from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
-from synthkit.config import check_bounds
+from synthkit.core.config import check_bounds
 from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.plan import corpus_root, needs_brainstorm, probe_spec, units_of
 from synthkit.quality.llm_judge import PROMPT as JUDGE_PROMPT
@@ -112,8 +112,8 @@ def _judge_estimate(cfg: DictConfig, rows: int, prompt_tokens: int) -> str:
 
 
 def _batch_estimate(cfg: DictConfig, prompt_tokens: int, completion_tokens: int) -> str:
-    from synthkit.calls.batch_price import batch_price_of, check_batch
-    from synthkit.errors import UserError
+    from synthkit.calls.batch.price import batch_price_of, check_batch
+    from synthkit.core.errors import UserError
 
     try:
         check_batch(cfg.llm)

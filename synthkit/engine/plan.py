@@ -11,10 +11,10 @@ from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.core.errors import UserError
+from synthkit.core.record import read_rows
 from synthkit.engine.rows import DEFINITION, Cell
-from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
-from synthkit.record import read_rows
 from synthkit.spec.task import TaskSpec
 from synthkit.spec.values import file_path
 

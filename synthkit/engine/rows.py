@@ -12,11 +12,11 @@ from typing import Optional
 
 from synthkit.calls.caller import OVERSIZE, ModelCaller
 from synthkit.calls.providers import RequestFailed, RowRefused
+from synthkit.core.ledger import Ledger
+from synthkit.core.record import Row
 from synthkit.corpus.domain import corpus_tags
-from synthkit.engine.ledger import Ledger
 from synthkit.quality.dedup import Deduplicator
-from synthkit.record import Row
-from synthkit.results.files import RunFiles
+from synthkit.results.rundir import RunFiles
 from synthkit.spec.checks import CheckFailure
 from synthkit.spec.parsing import ParseError
 from synthkit.spec.task import TaskSpec
@@ -70,7 +70,7 @@ class RowMaker:
     ):
         """`reviews`: what looks at an answer after every check passed, in order, each an async
         (task, row, outputs) -> CheckFailure or None that may make model calls (which can fail like the
-        row's own): relabel=true's Gecko relabelling (synthkit/corpus/relabel.py), then the LLM judge
+        row's own): relabel=true's Gecko relabelling (synthkit/quality/relabel.py), then the LLM judge
         (synthkit/quality/llm_judge.py)."""
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
         self.ledger, self.dedup, self.reviews = ledger, dedup, reviews

@@ -19,9 +19,11 @@ from synthkit.calls.caller import ModelCaller
 from synthkit.calls.cost import price_of
 from synthkit.calls.providers import make_provider
 from synthkit.calls.stores import Stores, open_stores
-from synthkit.config import check_bounds
+from synthkit.core.config import check_bounds
+from synthkit.core.errors import UserError
+from synthkit.core.ledger import Ledger, ValueCounts
+from synthkit.core.secrets import key_like_name, protect
 from synthkit.corpus.domain import check_corpus_used, corpus_digests
-from synthkit.engine.ledger import Ledger, ValueCounts
 from synthkit.engine.plan import (
     BRAINSTORM_DIR,
     brainstorm_cells,
@@ -32,14 +34,12 @@ from synthkit.engine.plan import (
     units_of,
     write_flat_tasks,
 )
+from synthkit.engine.progress import Progress
 from synthkit.engine.rows import RowMaker, RowSettings
 from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
-from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
 from synthkit.quality.llm_judge import plan_judge
-from synthkit.results.files import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
-from synthkit.results.progress import Progress
-from synthkit.secrets import key_like_name, protect
+from synthkit.results.rundir import RUN_FILE, STATUS_FILE, OutputDir, RunFiles, write_json
 
 
 @dataclass
@@ -62,7 +62,7 @@ class CallStack:
     provider: object
     caller: ModelCaller
     stores: Stores
-    relabel: object = None  # relabel=true: synthkit.corpus.relabel.Relabeler, for the generation stage
+    relabel: object = None  # relabel=true: synthkit.quality.relabel.Relabeler, for the generation stage
     judge_plan: object = None  # synthkit.quality.llm_judge.JudgePlan with judge=true
     judge: object = None  # its RowJudge
 
@@ -89,7 +89,7 @@ def generate(
         spec.render(spec.draw_attributes(cfg.seed, 0))
     price = price_of(cfg.llm)
     if cfg.llm.batch:  # batch tokens are priced (and budgeted) at the batch price
-        from synthkit.calls.batch_price import batch_price_of, check_batch
+        from synthkit.calls.batch.price import batch_price_of, check_batch
 
         check_batch(cfg.llm)
         price, why = batch_price_of(cfg.llm)
@@ -103,7 +103,7 @@ def generate(
     _refuse_env_keys(cfg)
     relabel = None
     if cfg.relabel:  # embedder and corpus embeddings ready (or refused) before the output dir is made
-        from synthkit.corpus.relabel import make_relabeler
+        from synthkit.quality.relabel import make_relabeler
 
         relabel = make_relabeler(cfg, specs)
     # A plain object: the call path reads these settings on every request, and OmegaConf nodes are slow to read.
@@ -118,7 +118,7 @@ def generate(
         _record_config(out, cfg, overrides, corpus_digests(specs))
         ledger = Ledger(priced=price is not None)
         if llm.batch:
-            from synthkit.calls.batch_caller import BatchCaller
+            from synthkit.calls.batch.caller import BatchCaller
             from synthkit.calls.providers import check_key, structured_output
 
             key, structured = check_key(llm), structured_output(llm)
@@ -148,7 +148,7 @@ def generate(
             result.coverage = grid_coverage(out_dir, cells)
         write_status(out, ledger, language=_language_outcomes(cells))
         if cfg.score:  # the rows are written and the status with them: a failed scoring loses nothing
-            from synthkit.quality.scoring import after_run
+            from synthkit.results.scoring import after_run
 
             result.notes.append(after_run(cfg, out_dir))
         return result

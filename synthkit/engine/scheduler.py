@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from synthkit.calls.caller import RunStopped
-from synthkit.engine.ledger import Ledger
+from synthkit.core.ledger import Ledger
 from synthkit.engine.rows import Cell, Outcome, RowMaker
 
 REFILLS = 2  # times a rejected row's attributes are asked again in a new row before fresh ones are drawn

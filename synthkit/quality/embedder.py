@@ -10,7 +10,7 @@ from typing import Protocol
 
 import numpy as np
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 DEFAULT_BACKEND = "model2vec"
 DEFAULT_MODEL = "minishlab/potion-multilingual-128M"  # 256-d, 101 languages, distilled from bge-m3

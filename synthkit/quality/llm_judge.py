@@ -6,7 +6,7 @@ judges that task's rows without judge=true), which answers
 budget, ledger): the run's own, or one built for judge.llm. A judge answer that is not a valid rating is asked
 again once; a second unreadable answer rejects the row ('judge answer unreadable'), or keeps it unrated with
 judge.unreadable=keep: a demanding user wants no row nobody vouched for. Not `synthkit score`
-(synthkit/quality/scoring.py), which judges a finished run with an embedder."""
+(synthkit/results/scoring.py), which judges a finished run with an embedder."""
 
 import json
 from dataclasses import dataclass
@@ -15,12 +15,12 @@ from typing import Optional
 import jsonschema
 
 from synthkit.calls.providers import RowRefused
-from synthkit.record import Row
+from synthkit.core.record import Row
 from synthkit.spec.checks import CheckFailure
 from synthkit.spec.parsing import ParseError, parse_json_object
 
 NAME = "judge"  # the check's name in rejects and summaries
-SCORE_TAG = "judge_score"  # the row's tag holding its score (synthkit.record.TAGS)
+SCORE_TAG = "judge_score"  # the row's tag holding its score (synthkit.core.record.TAGS)
 SCALE = (1, 5)
 UNREADABLE = "judge answer unreadable"
 SCHEMA = {
@@ -163,7 +163,7 @@ def plan_judge(cfg, specs: list) -> Optional[JudgePlan]:
     """The run's judge plan, or None with judge.enabled off; one line for what cannot work."""
     from omegaconf import OmegaConf
 
-    from synthkit.errors import UserError
+    from synthkit.core.errors import UserError
 
     if not cfg.judge.enabled and not any(spec.judge_on for spec in specs):
         return None
@@ -179,7 +179,7 @@ def plan_judge(cfg, specs: list) -> Optional[JudgePlan]:
         return JudgePlan(settings)
     from synthkit.calls.cost import price_of
     from synthkit.calls.providers import make_provider
-    from synthkit.secrets import protect
+    from synthkit.core.secrets import protect
 
     llm = judge.llm
     if llm.provider == "mock":

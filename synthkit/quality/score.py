@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from synthkit.core.errors import UserError
 from synthkit.corpus.fields import lookup
-from synthkit.errors import UserError
 
 FLAGS = ("false_negative", "easy_negative", "inconsistent", "near_duplicate")
 _BLOCK_FLOATS = 1 << 24  # a similarity block holds at most this many floats (64 MB)

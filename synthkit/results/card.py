@@ -6,9 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from synthkit.record import Row, read_rows
-from synthkit.results.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
+from synthkit.core.record import Row, read_rows
 from synthkit.results.judge_card import judge_section
+from synthkit.results.rundir import DATA_FILE, REJECTS_FILE, STATUS_FILE
 from synthkit.results.schema import infer, merge, yaml_features
 from synthkit.spec.langid import language_code
 from synthkit.spec.text import word_count
@@ -173,8 +173,8 @@ def _expected(out_dir: Path) -> dict:
         cfg = OmegaConf.to_container(OmegaConf.load(out_dir / ".hydra" / "config.yaml"), resolve=True)
     except Exception:  # no config (a merged sweep), or one that no longer resolves: order by count instead
         return {}
+    from synthkit.core.errors import UserError
     from synthkit.engine.plan import corpus_root
-    from synthkit.errors import UserError
     from synthkit.spec.task import TaskSpec
 
     tasks = [cfg.get("task"), *((cfg.get("recipe") or {}).get("tasks") or {}).values()]
@@ -332,8 +332,8 @@ def _plots(out_dir: Path, attributes: dict, lengths: dict) -> list:
 
 def _quality(out_dir: Path, data_rows: int) -> list:
     """The Quality section from scores_summary.json and scores.jsonl: flags, similarities, diversity, plots."""
-    from synthkit.errors import UserError
-    from synthkit.quality import scoring
+    from synthkit.core.errors import UserError
+    from synthkit.results import scoring
 
     summary = scoring.read_summary(out_dir)
     if not summary or not (out_dir / scoring.SCORES_FILE).is_file():

@@ -20,10 +20,10 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from synthkit import pip_install
+from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
+from synthkit.core.record import read_rows
 from synthkit.corpus.fields import lookup
-from synthkit.errors import UserError
-from synthkit.record import read_rows
 
 FORMATS = ("e5", "sentence-transformers", "flagembedding", "beir")
 EXPORT_MARKER = ".synthkit-export"  # in every export dir: what --force may replace
@@ -99,7 +99,7 @@ def main(argv: list) -> None:
             f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)"
         )
     if args.to == "beir":
-        from synthkit.corpus.beir import parse_splits, write_beir
+        from synthkit.results.beir import parse_splits, write_beir
 
         splits = parse_splits(args.split)
     unmined = _mine(examples, args.hard_negatives, args.overrides, data.parent) if args.hard_negatives else 0
@@ -182,7 +182,7 @@ def _task_configs(run_dir: Path) -> dict:
 
 def _apply_policy(rows: list, run_dir: Path) -> tuple:
     """The rows an export keeps, and what it left out (text) under scoring.policy=drop."""
-    from synthkit.quality.scoring import describe_left_out, left_out, row_key
+    from synthkit.results.scoring import describe_left_out, left_out, row_key
 
     keys, why = left_out(run_dir, len(rows))
     if not keys:
@@ -194,7 +194,7 @@ def _apply_policy(rows: list, run_dir: Path) -> tuple:
 def _mine(examples: list, k: int, overrides: list, run_dir: Path) -> int:
     """Mine k negatives per example in place; how many examples got fewer than k. The embedder is the
     one the run was scored with, unless overrides name one."""
-    from synthkit.quality.scoring import compose_scoring, load, read_summary
+    from synthkit.results.scoring import compose_scoring, load, read_summary
 
     cfg = compose_scoring(overrides, "export")
     scored = (read_summary(run_dir) or {}).get("embedder")

@@ -8,8 +8,8 @@ import argparse
 import os
 from pathlib import Path
 
-from synthkit import pip_install
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
 
 TOKEN_ENV = "HF_TOKEN"
 # Paths relative to the run dir; folders are uploaded whole. Anything else in a run dir (the resume

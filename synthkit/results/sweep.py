@@ -10,10 +10,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.core.record import read_rows
+from synthkit.core.secrets import redact
 from synthkit.quality.dedup import Deduplicator
-from synthkit.record import read_rows
-from synthkit.results.files import DATA_FILE, REJECTS_FILE, STATUS_FILE
-from synthkit.secrets import redact
+from synthkit.results.rundir import DATA_FILE, REJECTS_FILE, STATUS_FILE
 
 COVERAGE_FILE = "coverage.md"
 # The CLI names a file here before a multirun; the callback writes the jobs that failed into it.
@@ -23,9 +23,9 @@ REPORT_ENV = "SYNTHKIT_SWEEP_REPORT"
 def precheck(argv: list) -> set:
     """Before a multirun: refuse once what would fail every job alike (a missing key), rather than once per
     job. Returns the keys the sweep varies."""
-    from synthkit.api import compose
     from synthkit.calls.providers import check_key
     from synthkit.calls.stores import check_store
+    from synthkit.interface.api import compose
 
     fixed, swept, config_dir, skip = [], set(), None, False
     parser = OverridesParser.create()
@@ -118,7 +118,7 @@ def merge_sweep(sweep_dir: Path) -> tuple:
 
 def _score_columns(jobs: list, table: list) -> list:
     """Flag shares of the jobs that were scored (synthkit score, score=true), appended to their table rows."""
-    from synthkit.quality.scoring import flag_shares, read_summary
+    from synthkit.results.scoring import flag_shares, read_summary
 
     summaries = [read_summary(job) for job in jobs]
     if not any(summaries):

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 from synthkit.spec import degenerate
 from synthkit.spec.langid import check as check_language
 from synthkit.spec.langid import language_name

@@ -15,8 +15,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
-from synthkit.errors import UserError
-from synthkit.record import RESERVED
+from synthkit.core.errors import UserError
+from synthkit.core.record import RESERVED
 from synthkit.spec.checks import build_checks
 from synthkit.spec.parsing import parse_json_object, parse_list
 from synthkit.spec.values import FILE_PREFIX, file_path, read_values_file
@@ -29,7 +29,7 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   paper: overrides that preset=paper applies (the paper's domains where they differ from the seed documents)
 #   export: which output keys are the query, positive and negative of a training example (synthkit export)
 #   checks: quality checks of the answers' meaning (synthkit/spec/checks.py)
-#   relabel: the judge prompt of relabel=true (synthkit/corpus/relabel.py)
+#   relabel: the judge prompt of relabel=true (synthkit/quality/relabel.py)
 #   judge: {rubric: ...}, what the LLM judge (judge=true) rates this task's rows against
 OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel", "judge")
 FREE = "any"  # domain of free-text attributes, such as a task definition

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 FILE_PREFIX = "file:"
 MAX_VALUES_FILE_BYTES = 64 * 2**20  # a values file is read whole: refuse what cannot be one

@@ -8,8 +8,8 @@ from typing import Optional
 
 from synthkit.calls.cost import model_info
 from synthkit.calls.providers.base import Completion, Provider, ProviderRefused, RequestFailed, RowRefused
-from synthkit.config import Client, LLMConfig
-from synthkit.errors import UserError
+from synthkit.core.config import Client, LLMConfig
+from synthkit.core.errors import UserError
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Optional, Protocol
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import os
 import warnings
 
 from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
-from synthkit.config import LLMConfig
+from synthkit.core.config import LLMConfig
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 

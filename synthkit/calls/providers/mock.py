@@ -5,7 +5,7 @@ import hashlib
 import json
 
 from synthkit.calls.providers.base import Completion
-from synthkit.record import PLACEHOLDER_MODEL
+from synthkit.core.record import PLACEHOLDER_MODEL
 
 
 class MockProvider:

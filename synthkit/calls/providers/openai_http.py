@@ -10,7 +10,7 @@ from typing import Optional
 import aiohttp
 
 from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
-from synthkit.config import LLMConfig
+from synthkit.core.config import LLMConfig
 
 REFUSALS = (400, 401, 403, 404, 413, 422)  # a retry gets the same answer
 

@@ -1,7 +1,7 @@
 """The model caller of `llm.batch=true`: the interface of ModelCaller (`call(messages, schema,
 schema_name, row_id)`), so the path of a row is the same online and in batch, but each call waits
 for a provider batch. Calls queue up; once every row in flight is waiting (or a batch is full) the
-collector sends the queue as one round through the journaled driver (synthkit/calls/batch_run.py),
+collector sends the queue as one round through the journaled driver (synthkit/calls/batch/rounds.py),
 polls, and answers each call as its batch ends, so rows are written batch by batch. Re-asks, and
 requests a batch failed or let expire, make the next round. Requests carry the online request body
 and the response cache's key as custom_id: the same config gives the same rows online or in batch,
@@ -14,18 +14,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Optional
 
-from synthkit.calls.batch import BatchClient
-from synthkit.calls.batch_journal import TERMINAL, BatchJournal
-from synthkit.calls.batch_price import check_batch
-from synthkit.calls.batch_run import BatchResult, run_batches
-from synthkit.calls.cache import call_key
+from synthkit.calls.batch.client import BatchClient
+from synthkit.calls.batch.journal import TERMINAL, BatchJournal
+from synthkit.calls.batch.price import check_batch
+from synthkit.calls.batch.rounds import BatchResult, run_batches
 from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached, EndpointDown, StoreDown
 from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
-from synthkit.calls.store_redis import StoreUnavailable
-from synthkit.config import LLMConfig
-from synthkit.engine.ledger import Ledger
-from synthkit.errors import UserError
+from synthkit.calls.stores.cache import call_key
+from synthkit.calls.stores.redis_store import StoreUnavailable
+from synthkit.core.config import LLMConfig
+from synthkit.core.errors import UserError
+from synthkit.core.ledger import Ledger
 
 QUIET_TURNS = 3  # loop turns with every row in flight waiting before a round goes: rows a pool worker wakes ask too
 SETTLE_MAX_S = 2.0  # a round goes after this long even if the count of rows in flight says more will ask

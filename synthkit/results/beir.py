@@ -11,7 +11,7 @@ from typing import Optional
 
 from omegaconf import OmegaConf
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 
 def parse_splits(specs: list) -> dict:

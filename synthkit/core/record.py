@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 PLACEHOLDER_MODEL = "mock"  # the model name of llm=mock rows: schema-valid placeholder text, not training data
 

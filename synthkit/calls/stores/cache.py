@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Optional
 
 from synthkit.calls.providers.base import Completion
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 CACHE_FILE = "responses.sqlite"
 _SIDE_FILES = ("-wal", "-shm")

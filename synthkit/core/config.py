@@ -216,7 +216,7 @@ BOUNDS = {
 
 def check_bounds(cfg) -> None:
     """One line for the first numeric setting out of its bounds (types are checked by the schema)."""
-    from synthkit.errors import UserError
+    from synthkit.core.errors import UserError
 
     for key, (least, most, strict) in BOUNDS.items():
         value = OmegaConf.select(cfg, key)
@@ -276,7 +276,7 @@ def composition_error(error: Exception) -> str:
     if isinstance(error, MissingConfigException):
         group, _, name = (error.missing_cfg_file or "").rpartition("/")
         if group == "hydra/launcher" and name in LAUNCHER_EXTRAS:
-            from synthkit import pip_install
+            from synthkit.core.extras import pip_install
 
             return f"the {name} launcher is not installed: {pip_install(LAUNCHER_EXTRAS[name])}"
         if group and error.options:

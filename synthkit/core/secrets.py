@@ -26,7 +26,7 @@ _STORE_OVERRIDE = re.compile(r"^[+~]*store=(.+)$")
 
 def refuse_secret_overrides(overrides) -> None:
     """Keys are never taken as overrides: synthkit saves overrides to disk."""
-    from synthkit.errors import UserError
+    from synthkit.core.errors import UserError
 
     for arg in overrides:
         if _SECRET_OVERRIDE.match(str(arg)):
@@ -36,7 +36,7 @@ def refuse_secret_overrides(overrides) -> None:
             )
         store = _STORE_OVERRIDE.match(str(arg))
         if store:  # a password in the store's URL would be saved with the overrides
-            from synthkit.calls.store_redis import refuse_password
+            from synthkit.calls.stores.redis_store import refuse_password
 
             refuse_password(store.group(1).strip("'\""))
 

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Optional, TypeVar
 
-from synthkit.calls.batch import (
+from synthkit.calls.batch.client import (
     LOCAL_ID_KEY,
     MAX_BYTES,
     MAX_REQUESTS,
@@ -20,9 +20,9 @@ from synthkit.calls.batch import (
     read_jsonl,
     request_line,
 )
-from synthkit.calls.batch_journal import TERMINAL, BatchEntry, BatchJournal
+from synthkit.calls.batch.journal import TERMINAL, BatchEntry, BatchJournal
 from synthkit.calls.providers.base import RequestFailed
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 LIST_SLACK_S = 3600.0  # provider clocks drift: look this far before a batch's planning for it
 T = TypeVar("T")

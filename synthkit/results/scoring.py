@@ -9,8 +9,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from synthkit import pip_install
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
 
 SCORES_FILE = "scores.jsonl"
 SUMMARY_FILE = "scores_summary.json"
@@ -37,8 +37,8 @@ def compose_scoring(overrides: list, command: str):
                 f"{command}: {override} is not an embedder or scoring setting; "
                 "give e.g. embedder=sentence_transformers embedder.model=DIR scoring.policy=drop"
             )
-    from synthkit.api import compose
-    from synthkit.config import check_bounds
+    from synthkit.core.config import check_bounds
+    from synthkit.interface.api import compose
 
     cfg = compose(*overrides)
     check_bounds(cfg)

@@ -6,8 +6,8 @@ for the others, half the online price where the provider documents a flat 50% ba
 Vertex AI batch prediction); else unknown."""
 
 from synthkit.calls.cost import Price, model_info, price_of
-from synthkit.config import Client, LLMConfig
-from synthkit.errors import UserError
+from synthkit.core.config import Client, LLMConfig
+from synthkit.core.errors import UserError
 
 OPENAI_BASE = "https://api.openai.com/v1"
 

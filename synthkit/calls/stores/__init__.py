@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from synthkit.calls.cost import BUDGET_LEDGER, Budget, BudgetExhausted, Price
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 
 @dataclass
@@ -72,8 +72,8 @@ class Stores:
             ledger = self.redis.budget(str(Path(ledger_dir).resolve()), cfg.max_cost_usd)
             limits = self.redis.rate_limits(endpoint, llm.rpm, llm.tpm)
             return Stores(self.cache, limits, SharedBudget(price, cfg.max_cost_usd, ledger), self.redis)
-        from synthkit.calls.cache import cache_dir
-        from synthkit.calls.limits import RateLimits
+        from synthkit.calls.stores.cache import cache_dir
+        from synthkit.calls.stores.limits import RateLimits
 
         limited = bool(llm.rpm or llm.tpm)
         if limited:
@@ -90,8 +90,8 @@ def open_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool) 
     endpoint = f"{cfg.llm.model}|{cfg.llm.api_base}"
     if cfg.get("store"):
         return _redis_stores(cfg, price, ledger_dir, use_cache, endpoint)
-    from synthkit.calls.cache import ResponseCache, cache_dir
-    from synthkit.calls.limits import RateLimits
+    from synthkit.calls.stores.cache import ResponseCache, cache_dir
+    from synthkit.calls.stores.limits import RateLimits
 
     limited = bool(cfg.llm.rpm or cfg.llm.tpm)
     if use_cache or limited:
@@ -104,7 +104,7 @@ def open_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool) 
 
 
 def refuse_network_dir(directory: Path) -> None:
-    from synthkit.calls.fs_check import network_filesystem
+    from synthkit.calls.stores.fs_check import network_filesystem
 
     fstype = network_filesystem(directory)
     if fstype is not None:
@@ -116,7 +116,7 @@ def refuse_network_dir(directory: Path) -> None:
 
 
 def _configured_cache_dir(cfg) -> Path:
-    from synthkit.calls.cache import default_cache_dir
+    from synthkit.calls.stores.cache import default_cache_dir
 
     return Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
 
@@ -137,15 +137,15 @@ def _redis_stores(cfg, price: Optional[Price], ledger_dir: Path, use_cache: bool
 
 
 def _connect(cfg):
-    from synthkit.calls import store_redis
-    from synthkit.secrets import protect
+    from synthkit.calls.stores import redis_store as store_redis
+    from synthkit.core.secrets import protect
 
     password_env = cfg.get("store_password_env") or store_redis.PASSWORD_ENV
     protect(password_env)
     try:
         import redis  # noqa: F401
     except ImportError:
-        from synthkit import pip_install
+        from synthkit.core.extras import pip_install
 
         raise UserError(f"store=redis://... needs the redis client: {pip_install('redis')}") from None
     return store_redis.RedisStore(cfg.store, password_env=password_env, outage_s=cfg.store_outage_s)

@@ -13,7 +13,7 @@ import aiohttp
 
 from synthkit.calls.providers.base import ProviderRefused, RequestFailed, retry_after
 from synthkit.calls.providers.openai_http import REFUSALS, _error_message
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 ENDPOINT = "/v1/chat/completions"
 # OpenAI's limits per batch (https://platform.openai.com/docs/guides/batch).

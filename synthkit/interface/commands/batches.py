@@ -7,8 +7,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from synthkit.calls.batch_journal import JOURNAL_FILE
-from synthkit.errors import UserError
+from synthkit.calls.batch.journal import JOURNAL_FILE
+from synthkit.core.errors import UserError
 
 
 def main(argv: list) -> None:
@@ -21,10 +21,10 @@ def main(argv: list) -> None:
 
 
 async def _batches(run: Path, cancel: bool, offline: bool) -> str:
-    from synthkit.calls.batch import BatchClient
-    from synthkit.calls.batch_journal import BatchJournal
-    from synthkit.calls.batch_price import check_batch
-    from synthkit.calls.batch_run import batch_status, cancel_all, format_status
+    from synthkit.calls.batch.client import BatchClient
+    from synthkit.calls.batch.journal import BatchJournal
+    from synthkit.calls.batch.price import check_batch
+    from synthkit.calls.batch.rounds import batch_status, cancel_all, format_status
     from synthkit.calls.providers import RequestFailed, check_key
 
     if not (run / JOURNAL_FILE).is_file():
@@ -53,7 +53,7 @@ def _saved_llm(run: Path):
     """The run's llm settings, from the config it saved (keys are never in it: only their variable's name)."""
     from omegaconf import OmegaConf
 
-    from synthkit.config import LLMConfig
+    from synthkit.core.config import LLMConfig
 
     saved = run / ".hydra" / "config.yaml"
     try:

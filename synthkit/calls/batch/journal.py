@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synthkit.errors import UserError
+from synthkit.core.errors import UserError
 
 JOURNAL_FILE = "batches.jsonl"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})

@@ -3,7 +3,7 @@ the cost per row it measured and what the whole run would cost at that rate."""
 
 import textwrap
 
-from synthkit.record import read_rows
+from synthkit.core.record import read_rows
 
 SHOWN_CHARS = 400  # of each output field
 MAX_SHOWN = 12  # rows printed at most

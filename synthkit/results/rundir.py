@@ -12,9 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Optional
 
-from synthkit.errors import UserError
-from synthkit.record import Row, read_rows
-from synthkit.secrets import redact
+from synthkit.core.errors import UserError
+from synthkit.core.record import Row, read_rows
+from synthkit.core.secrets import redact
 
 DATA_FILE = "data.jsonl"
 REJECTS_FILE = "rejects.jsonl"

@@ -15,9 +15,12 @@ SUBCOMMANDS = {
         "synthkit.results.export",
         "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)",
     ),
-    "score": ("synthkit.quality.scoring", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
+    "score": ("synthkit.results.scoring", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
     "push": ("synthkit.results.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
-    "batches": ("synthkit.calls.batch_cli", "show a batch-mode run's provider batches; --cancel cancels open ones"),
+    "batches": (
+        "synthkit.interface.commands.batches",
+        "show a batch-mode run's provider batches; --cancel cancels open ones",
+    ),
 }
 _STARTED = time.time()
 SWEPT_ENV = "SYNTHKIT_SWEPT_KEYS"  # the keys a multirun sweeps, for its jobs' draws
@@ -30,14 +33,14 @@ def main() -> None:
         return
     if command in ("--help", "-h"):
         print(_subcommand_help())
-    from synthkit.errors import UserError
-    from synthkit.secrets import refuse_secret_overrides
+    from synthkit.core.errors import UserError
+    from synthkit.core.secrets import refuse_secret_overrides
 
     try:
         refuse_secret_overrides(sys.argv[1:])
     except UserError as e:
         _fail(str(e))
-    from synthkit.config import expand_aliases
+    from synthkit.core.config import expand_aliases
 
     sys.argv[1:] = expand_aliases(sys.argv[1:])
     _main_hydra()
@@ -46,7 +49,7 @@ def main() -> None:
 def _subcommand(name: str, argv: list) -> None:
     from importlib import import_module
 
-    from synthkit.errors import UserError
+    from synthkit.core.errors import UserError
 
     try:
         import_module(SUBCOMMANDS[name][0]).main(argv)
@@ -61,8 +64,8 @@ def _subcommand_help() -> str:
 
 
 def _main_hydra() -> None:
-    from synthkit.config import COMPOSITION_ERRORS, composition_error, register
-    from synthkit.errors import UserError
+    from synthkit.core.config import COMPOSITION_ERRORS, composition_error, register
+    from synthkit.core.errors import UserError
     from synthkit.results.sweep import REPORT_ENV
 
     register()
@@ -148,8 +151,8 @@ def _run(cfg) -> None:
     if cfg.dry_run:
         from hydra.core.hydra_config import HydraConfig
 
+        from synthkit.core.errors import UserError
         from synthkit.engine.dry_run import describe
-        from synthkit.errors import UserError
 
         _drop_if_made_empty(Path(HydraConfig.get().runtime.output_dir))  # a dry run writes nothing
         try:
@@ -161,8 +164,8 @@ def _run(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from synthkit.core.errors import UserError
     from synthkit.engine.run import generate  # after composition: `--cfg job` never loads the engine
-    from synthkit.errors import UserError
     from synthkit.results.sweep import record_job_error
 
     hydra_cfg = HydraConfig.get()
@@ -185,7 +188,7 @@ def _run(cfg) -> None:
     if cfg.card:
         result.notes.append(_card(out_dir))
     if cfg.preview:
-        from synthkit.results.preview import preview_report
+        from synthkit.engine.preview import preview_report
 
         _print(preview_report(result, full_rows))
     else:
@@ -281,7 +284,7 @@ def summary(result) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    from synthkit.secrets import redact
+    from synthkit.core.secrets import redact
 
     print(f"synthkit: error: {redact(message)}", file=sys.stderr)
     sys.exit(code)

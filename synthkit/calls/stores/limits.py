@@ -48,7 +48,7 @@ class SharedRate:
 
 class EndpointLimits:
     """The rpm and tpm limits of one endpoint, either may be absent, over rates kept in files of this
-    machine (RateLimits) or on a shared store (synthkit.calls.store_redis.RedisRateLimits)."""
+    machine (RateLimits) or on a shared store (synthkit.calls.stores.redis_store.RedisRateLimits)."""
 
     def __init__(self, requests, tokens):
         self.requests, self.tokens = requests, tokens

@@ -18,8 +18,8 @@ from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from synthkit.calls.providers import RowRefused
+from synthkit.core.errors import UserError
 from synthkit.corpus.domain import TAG, CorpusAttribute
-from synthkit.errors import UserError
 from synthkit.spec.checks import CheckFailure
 from synthkit.spec.parsing import ParseError, parse_json_object
 
@@ -202,7 +202,7 @@ def _embed(embedder, index, path: Path) -> None:
 
 def make_relabeler(cfg, tasks: list) -> Relabeler:
     """The relabeler of relabel=true, loaded and checked before the run starts."""
-    from synthkit.quality.scoring import load
+    from synthkit.results.scoring import load
 
     plans = [plan_of(t) for t in tasks]  # refuse a task without a corpus or a judge before loading anything
     del plans

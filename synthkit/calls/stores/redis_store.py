@@ -18,8 +18,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import parse_qs, urlparse
 
-from synthkit.calls.limits import EndpointLimits, rate_name
-from synthkit.errors import UserError
+from synthkit.calls.stores.limits import EndpointLimits, rate_name
+from synthkit.core.errors import UserError
 
 if TYPE_CHECKING:
     from synthkit.calls.providers.base import Completion
@@ -329,7 +329,7 @@ def _reason(error: Exception) -> str:
 
 
 class RedisCache:
-    """The response cache (keys from synthkit.calls.cache.request_key), each answer a JSON string."""
+    """The response cache (keys from synthkit.calls.stores.cache.request_key), each answer a JSON string."""
 
     def __init__(self, store: RedisStore):
         self.store = store
@@ -395,7 +395,7 @@ class RedisRate:
 
 
 class RedisRateLimits(EndpointLimits):
-    """synthkit.calls.limits.RateLimits on the store: a request's rpm and tpm slots are one script."""
+    """synthkit.calls.stores.limits.RateLimits on the store: a request's rpm and tpm slots are one script."""
 
     def __init__(self, store: RedisStore, endpoint: str, rpm: float | None, tpm: float | None):
         name = rate_name(endpoint)

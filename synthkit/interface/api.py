@@ -11,8 +11,8 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from synthkit.config import RUN_ID_ENV
-from synthkit.errors import UserError
+from synthkit.core.config import RUN_ID_ENV
+from synthkit.core.errors import UserError
 
 
 def compose(*overrides: str, config_dir: Optional[str] = None):
@@ -21,8 +21,8 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
     from hydra import initialize_config_module
     from hydra.core.global_hydra import GlobalHydra
 
-    from synthkit.config import COMPOSITION_ERRORS, composition_error, expand_aliases, register
-    from synthkit.secrets import refuse_secret_overrides
+    from synthkit.core.config import COMPOSITION_ERRORS, composition_error, expand_aliases, register
+    from synthkit.core.secrets import refuse_secret_overrides
 
     refuse_secret_overrides(overrides)
     register()
@@ -52,7 +52,7 @@ class Run:
         try:
             import datasets
         except ImportError:
-            from synthkit import DISTRIBUTION
+            from synthkit.core.extras import DISTRIBUTION
 
             raise UserError(f"dataset() needs the datasets library: pip install '{DISTRIBUTION}[export]'") from None
         return datasets.Dataset.from_json(str(self.data_path))

@@ -1,0 +1,1 @@
+"""Provider batch APIs (OpenAI Files + Batches): rounds of requests at half the price."""

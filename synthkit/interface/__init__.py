@@ -1,0 +1,1 @@
+"""What users touch: the command line, the Python API and the subcommands that read a finished run."""
