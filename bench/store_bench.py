@@ -29,7 +29,7 @@ from synthkit.calls.cost import Price
 from synthkit.calls.stores.limits import EndpointLimits
 from synthkit.calls.providers.base import Completion
 from synthkit.calls.stores.redis_store import RedisStore
-from synthkit.calls.stores import SharedBudget, Stores
+from synthkit.calls.stores.shared import RedisStores, SharedBudget
 from synthkit.core.config import LLMConfig
 from synthkit.core.ledger import Ledger
 url, ops, index = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -63,11 +63,11 @@ def ledger():
 async def main():
     llm = LLMConfig(provider="bench", model="bench", max_retries=0)  # plain, as the engine hands it over
     price = Price(1e-6, 2e-6)
-    bare = ModelCaller(Instant(), llm, Stores(None, EndpointLimits(None, None), SharedBudget(None, None, None)), ledger())
+    bare = ModelCaller(Instant(), llm, RedisStores(None, EndpointLimits(None, None), SharedBudget(None, None, None)), ledger())
     # Everything on: the cache, an rpm and a tpm limit far above the load, a $ cap far above the spend.
     limits = store.rate_limits("bench-endpoint", rpm=10**12, tpm=10**15)
     budget = SharedBudget(price, 10.0**9, store.budget("bench-ledger", 10.0**9))
-    stored = ModelCaller(Instant(), llm, Stores(store.cache, limits, budget, store), ledger())
+    stored = ModelCaller(Instant(), llm, RedisStores(store.cache, limits, budget, store), ledger())
     await store.cache.get("warm-up")
     await stored.call(MESSAGES, {}, "bench", f"warm-up-{index}")
     per_call = {"bare": await requests_per_second(bare, "bare"), "stored": await requests_per_second(stored, "miss")}

@@ -15,6 +15,6 @@ def generate(*overrides: str, **options):
 
 def compose(*overrides: str, **options):
     """The config the command line would compose; see synthkit.interface.api.compose."""
-    from synthkit.interface.api import compose as run
+    from synthkit.core.compose import compose as run
 
     return run(*overrides, **options)

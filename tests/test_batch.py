@@ -47,7 +47,7 @@ def drive(server: BatchServer, out: Path, requests, **kwargs):
 
     async def main():
         client = BatchClient(server.base_url, "sk-test", name="the test provider")
-        journal = BatchJournal(out)
+        journal = BatchJournal(out / "batches.jsonl")
         try:
             return await run_batches(
                 requests, client, journal, POLL_S, lambda r: results.setdefault(r.custom_id, r), **kwargs
@@ -146,7 +146,7 @@ def test_failures_and_expiry_come_back_for_resubmission(batch_server, tmp_path):
         assert not answered & set(more)  # what was answered is never asked again
         answered |= {c for c, r in more.items() if r.ok}
     assert unanswered == [] and len(answered) == 60
-    rows = asyncio.run(batch_status(BatchJournal(tmp_path)))
+    rows = asyncio.run(batch_status(BatchJournal(tmp_path / "batches.jsonl")))
     assert rows[0]["state"] == "collected" and rows[0]["requests"] == 60 and rows[0]["unanswered"] > 10
 
 
@@ -156,7 +156,7 @@ def test_batch_created_but_not_journaled_is_found_not_recreated(batch_server, tm
 
     async def crash_after_create():
         # What a kill between the provider's answer to create and the journal line leaves behind.
-        client, journal = BatchClient(server.base_url, None), BatchJournal(tmp_path)
+        client, journal = BatchClient(server.base_url, None), BatchJournal(tmp_path / "batches.jsonl")
         entry = journal.plan([c for c, _ in requests])
         journal.uploaded(entry, await client.upload(b"".join(request_line(c, b) for c, b in requests), "in.jsonl"))
         journal.creating(entry)
@@ -184,7 +184,7 @@ async def main():
     url, out, results = sys.argv[1], Path(sys.argv[2]), open(sys.argv[3], "a")
     def keep(r):
         results.write(json.dumps([r.custom_id, r.ok]) + "\\n"); results.flush()
-    client, journal = BatchClient(url, "sk-test"), BatchJournal(out)
+    client, journal = BatchClient(url, "sk-test"), BatchJournal(out / "batches.jsonl")
     await run_batches(requests_for(30), client, journal, 0.02, keep, max_requests=4)
     await client.aclose()
 
@@ -229,7 +229,7 @@ def test_cancel_all_stops_batches_and_keeps_what_they_did(batch_server, tmp_path
     requests = requests_for(12)
 
     async def submit_then_stop():
-        client, journal = BatchClient(server.base_url, None), BatchJournal(tmp_path)
+        client, journal = BatchClient(server.base_url, None), BatchJournal(tmp_path / "batches.jsonl")
         task = asyncio.create_task(run_batches(requests, client, journal, POLL_S, lambda r: None, max_requests=5))
         while sum(e.batch_id is not None for e in journal.entries.values()) < 3:
             await asyncio.sleep(0.01)
@@ -265,7 +265,7 @@ def test_batch_price():
 
 
 def test_journal_replays_state_and_drops_a_torn_last_line(tmp_path):
-    journal = BatchJournal(tmp_path)
+    journal = BatchJournal(tmp_path / "batches.jsonl")
     first, second = journal.plan(["a", "b"]), journal.plan(["c"])
     journal.uploaded(first, "file-1")
     journal.creating(first)
@@ -275,11 +275,11 @@ def test_journal_replays_state_and_drops_a_torn_last_line(tmp_path):
     journal.close()
     with open(tmp_path / "batches.jsonl", "a") as f:
         f.write('{"event": "uploaded", "local_id": "')  # what a kill -9 mid-write leaves
-    journal = BatchJournal(tmp_path)
+    journal = BatchJournal(tmp_path / "batches.jsonl")
     entry, pending = journal.entries[first.local_id], journal.entries[second.local_id]
     assert (entry.batch_id, entry.status, entry.collected, entry.failed) == ("batch_1", "completed", True, ["b"])
     assert pending.file_id is None and not pending.creating
     assert journal.settled() == {"a", "c"}  # b came back unanswered: to resubmit
     journal.uploaded(pending, "file-2")  # appends cleanly after the torn line was dropped
     journal.close()
-    assert BatchJournal(tmp_path).entries[second.local_id].file_id == "file-2"
+    assert BatchJournal(tmp_path / "batches.jsonl").entries[second.local_id].file_id == "file-2"

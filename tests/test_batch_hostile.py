@@ -94,7 +94,7 @@ def test_a_journal_of_foreign_lines_is_refused_before_it_is_touched(tmp_path):
     journal = tmp_path / "batches.jsonl"
     journal.write_bytes(b'{"event": "hello"}\n[1]\ntorn')
     try:
-        BatchJournal(tmp_path)
+        BatchJournal(tmp_path / "batches.jsonl")
     except UserError as e:
         assert "damaged at line 1" in str(e)
     else:

@@ -99,7 +99,7 @@ def test_push_refuses_before_uploading(run_dir, hub, monkeypatch, args, token, n
     import huggingface_hub.constants
 
     from synthkit.errors import UserError
-    from synthkit.results.push import main
+    from synthkit.interface.commands.push import main
 
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
     monkeypatch.setenv("HF_TOKEN", token)

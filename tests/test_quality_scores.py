@@ -7,11 +7,13 @@ import json
 import pytest
 from helpers import tiny_static_model
 
+from synthkit.core.config import ScoreConfig
 from synthkit.errors import UserError
 from synthkit.quality.embedder import load_embedder
 from synthkit.quality.mining import mine_hard_negatives
-from synthkit.quality.score import Thresholds, records, score_rows, score_run, summary
+from synthkit.quality.score import records, score_rows, summary
 from synthkit.results.export import Example
+from synthkit.results.rundir import RunDir
 
 TOPICS = {
     "cats": "cat kitten feline purr",
@@ -73,7 +75,7 @@ def flags_by_name(scores):
 
 def test_each_flag_fires_on_its_planted_row_only(embedder):
     # batch_size 3 makes the rows of one task type span several encoding batches.
-    flags = flags_by_name(score_rows(planted_rows(), EXPORTS, embedder, Thresholds(batch_size=3)))
+    flags = flags_by_name(score_rows(planted_rows(), EXPORTS, embedder, ScoreConfig(batch_size=3)))
     assert "false_negative" in flags["paraphrased negative"]
     assert "easy_negative" in flags["unrelated negative"]
     assert "inconsistent" in flags["query of another row's positive"]
@@ -88,20 +90,20 @@ def test_each_flag_fires_on_its_planted_row_only(embedder):
 def test_a_fixed_easy_margin_replaces_the_in_batch_rule(embedder):
     margins = {n: r["margin"] for n, r in zip(NAMES, records(score_rows(planted_rows(), EXPORTS, embedder)))}
     for threshold in (margins["unrelated negative"] - 1e-3, 0.1, 0.5):
-        flags = flags_by_name(score_rows(planted_rows(), EXPORTS, embedder, Thresholds(easy_margin=threshold)))
+        flags = flags_by_name(score_rows(planted_rows(), EXPORTS, embedder, ScoreConfig(easy_margin=threshold)))
         easy = {n for n, f in flags.items() if "easy_negative" in f}
         # margins are rounded to 4 places in the records
         assert easy == {n for n, m in margins.items() if m is not None and m >= threshold + 1e-4}, threshold
     assert (
         "easy_negative"
         in flags_by_name(
-            score_rows(planted_rows(), EXPORTS, embedder, Thresholds(easy_margin=margins["unrelated negative"] - 1e-3))
+            score_rows(planted_rows(), EXPORTS, embedder, ScoreConfig(easy_margin=margins["unrelated negative"] - 1e-3))
         )["unrelated negative"]
     )
 
 
 def test_thresholds_move_the_flags(embedder):
-    lenient = Thresholds(false_negative_ratio=1.01, top_k=20, near_duplicate=1.01)
+    lenient = ScoreConfig(false_negative_ratio=1.01, top_k=20, near_duplicate=1.01)
     flags = flags_by_name(score_rows(planted_rows(), EXPORTS, embedder, lenient))
     assert "false_negative" not in flags["paraphrased negative"]
     assert "inconsistent" not in flags["query of another row's positive"]
@@ -111,7 +113,10 @@ def test_thresholds_move_the_flags(embedder):
 def test_scores_file_has_one_line_per_row_keyed_by_identity(embedder, model_dir, tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in planted_rows()), encoding="utf-8")
-    _, result = score_run(data, EXPORTS, embedder)
+    run = RunDir(tmp_path)
+    scores = score_rows(run.raw_rows(), EXPORTS, embedder)
+    result = summary(scores)
+    run.write_scores(records(scores), result)
     lines = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(lines) == len(PLANTED) + 1
     assert lines[0]["row"] == 0 and lines[0]["cell"] == "text_retrieval/English"
@@ -167,6 +172,6 @@ def test_a_wrong_model_path_is_one_line_naming_embedder_model(tmp_path):
         with pytest.raises(UserError) as error:
             load_embedder("model2vec", model)
         message = str(error.value)
-        assert "\n" not in message and f"embedder.model={model}" in message and "synthkit[quality]" in message
+        assert "\n" not in message and f"embedder.model={model}" in message and "synthkit-embed[quality]" in message
     with pytest.raises(UserError, match="embedder.backend=faiss is not one of"):
         load_embedder("faiss", str(tmp_path))

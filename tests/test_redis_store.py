@@ -198,10 +198,11 @@ async def _script_runs(store) -> int:
 def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
     """Before a request, one script answers from the cache or reserves and takes the rate slots; after it, one
     script settles, caches and corrects the tpm schedule. A retried finish is not charged twice."""
-    from synthkit.calls.cost import BudgetExhausted, Price
+    from synthkit.calls.cost import Price
     from synthkit.calls.providers.base import Completion
-    from synthkit.calls.stores import SharedBudget, Stores
+    from synthkit.calls.stores.base import BudgetExhausted
     from synthkit.calls.stores.redis_store import RedisStore
+    from synthkit.calls.stores.shared import RedisStores, SharedBudget
 
     async def main():
         store = RedisStore(redis_server.url)
@@ -211,7 +212,7 @@ def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
         async def schedule() -> float:  # when the tpm schedule's next token is free
             return float(await store.client.get(limits.tokens.name) or 0)
 
-        stores = Stores(store.cache, limits, SharedBudget(Price(1e-3, 1e-3), 0.5, ledger), store)
+        stores = RedisStores(store.cache, limits, SharedBudget(Price(1e-3, 1e-3), 0.5, ledger), store)
         scripts = await _script_runs(store)
         cached, token, wait = await stores.admit("k", 100, 200, slot_tokens=10)  # estimate $0.30
         assert cached is None and token is not None and wait is not None and wait < 0.05  # a fresh schedule
@@ -249,13 +250,13 @@ def test_a_request_admits_and_finishes_in_one_script_each(redis_server):
 def test_a_cached_value_that_is_no_answer_is_a_miss(redis_server, raw):
     """Another writer's or a damaged value under a cache key: asked of the model again (and reserved), no traceback."""
     from synthkit.calls.cost import Price
-    from synthkit.calls.stores import SharedBudget, Stores
     from synthkit.calls.stores.redis_store import RedisStore
+    from synthkit.calls.stores.shared import RedisStores, SharedBudget
 
     async def main():
         store = RedisStore(redis_server.url)
         ledger = store.budget("sweep-4", max_cost_usd=1.0)
-        stores = Stores(
+        stores = RedisStores(
             store.cache, store.rate_limits("e", None, None), SharedBudget(Price(1e-3, 1e-3), 1.0, ledger), store
         )
         await store.client.set(store.cache.key("k"), raw)
@@ -309,7 +310,8 @@ def test_server_restart_mid_run_loses_nothing(redis_server, capsys):
 
 
 def test_server_gone_for_good_stops_the_run(redis_server, capsys):
-    from synthkit.calls.stores.redis_store import RedisStore, StoreUnavailable
+    from synthkit.calls.stores.base import StoreUnavailable
+    from synthkit.calls.stores.redis_store import RedisStore
 
     store = RedisStore(redis_server.url, outage_s=0.5)
     redis_server.stop()
@@ -343,7 +345,7 @@ def test_url_mistakes_are_one_line_user_errors(url, message):
     from synthkit.calls.stores.redis_store import RedisStore
 
     with pytest.raises(UserError, match=message) as error:
-        RedisStore(url)
+        RedisStore(url, password_env="SYNTHKIT_REDIS_PASSWORD")
     assert "\n" not in str(error.value) and "hunter2" not in str(error.value)
 
 
@@ -365,13 +367,13 @@ def test_password_comes_from_the_environment(tmp_path, monkeypatch):
     try:
         monkeypatch.delenv("SYNTHKIT_REDIS_PASSWORD", raising=False)
         with pytest.raises(UserError, match="refused the login.*set SYNTHKIT_REDIS_PASSWORD"):
-            RedisStore(server.url)
+            RedisStore(server.url, password_env="SYNTHKIT_REDIS_PASSWORD")
         monkeypatch.setenv("SYNTHKIT_REDIS_PASSWORD", "wrong")
         with pytest.raises(UserError, match="refused the login.*check SYNTHKIT_REDIS_PASSWORD") as error:
-            RedisStore(server.url)
+            RedisStore(server.url, password_env="SYNTHKIT_REDIS_PASSWORD")
         assert "wrong" not in str(error.value).replace("wrongpass", "")
         monkeypatch.setenv("SYNTHKIT_REDIS_PASSWORD", "s3cret-pw")
-        store = RedisStore(server.url)
+        store = RedisStore(server.url, password_env="SYNTHKIT_REDIS_PASSWORD")
 
         async def main():
             try:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from synthkit.calls.cost import Budget, BudgetExhausted, Price, price_of
+from synthkit.calls.cost import Price, price_of
 from synthkit.calls.providers.base import (
     Completion,
     ProviderRefused,
@@ -27,6 +27,8 @@ from synthkit.calls.providers.base import (
     retry_after,
 )
 from synthkit.calls.stores import cache as cache_module
+from synthkit.calls.stores.base import BudgetExhausted
+from synthkit.calls.stores.budget_file import Budget
 from synthkit.calls.stores.cache import CACHE_FILE, ResponseCache, cache_dir, request_key
 from synthkit.calls.stores.limits import SharedRate
 from synthkit.core.config import LLMConfig
@@ -311,8 +313,8 @@ def test_cache_dir_that_is_a_file_is_refused(tmp_path):
     target = tmp_path / "cachefile"
     target.write_text("x")
     with pytest.raises(UserError, match=f"^cache_dir={target} is a file: choose a directory .*cache=off"):
-        cache_dir(SimpleNamespace(cache_dir=str(target)))
-    made = cache_dir(SimpleNamespace(cache_dir=str(tmp_path / "a" / "b")))
+        cache_dir(str(target))
+    made = cache_dir(str(tmp_path / "a" / "b"))
     assert made.is_dir() and not list(made.iterdir())  # made, and its write probe removed
 
 

@@ -226,7 +226,9 @@ def _cells(*specs) -> list:
 
 
 def _scheduler(cells, done=None, written=None, limits=None):
-    return Scheduler(cells, done or {}, Counter(written or {}), limits or RejectLimits())
+    return Scheduler(
+        cells, done or {}, Counter(written or {}), limits or RejectLimits(0.9, 50, 20)
+    )  # the defaults of conf/config.yaml
 
 
 def test_round_robin_over_cells():

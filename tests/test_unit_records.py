@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from synthkit.core import secrets
+from synthkit.core import compose, secrets
 from synthkit.core.record import Row, Usage, read_rows
 from synthkit.errors import UserError
 from synthkit.quality.dedup import Deduplicator
@@ -266,11 +266,11 @@ def test_bearer_header_and_non_keys():
 )
 def test_refuse_secret_overrides(override):
     with pytest.raises(UserError, match="keys are not taken as overrides"):
-        secrets.refuse_secret_overrides([override])
+        compose.refuse_secret_overrides([override])
 
 
 def test_allowed_overrides():
-    secrets.refuse_secret_overrides(["llm.api_key_env=MY_KEY", "task.task=api_key", "num_rows=3"])
+    compose.refuse_secret_overrides(["llm.api_key_env=MY_KEY", "task.task=api_key", "num_rows=3"])
 
 
 def test_the_card_schema_is_the_union_of_the_rows_columns():

@@ -1,19 +1,14 @@
-"""Prices per token and the run's spending. Prices come from litellm's own price map, read as
-the JSON file litellm ships (what it loads with LITELLM_LOCAL_MODEL_COST_MAP), so that pricing
-never costs the seconds of importing litellm."""
+"""Prices per token. They come from litellm's own price map, read as the JSON file litellm ships (what it loads
+with LITELLM_LOCAL_MODEL_COST_MAP), so that pricing never costs the seconds of importing litellm."""
 
-import fcntl
 import functools
 import importlib.util
 import json
-import os
-import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from synthkit.core.config import LLMConfig
-from synthkit.core.errors import UserError
 
 PRICE_MAP_FILE = "model_prices_and_context_window_backup.json"
 CHARS_PER_TOKEN = 4  # to estimate tokens (and reserve money and rate) before the real count is known
@@ -59,126 +54,3 @@ def _litellm_prices() -> dict:
         return json.loads((Path(spec.origin).parent / PRICE_MAP_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-
-
-BUDGET_LEDGER = "synthkit-spent.json"  # in an output dir, or a sweep dir: what its runs have spent together
-
-
-class Budget:
-    """Money spent, against an optional cap, kept in a ledger file so that it holds across resumes of
-    one output dir and across the jobs of a sweep. Before each request the caller reserves what it may
-    cost at most (its prompt and llm.max_tokens of answer); the reservation is settled to the real
-    cost after. A request whose reservation would cross the cap is not sent, so spending stays within
-    the cap, give or take one request's estimate. Reservations are kept per process, and those of
-    processes that died (kill -9) are dropped."""
-
-    def __init__(self, price: Optional[Price], max_cost_usd: Optional[float], ledger: Path):
-        self.price = price
-        self.max_cost_usd = max_cost_usd
-        self.ledger = ledger
-        self._me = f"{socket.gethostname()}:{os.getpid()}"
-
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
-        return None if self.price is None else self.price.cost(prompt_tokens, completion_tokens)
-
-    def reserve(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """Reserve the most a request may cost; raises BudgetExhausted when that would cross the cap."""
-        estimate = self.cost(prompt_tokens, completion_tokens) or 0.0
-        if self.max_cost_usd is None:
-            return estimate
-
-        def change(state: dict) -> None:
-            committed = state["spent"] + sum(state["reserved"].values())
-            if committed + estimate > self.max_cost_usd and (committed > 0 or state["spent"] >= self.max_cost_usd):
-                raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${state['spent']:.4f})")
-            state["reserved"][self._me] = state["reserved"].get(self._me, 0.0) + estimate
-
-        self._update(change)
-        return estimate
-
-    def settle(self, reserved: float, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
-        """Turn a reservation into what the answer cost (None for an unpriced model)."""
-        cost = self.cost(prompt_tokens, completion_tokens)
-        if not cost and not reserved:  # nothing to record (an unpriced or free model, no cap)
-            return cost
-
-        def change(state: dict) -> None:
-            state["spent"] += cost or 0.0
-            left = state["reserved"].get(self._me, 0.0) - reserved
-            if left > 1e-12:
-                state["reserved"][self._me] = left
-            else:
-                state["reserved"].pop(self._me, None)
-
-        self._update(change)
-        return cost
-
-    def release(self, reserved: float) -> None:
-        """A request that cost nothing after all (it failed)."""
-        if reserved:
-            self.settle(reserved, 0, 0)
-
-    @property
-    def spent(self) -> float:
-        return self._update(lambda state: None)["spent"]
-
-    def _update(self, change) -> dict:
-        try:
-            fd = os.open(self.ledger, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as e:
-            raise UserError(f"cannot write the budget ledger {self.ledger}: {e.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            raw = os.pread(fd, 1 << 20, 0)
-            state = _ledger_state(raw)
-            _drop_dead(state["reserved"])
-            change(state)
-            data = json.dumps(state).encode()
-            os.pwrite(fd, data, 0)
-            os.ftruncate(fd, len(data))
-            return state
-        except OSError as e:
-            raise UserError(f"cannot write the budget ledger {self.ledger}: {e.strerror}") from None
-        finally:
-            os.close(fd)  # releases the lock
-
-
-class BudgetExhausted(Exception):
-    pass
-
-
-def _ledger_state(raw: bytes) -> dict:
-    try:
-        state = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        state = {}
-    if isinstance(state, (int, float)):  # the plain number earlier versions wrote
-        state = {"spent": float(state)}
-    if not isinstance(state, dict):
-        state = {}
-    spent = state.get("spent")
-    reserved = state.get("reserved")
-    return {
-        "spent": float(spent) if isinstance(spent, (int, float)) else 0.0,
-        "reserved": {k: v for k, v in reserved.items() if isinstance(v, (int, float))}
-        if isinstance(reserved, dict)
-        else {},
-    }
-
-
-def _drop_dead(reserved: dict) -> None:
-    host = socket.gethostname()
-    for owner in list(reserved):
-        name, _, pid = owner.rpartition(":")
-        if name == host and pid.isdigit() and not _alive(int(pid)):
-            del reserved[owner]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

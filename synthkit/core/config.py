@@ -2,7 +2,6 @@
 ill-typed value fails at composition time instead of somewhere inside a long run."""
 
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -114,18 +113,6 @@ class JudgeConfig:
     min_score: int = 3
     reask: bool = True  # false: a row under min_score is rejected at once
     unreadable: JudgeUnreadable = JudgeUnreadable.reject  # after one re-ask of the judge
-
-
-JUDGE_ALIASES = {"judge": "judge.enabled", "judge.llm": "llm@judge.llm"}
-
-
-def expand_aliases(overrides) -> list:
-    """`judge=true` and `judge.llm=NAME` as Hydra spells them (`judge` is a node, judge.llm an optional group)."""
-    expanded = []
-    for override in overrides:
-        key, sep, value = str(override).partition("=")
-        expanded.append(f"{JUDGE_ALIASES[key]}={value}" if sep and key in JUDGE_ALIASES else override)
-    return expanded
 
 
 @dataclass
@@ -246,68 +233,3 @@ def register() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     if not OmegaConf.has_resolver("synthkit.run_id"):
         OmegaConf.register_new_resolver("synthkit.run_id", _run_id)
-
-
-def _composition_errors() -> tuple:
-    import yaml
-    from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
-
-    return HydraException, OmegaConfBaseException, yaml.YAMLError
-
-
-COMPOSITION_ERRORS = _composition_errors()
-
-
-# Hydra launcher plugins by the extra that installs them (+launcher=... presets in conf/launcher/).
-LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_slurm": "slurm", "submitit_local": "slurm", "ray": "ray"}
-
-
-def composition_error(error: Exception) -> str:
-    """One line for a config that does not compose: a missing option, a bad override or value, a YAML file
-    that does not parse."""
-    import yaml
-    from hydra.errors import MissingConfigException
-
-    if isinstance(error, yaml.YAMLError):
-        mark = getattr(error, "problem_mark", None)
-        where = f"{mark.name} line {mark.line + 1}" if mark else "a config file"
-        return f"{where} is not valid YAML: {getattr(error, 'problem', None) or error}"
-    if isinstance(error, MissingConfigException):
-        group, _, name = (error.missing_cfg_file or "").rpartition("/")
-        if group == "hydra/launcher" and name in LAUNCHER_EXTRAS:
-            from synthkit.core.extras import pip_install
-
-            return f"the {name} launcher is not installed: {pip_install(LAUNCHER_EXTRAS[name])}"
-        if group and error.options:
-            return f"no {group} named '{name}'; available: {', '.join(error.options)}"
-    return _one_line(error)
-
-
-def _one_line(error: Exception) -> str:
-    unknown = re.match(r"Could not override '([^']+)'", str(error))
-    if unknown and "not in" in str(error.__cause__):
-        return f"unknown key '{unknown.group(1)}'; list the valid keys with: synthkit <your overrides> --cfg job"
-    text = str(error)
-    if error.__cause__ is not None and str(error.__cause__) not in text:
-        text += ": " + str(error.__cause__)
-    lines = [line.strip() for line in text.splitlines()]
-    # OmegaConf appends location details (full_key, object_type) that repeat what the message says.
-    lines = [line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
-    text = " ".join(lines)
-    if any(
-        s in text
-        for s in (
-            "Ambiguous value",
-            "Unknown function",
-            "mismatched input",
-            "no viable alternative",
-            "extraneous input",
-            "token recognition error",
-        )
-    ):
-        text += (
-            " -- free text with commas, brackets, parentheses or quotes must be quoted: "
-            "'task.task=\"Given a city, retrieve...\"'"
-        )
-    return text

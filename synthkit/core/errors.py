@@ -6,3 +6,11 @@ class UserError(Exception):
         from synthkit.core.secrets import redact
 
         super().__init__(redact(str(message)))
+
+
+class RunStoppedEarly(UserError):
+    """The run ended before all its rows were made (rows written are kept): `.run` is what it made."""
+
+    def __init__(self, message: str, run):
+        super().__init__(message)
+        self.run = run

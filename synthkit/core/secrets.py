@@ -20,25 +20,22 @@ _KEY_SHAPE = re.compile(
 EXTRA_ENV = "SYNTHKIT_SECRET_VARS"
 
 
-_SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.I)
-_STORE_OVERRIDE = re.compile(r"^[+~]*store=(.+)$")
+def url_password_refusal(url: str, password_env: str | None) -> str | None:
+    """Why a store URL must be refused (it holds a password, which would be saved with the run's config), or None."""
+    from urllib.parse import parse_qs, urlparse
 
-
-def refuse_secret_overrides(overrides) -> None:
-    """Keys are never taken as overrides: synthkit saves overrides to disk."""
-    from synthkit.core.errors import UserError
-
-    for arg in overrides:
-        if _SECRET_OVERRIDE.match(str(arg)):
-            raise UserError(
-                "keys are not taken as overrides (synthkit saves overrides to disk): put the key in the "
-                "environment variable named by llm.api_key_env"
-            )
-        store = _STORE_OVERRIDE.match(str(arg))
-        if store:  # a password in the store's URL would be saved with the overrides
-            from synthkit.calls.stores.redis_store import refuse_password
-
-            refuse_password(store.group(1).strip("'\""))
+    try:
+        parsed = urlparse(url)
+        password = parsed.password
+    except ValueError:
+        return None  # not a URL: the store says why
+    if password is None and "password" not in parse_qs(parsed.query):
+        return None
+    return "store URL must not contain a password (it would be saved with the run's config): " + (
+        f"remove it and set the {password_env} environment variable"
+        if password_env
+        else "remove it and put the password in the environment variable that store_password_env names"
+    )
 
 
 def key_like_name(name: str) -> bool:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from synthkit.core.errors import UserError
+from synthkit.core.paths import corpus_root
 from synthkit.corpus.chunker import Chunker, ChunkSettings
 from synthkit.corpus.reader import Reader, corpus_files
 
@@ -32,12 +33,6 @@ class Chunk:
     document: str
     source: str  # the file it comes from
     text: str
-
-
-def index_root() -> Path:
-    from synthkit.calls.stores.cache import default_cache_dir
-
-    return default_cache_dir() / "corpus"
 
 
 class CorpusIndex:
@@ -79,7 +74,7 @@ def open_index(path: str, field: str, id_field: str, settings: ChunkSettings, ro
     with _LOCK:
         if key in _OPEN:
             return _OPEN[key]
-        directory = (root or index_root()) / key
+        directory = (root or corpus_root(None)) / key
         reader = Reader(source if source.is_dir() else source.parent, files, field, id_field)
         if not (directory / "chunks.bin").is_file():
             _build(directory, reader, settings, identity)

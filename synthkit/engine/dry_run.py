@@ -8,8 +8,9 @@ from omegaconf import DictConfig
 
 from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
 from synthkit.core.config import check_bounds
+from synthkit.core.paths import corpus_root
 from synthkit.corpus.domain import check_corpus_used
-from synthkit.engine.plan import corpus_root, needs_brainstorm, probe_spec, units_of
+from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
 from synthkit.quality.llm_judge import PROMPT as JUDGE_PROMPT
 from synthkit.spec.task import TaskSpec
 
@@ -22,7 +23,7 @@ VALUES_SHOWN = 8
 def describe(cfg: DictConfig) -> str:
     check_bounds(cfg)
     units = units_of(cfg)
-    specs = [probe_spec(unit, cfg.preset, corpus_root(cfg)) for unit in units]
+    specs = [probe_spec(unit, cfg.preset, corpus_root(cfg.cache_dir)) for unit in units]
     check_corpus_used(cfg.get("corpus"), specs)
     if cfg.recipe is not None:
         lines = [

@@ -5,21 +5,71 @@ brainstorm's output, or a brainstorm stage that runs first."""
 import itertools
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from synthkit.core.config import check_bounds
 from synthkit.core.errors import UserError
+from synthkit.core.paths import corpus_root
 from synthkit.core.record import read_rows
+from synthkit.core.secrets import key_like_name
+from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.rows import DEFINITION, Cell
 from synthkit.quality.dedup import Deduplicator
+from synthkit.results.rundir import RunDir
 from synthkit.spec.task import TaskSpec
 from synthkit.spec.values import file_path
 
-BRAINSTORM_DIR = "brainstorm"  # the brainstorm stage's output, inside the run's output dir
 ROWS_PER_BRAINSTORM = 60  # ~20 definitions per answer, ~3 examples each: the paper's 500k from 150k
+
+
+@dataclass
+class RunPlan:
+    """What a run makes, checked before anything is written: its units and their tasks."""
+
+    units: list
+    specs: list  # a TaskSpec per unit (a stand-in definition where they are brainstormed)
+    label: str  # what is made, for summaries: a task name or a recipe
+
+    @property
+    def brainstorms(self) -> bool:
+        return any(map(needs_brainstorm, self.units))
+
+
+def plan_run(cfg: DictConfig) -> RunPlan:
+    """The run's units and task specs; config and template mistakes are one line here, before any request or
+    file."""
+    check_bounds(cfg)
+    _refuse_env_keys(cfg)
+    units = units_of(cfg)
+    specs = [probe_spec(unit, cfg.preset, corpus_root(cfg.cache_dir)) for unit in units]
+    check_corpus_used(cfg.get("corpus"), specs)
+    for spec in specs:
+        spec.render(spec.draw_attributes(cfg.seed, 0))
+    label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
+    if cfg.grid:
+        label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"
+    return RunPlan(units, specs, label)
+
+
+_ENV_INTERPOLATION = re.compile(r"\$\{oc\.env:\s*([^,}\s]+)")
+
+
+def _refuse_env_keys(cfg: DictConfig) -> None:
+    """A key read into a task config by ${oc.env:...} would be written into rows, prompts and config files."""
+    for section in ("task", "brainstorm", "recipe"):
+        node = cfg.get(section)
+        text = OmegaConf.to_yaml(node, resolve=False) if node is not None else ""
+        for name in _ENV_INTERPOLATION.findall(text):
+            if key_like_name(name):
+                raise UserError(
+                    f"{section} reads ${{oc.env:{name}}}, a key: keys go only in llm.api_key_env, "
+                    "never into task configs (they would be written with the rows)"
+                )
 
 
 @dataclass
@@ -57,7 +107,7 @@ def units_of(cfg: DictConfig) -> list:
         if cfg.recipe is not None:
             raise UserError("grid and recipe do not combine: sweep a recipe's task types with -m instead")
         task = OmegaConf.to_container(cfg.task, resolve=True)
-        return grid_units(task, list(cfg.grid), cfg.num_rows, cfg.preset, corpus_root(cfg))
+        return grid_units(task, list(cfg.grid), cfg.num_rows, cfg.preset, corpus_root(cfg.cache_dir))
     if cfg.recipe is None:
         return [Unit("", OmegaConf.to_container(cfg.task, resolve=True), cfg.num_rows)]
     recipe = OmegaConf.to_container(cfg.recipe, resolve=True)
@@ -108,12 +158,6 @@ def needs_brainstorm(unit: Unit) -> bool:
     return bool(unit.task.get("brainstorm")) and unit.task.get(DEFINITION) is None
 
 
-def corpus_root(cfg) -> Optional[Path]:
-    """Where corpus domains keep their chunk indexes: under the run's cache_dir (None: the default one)."""
-    directory = cfg.get("cache_dir")
-    return Path(directory).expanduser() / "corpus" if directory else None
-
-
 def probe_spec(unit: Unit, preset: str, corpus_root: Optional[Path] = None) -> TaskSpec:
     """The unit's task, with a stand-in definition where the definitions are not known yet."""
     task = unit.task
@@ -152,7 +196,7 @@ def generate_cells(cfg: DictConfig, units: list, brainstormed: Optional[Path]) -
             used[pool] = used.get(pool, 0) + unit.rows
             task[DEFINITION] = [d.text for d in definitions[start:] + definitions[:start]]
             origins = {d.text: d.origin for d in definitions}
-        spec = TaskSpec(task, cfg.preset, corpus_root(cfg))
+        spec = TaskSpec(task, cfg.preset, corpus_root(cfg.cache_dir))
         cells.append(Cell(spec, unit.rows, key=unit.key, tags=unit.tags, origins=origins))
     return cells
 
@@ -211,16 +255,19 @@ def count_definitions(path: Path) -> tuple:
     return kept, total - kept
 
 
-def write_flat_tasks(data_path: Path) -> Path:
+def write_flat_tasks(run: RunDir) -> Path:
     """flatten_tasks: tasks.jsonl beside a brainstorm's data, one row per distinct definition."""
-    out = data_path.with_name("tasks.jsonl")
-    with open(out, "w", encoding="utf-8") as f:
-        for d in read_definitions(data_path, None):
-            row = {
+    lines = (
+        json.dumps(
+            {
                 DEFINITION: d.text,
                 "category": d.source.attributes["category"],
                 **d.origin,
                 "model_name": d.source.model_name,
-            }
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return out
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for d in read_definitions(run.data, None)
+    )
+    return run.write_lines(run.tasks_file.name, lines)

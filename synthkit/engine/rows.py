@@ -1,5 +1,5 @@
 """The path of one row, top to bottom in `RowMaker.make`: sampled attributes -> prompt + schema ->
-model call -> parse -> validate and check -> write (or re-ask, or reject).
+model call -> parse -> validate -> reviews (checks, dedup, relabelling, judge) -> write (or re-ask, or reject).
 
 A run is a list of cells: a task with some attributes fixed and a number of rows to write. A plain
 run is one cell; a recipe mixture or an in-process grid is many (synthkit/engine/scheduler.py runs
@@ -10,14 +10,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
-from synthkit.calls.caller import OVERSIZE, ModelCaller
-from synthkit.calls.providers import RequestFailed, RowRefused
+from synthkit.calls.caller import OVERSIZE, Caller
+from synthkit.calls.conversation import ask
+from synthkit.calls.providers import RequestFailed
 from synthkit.core.ledger import Ledger
 from synthkit.core.record import Row
+from synthkit.core.review import CheckFailure, Review
 from synthkit.corpus.domain import corpus_tags
-from synthkit.quality.dedup import Deduplicator
-from synthkit.results.rundir import RunFiles
-from synthkit.spec.checks import CheckFailure
+from synthkit.results.rundir import RowFiles
 from synthkit.spec.parsing import ParseError
 from synthkit.spec.task import TaskSpec
 
@@ -53,27 +53,23 @@ class Outcome(Enum):
 class RowSettings:
     seed: int
     max_attempts: int
-    max_tokens: int
-    checks: bool = True  # the tasks' quality checks
+    max_tokens: int  # llm.max_tokens, named when an answer was cut off by it
 
 
 class RowMaker:
     def __init__(
         self,
-        caller: ModelCaller,
+        caller: Caller,
         model_name: str,
-        files: RunFiles,
+        files: RowFiles,
         settings: RowSettings,
         ledger: Ledger,
-        dedup: Optional[Deduplicator],
-        reviews: Sequence = (),
+        reviews: Sequence[Review] = (),
     ):
-        """`reviews`: what looks at an answer after every check passed, in order, each an async
-        (task, row, outputs) -> CheckFailure or None that may make model calls (which can fail like the
-        row's own): relabel=true's Gecko relabelling (synthkit/quality/relabel.py), then the LLM judge
-        (synthkit/quality/llm_judge.py)."""
+        """`reviews`: what looks at an answer once it parsed and fit its schema, in order (synthkit.engine.reviews
+        lists them: the task's checks, dedup, relabelling, the LLM judge)."""
         self.caller, self.model_name, self.files, self.settings = caller, model_name, files, settings
-        self.ledger, self.dedup, self.reviews = ledger, dedup, reviews
+        self.ledger, self.reviews = ledger, reviews
 
     async def make(self, cell: Cell, index: int, source: Optional[int] = None) -> tuple:
         """Make row `index` of `cell` with the attributes drawn for row `source` (itself, or a rejected row
@@ -84,49 +80,34 @@ class RowMaker:
         tags = cell.tags_for(attributes) | ({"refills": source} if source != index else {})
         row = Row(index, task.name, seed, cell.key, attributes=attributes, model_name=self.model_name, tags=tags)
         messages = [{"role": "user", "content": task.render(attributes)}]
-        problem, text = None, ""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            row.attempts = attempt
-            try:
-                answer = await self.caller.call(messages, task.schema, task.name, row.call_id)
-            except RequestFailed:
-                self.ledger.row_failed()
-                return Outcome.failed, None
-            except RowRefused as e:
-                problem = CheckFailure("refused", str(e), reask=False)
-                break
-            completion = answer.completion
-            row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
-            text = completion.text
-            outputs, problem = self._problem(task, row, text, completion.finish_reason)
-            for review in self.reviews if problem is None else ():
-                try:
-                    problem = await review(task, row, outputs)
-                except RequestFailed:
-                    self.ledger.row_failed()
-                    return Outcome.failed, None
-                if problem is not None:
-                    break
-            if problem is None:
-                row.outputs = outputs
-                self.files.write(row)
-                self.ledger.row_written(task.drawn(attributes))
-                return Outcome.written, None
-            if not problem.reask:
-                break
-            # Re-ask in the same conversation: the model sees what was wrong with its answer.
-            messages = messages + [
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": _reask(problem.message, task.output_keys)},
-            ]
-        row.reason, row.check, row.raw = problem.message, problem.name or None, text
+
+        async def read(completion) -> tuple:
+            return await self._read(task, row, completion)
+
+        try:
+            asked = await ask(
+                self.caller, messages, task.schema, task.name, row.call_id, self.settings.max_attempts, read,
+                lambda problem: _reask(problem.message, task.output_keys), row.usage,
+                lambda refusal: CheckFailure("refused", str(refusal), reask=False),
+            )  # fmt: skip
+        except RequestFailed:
+            self.ledger.row_failed()
+            return Outcome.failed, None
+        row.attempts = asked.attempts
+        if asked.problem is None:
+            row.outputs = asked.value
+            self.files.write(row)
+            self.ledger.row_written(task.drawn(attributes))
+            return Outcome.written, None
+        problem = asked.problem
+        row.reason, row.check, row.raw = problem.message, problem.name or None, asked.text
         self.files.write(row)
         self.ledger.row_rejected(problem.name, task.drawn(attributes), (cell.key, source))
         return Outcome.rejected, problem.name
 
-    def _problem(self, task: TaskSpec, row: Row, text: str, finish_reason: str) -> tuple:
-        """(the parsed outputs, what is wrong with them or None): parse, schema, the task's checks,
-        then whether they repeat an earlier row."""
+    async def _read(self, task: TaskSpec, row: Row, completion) -> tuple:
+        """(the answer's outputs, None), or (None, what is wrong with it): parse, schema, then each review."""
+        text, finish_reason = completion.text, completion.finish_reason
         if finish_reason == OVERSIZE:
             return None, CheckFailure(
                 "oversize",
@@ -134,7 +115,7 @@ class RowMaker:
                 reask=False,
             )
         try:
-            parsed = task.parse(text)
+            outputs = task.parse(text)
         except ParseError as e:
             if finish_reason == "length":  # only more tokens can fix it: no re-ask
                 return None, CheckFailure(
@@ -143,26 +124,14 @@ class RowMaker:
                     reask=False,
                 )
             return None, CheckFailure("parse", str(e), reask=True)
-        reason = task.validation_error(parsed)
+        reason = task.validation_error(outputs)
         if reason is not None:
-            return parsed, CheckFailure("schema", reason, reask=True)
-        if self.settings.checks and task.checks:
-            self.ledger.answer_checked(task.name)
-        for c in task.checks if self.settings.checks else ():
-            failure = c.failure(parsed, row.attributes)
-            if failure is not None:
-                if c.degenerate:
-                    self.ledger.degenerate_answer(task.name, failure.name)
-                return parsed, CheckFailure(failure.name, f"check {failure.name}: {failure.message}", failure.reask)
-        if self.dedup is not None:
-            row.outputs = parsed
-            earlier = self.dedup.add(row.key, row.text())
-            if earlier is not None:
-                self.ledger.duplicate()
-                _, cell, index = earlier
-                where = f"row {index}" + (f" of cell {cell}" if cell else "")
-                return parsed, CheckFailure("duplicate", f"check duplicate: the same as (or nearly) {where}", True)
-        return parsed, None
+            return None, CheckFailure("schema", reason, reask=True)
+        for review in self.reviews:
+            problem = await review.review(task, row, outputs)
+            if problem is not None:
+                return None, problem
+        return outputs, None
 
 
 def _reask(reason: str, keys: list) -> str:

@@ -3,9 +3,9 @@
 The scheduler hands out (cell, row index) jobs round-robin over the cells, so all of them progress
 together, until each cell holds its rows. A rejected row is replaced by the next unused index. A
 cell whose answers keep failing is starved, so one cell that cannot succeed neither sinks the run
-nor burns its budget: a cell stops when its recent reject rate reaches `max_reject_rate` once
-`reject_window_min` rows are seen (or it made that many rejects per row asked); the run stops when
-all its cells are full or starved, or when the run as a whole crosses the same rate."""
+nor burns its budget: a cell stops when `max_reject_rate` of its last `reject_window` rows were rejected,
+once `reject_min_rows` are seen (or after twice its rows in rejects); the run stops when all its cells
+are full or starved, or when the run as a whole crosses the same rate."""
 
 import asyncio
 from collections import Counter, deque
@@ -21,9 +21,13 @@ REFILLS = 2  # times a rejected row's attributes are asked again in a new row be
 
 @dataclass(frozen=True)
 class RejectLimits:
-    rate: float = 0.9  # share of rejects among the last `window` rows that stops a cell
-    window: int = 50
-    min_rows: int = 20  # rows seen before the rate counts
+    rate: float  # share of rejects among the last `window` rows that stops a cell
+    window: int
+    min_rows: int  # rows seen before the rate counts
+
+    @classmethod
+    def of(cls, cfg) -> "RejectLimits":
+        return cls(cfg.max_reject_rate, cfg.reject_window, cfg.reject_min_rows)
 
 
 class _Window:

@@ -11,30 +11,9 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from synthkit.core.compose import compose
 from synthkit.core.config import RUN_ID_ENV
-from synthkit.core.errors import UserError
-
-
-def compose(*overrides: str, config_dir: Optional[str] = None):
-    """The run config the command line would compose from these overrides."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_module
-    from hydra.core.global_hydra import GlobalHydra
-
-    from synthkit.core.config import COMPOSITION_ERRORS, composition_error, expand_aliases, register
-    from synthkit.core.secrets import refuse_secret_overrides
-
-    refuse_secret_overrides(overrides)
-    register()
-    extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_module("synthkit.conf", version_base="1.3"):
-            return hydra_compose(config_name="config", overrides=[*expand_aliases(overrides), *extra])
-    except COMPOSITION_ERRORS as e:
-        raise UserError(composition_error(e)) from None
-    finally:
-        GlobalHydra.instance().clear()
+from synthkit.core.errors import RunStoppedEarly, UserError
 
 
 class Run:
@@ -77,16 +56,8 @@ def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[b
     if cfg.card if card is None else card:
         from synthkit.results.card import write_card
 
-        write_card(out_dir)
+        write_card(result.run)
     finished = Run(result, out_dir)
     if result.stopped_early:
         raise RunStoppedEarly(result.stopped_early, finished)
     return finished
-
-
-class RunStoppedEarly(UserError):
-    """The run ended before all its rows were made (rows written are kept): `.run` is what it made."""
-
-    def __init__(self, message: str, run: Run):
-        super().__init__(message)
-        self.run = run

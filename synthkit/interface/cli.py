@@ -12,18 +12,23 @@ from pathlib import Path
 
 SUBCOMMANDS = {
     "export": (
-        "synthkit.results.export",
+        "synthkit.interface.commands.export",
         "write a run's rows for a trainer (e5, sentence-transformers, flagembedding)",
     ),
-    "score": ("synthkit.results.scoring", "judge a run's rows with a reference embedder (scores.jsonl, flags)"),
-    "push": ("synthkit.results.push", "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)"),
+    "score": (
+        "synthkit.interface.commands.score",
+        "judge a run's rows with a reference embedder (scores.jsonl, flags)",
+    ),
+    "push": (
+        "synthkit.interface.commands.push",
+        "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)",
+    ),
     "batches": (
         "synthkit.interface.commands.batches",
         "show a batch-mode run's provider batches; --cancel cancels open ones",
     ),
 }
 _STARTED = time.time()
-SWEPT_ENV = "SYNTHKIT_SWEPT_KEYS"  # the keys a multirun sweeps, for its jobs' draws
 
 
 def main() -> None:
@@ -33,14 +38,14 @@ def main() -> None:
         return
     if command in ("--help", "-h"):
         print(_subcommand_help())
+    from synthkit.core.compose import refuse_secret_overrides
     from synthkit.core.errors import UserError
-    from synthkit.core.secrets import refuse_secret_overrides
 
     try:
         refuse_secret_overrides(sys.argv[1:])
     except UserError as e:
         _fail(str(e))
-    from synthkit.core.config import expand_aliases
+    from synthkit.core.compose import expand_aliases
 
     sys.argv[1:] = expand_aliases(sys.argv[1:])
     _main_hydra()
@@ -64,7 +69,8 @@ def _subcommand_help() -> str:
 
 
 def _main_hydra() -> None:
-    from synthkit.core.config import COMPOSITION_ERRORS, composition_error, register
+    from synthkit.core.compose import COMPOSITION_ERRORS, composition_error
+    from synthkit.core.config import register
     from synthkit.core.errors import UserError
     from synthkit.results.sweep import REPORT_ENV
 
@@ -72,13 +78,12 @@ def _main_hydra() -> None:
     # Let composition errors reach us so they can be reported in one line, not Hydra's multi-line form.
     os.environ["HYDRA_FULL_ERROR"] = "1"
     if {"-m", "--multirun"} & set(sys.argv[1:]):
-        from synthkit.results.sweep import precheck
+        from synthkit.interface.multirun import precheck
 
         try:
-            swept = precheck(sys.argv[1:])
+            precheck(sys.argv[1:])
         except UserError as e:
             _fail(str(e))
-        os.environ[SWEPT_ENV] = json.dumps(sorted(swept))  # the jobs (here or in launcher processes) read it
     report = Path(tempfile.mkstemp(prefix="synthkit-sweep-", suffix=".json")[1])
     os.environ[REPORT_ENV] = str(report)
     try:
@@ -131,7 +136,6 @@ def _mode_from_the_command_line(argv: list):
 
 
 def _read_report(path: Path) -> list:
-    import json
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -166,7 +170,8 @@ def _run(cfg) -> None:
 
     from synthkit.core.errors import UserError
     from synthkit.engine.run import generate  # after composition: `--cfg job` never loads the engine
-    from synthkit.results.sweep import record_job_error
+    from synthkit.interface.multirun import job_stream
+    from synthkit.results.rundir import RunDir
 
     hydra_cfg = HydraConfig.get()
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -177,16 +182,16 @@ def _run(cfg) -> None:
     if cfg.preview:
         cfg.num_rows = cfg.preview
     try:
-        result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides, job=_job_stream(overrides))
+        result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides, job=job_stream(overrides))
     except UserError as e:
         if sweep_dir is None:
             _drop_if_made_empty(out_dir)
             _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
-        record_job_error(out_dir, str(e), list(overrides))
+        RunDir(out_dir).record_refusal(str(e), list(overrides))
         print(f"synthkit: error: job {hydra_cfg.job.num}: {e}", file=sys.stderr)
         return
     if cfg.card:
-        result.notes.append(_card(out_dir))
+        result.notes.append(_card(result.run))
     if cfg.preview:
         from synthkit.engine.preview import preview_report
 
@@ -197,15 +202,6 @@ def _run(cfg) -> None:
         if sweep_dir is None:
             _fail(result.stopped_early, code=1)
         print(f"synthkit: error: job {hydra_cfg.job.num}: {result.stopped_early}", file=sys.stderr)
-
-
-def _job_stream(overrides: tuple) -> str:
-    """A sweep job's coordinates (its values of the swept keys): jobs of one sweep draw apart, reproducibly."""
-    try:
-        swept = set(json.loads(os.environ.get(SWEPT_ENV) or "[]"))
-    except ValueError:
-        return ""
-    return ",".join(o for o in overrides if o.split("=", 1)[0].lstrip("+~") in swept)
 
 
 def _drop_if_made_empty(out_dir: Path) -> None:
@@ -224,11 +220,11 @@ def _print(text: str) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _card(out_dir: Path) -> str:
+def _card(run) -> str:
     from synthkit.results.card import write_card
 
     try:
-        return f"dataset card: {write_card(out_dir)}"
+        return f"dataset card: {write_card(run)}"
     except Exception as e:  # the rows are written: a card that fails must not fail the run
         return f"dataset card not written ({type(e).__name__}: {e})"
 

@@ -4,7 +4,6 @@ and replaced), over a merged sweep, and over a brainstormed pool of task definit
 
 import hashlib
 import re
-from collections.abc import Iterable
 from typing import Optional
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -55,18 +54,3 @@ def _hash32(data: bytes) -> int:
     # Not Python's hash(): it is salted per process, and a seed must give the same rows in every run.
     # BLAKE2b cut to 4 bytes is as good as datasketch's default SHA-1 and faster.
     return int.from_bytes(hashlib.blake2b(data, digest_size=4).digest(), "little")
-
-
-def row_text(row: dict, keys: Iterable) -> str:
-    """The text a row is compared by: its output values that are text or lists of text."""
-    parts = []
-    for key in keys:
-        value = row.get(key)
-        parts += (
-            [value]
-            if isinstance(value, str)
-            else [v for v in value if isinstance(v, str)]
-            if isinstance(value, list)
-            else []
-        )
-    return "\n".join(parts)

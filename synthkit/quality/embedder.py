@@ -6,11 +6,13 @@ a model that cannot be loaded is a one-line UserError naming `embedder.model` an
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Protocol
 
 from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
+
+if TYPE_CHECKING:
+    import numpy as np
 
 DEFAULT_BACKEND = "model2vec"
 DEFAULT_MODEL = "minishlab/potion-multilingual-128M"  # 256-d, 101 languages, distilled from bge-m3
@@ -18,12 +20,14 @@ BACKENDS = {"model2vec": "quality", "sentence-transformers": "st"}  # backend ->
 
 
 class Embedder(Protocol):
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray": ...
 
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+    def encode_documents(self, texts: Sequence[str]) -> "np.ndarray": ...
 
 
-def normalise(matrix: np.ndarray) -> np.ndarray:
+def normalise(matrix: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     # A text with no known token embeds to zeros: it stays zero (cosine 0 to everything), not NaN.
@@ -36,8 +40,10 @@ class StaticEmbedder:
     def __init__(self, model, batch_size: int):
         self.model, self.batch_size = model, batch_size
 
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+    def _encode(self, texts: Sequence[str]) -> "np.ndarray":
         if not texts:
+            import numpy as np
+
             return np.zeros((0, self.model.dim), dtype=np.float32)
         # Its own multiprocessing pays off only on huge single calls; callers here stream batches.
         return normalise(self.model.encode(list(texts), batch_size=self.batch_size, use_multiprocessing=False))
@@ -55,8 +61,10 @@ class SentenceTransformerEmbedder:
         self.query_prompt_args = _prompt_args(query_prompt, prompts, ("query",))
         self.document_prompt_args = _prompt_args(document_prompt, prompts, ("document", "passage", "corpus"))
 
-    def _encode(self, texts: Sequence[str], prompt_args: dict) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt_args: dict) -> "np.ndarray":
         if not texts:
+            import numpy as np
+
             return np.zeros((0, self.model.get_sentence_embedding_dimension()), dtype=np.float32)
         vectors = self.model.encode(
             list(texts),
@@ -68,10 +76,10 @@ class SentenceTransformerEmbedder:
         )
         return normalise(vectors)
 
-    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
         return self._encode(texts, self.query_prompt_args)
 
-    def encode_documents(self, texts: Sequence[str]) -> np.ndarray:
+    def encode_documents(self, texts: Sequence[str]) -> "np.ndarray":
         return self._encode(texts, self.document_prompt_args)
 
 
@@ -100,7 +108,7 @@ def load_embedder(
         # Said here, not by the loader: it would take a missing directory for a hub id and go online.
         raise UserError(
             f"embedder.model={model} is no directory: give a local {backend} model directory "
-            f"or a hub id (pip install 'synthkit[{extra}]')"
+            f"or a hub id; the backend installs with {pip_install(extra)}"
         )
     try:
         if backend == "model2vec":
@@ -113,14 +121,12 @@ def load_embedder(
         loaded = SentenceTransformer(_local(model), device=device)
         return SentenceTransformerEmbedder(loaded, batch_size, query_prompt, document_prompt)
     except ImportError as e:
-        raise UserError(
-            f"embedder.backend={backend} needs {e.name or 'its library'}: pip install 'synthkit[{extra}]'"
-        ) from None
+        raise UserError(f"embedder.backend={backend} needs {e.name or 'its library'}: {pip_install(extra)}") from None
     except Exception as e:  # noqa: BLE001 - the loaders raise OSError, ValueError, hub and HTTP errors alike
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:160]
         raise UserError(
             f"embedder.model={model} could not be loaded by {backend} ({reason}): give a local model "
-            f"directory or a hub id that is reachable or cached (pip install 'synthkit[{extra}]')"
+            f"directory or a hub id that is reachable or cached; the backend installs with {pip_install(extra)}"
         ) from None
 
 
@@ -132,3 +138,20 @@ def _looks_like_a_path(model: str) -> bool:
 def _local(model: str) -> str:
     path = Path(model).expanduser()
     return str(path) if path.is_dir() else model
+
+
+def load(embedder_cfg) -> Embedder:
+    """The embedder an `embedder` config (EmbedderConfig) names, or a one-line error naming embedder.model and the
+    extra to install."""
+    try:
+        import numpy  # noqa: F401 - the embedders' own dependency, absent from a bare install
+    except ImportError as e:
+        raise UserError(f"scoring needs {e.name}: {pip_install('quality')}") from None
+    return load_embedder(
+        embedder_cfg.backend,
+        embedder_cfg.model,
+        embedder_cfg.device,
+        embedder_cfg.batch_size,
+        embedder_cfg.query_prompt,
+        embedder_cfg.document_prompt,
+    )

@@ -14,15 +14,19 @@ from typing import Optional
 
 import jsonschema
 
-from synthkit.calls.providers import RowRefused
+from synthkit.calls.caller import Caller
+from synthkit.calls.conversation import ask
+from synthkit.core.config import JudgeUnreadable
+from synthkit.core.ledger import Ledger
 from synthkit.core.record import Row
-from synthkit.spec.checks import CheckFailure
-from synthkit.spec.parsing import ParseError, parse_json_object
+from synthkit.core.review import CheckFailure
+from synthkit.spec.parsing import ParseError, parse_json_object, schema_error
 
 NAME = "judge"  # the check's name in rejects and summaries
 SCORE_TAG = "judge_score"  # the row's tag holding its score (synthkit.core.record.TAGS)
 SCALE = (1, 5)
 UNREADABLE = "judge answer unreadable"
+READ_ATTEMPTS = 2  # an unreadable judge answer is asked again once
 SCHEMA = {
     "type": "object",
     "properties": {
@@ -63,14 +67,6 @@ class Rating:
     reason: str
 
 
-@dataclass(frozen=True)
-class JudgeSettings:
-    min_score: int = 3
-    reask: bool = True  # a row under min_score is asked again (else rejected at once)
-    keep_unreadable: bool = False
-    every_task: bool = True  # judge=true; False: only the tasks whose YAML says `judge: {enabled: true}`
-
-
 def judge_prompt(prompt: str, outputs: dict, rubric: str) -> str:
     answer = json.dumps(outputs, ensure_ascii=False, indent=1)
     return PROMPT.format(prompt=prompt.strip(), answer=answer, rubric=" ".join(rubric.split()))
@@ -82,48 +78,53 @@ def read_rating(text: str) -> tuple:
         parsed = parse_json_object(text)
     except ParseError as e:
         return None, str(e)
-    error = jsonschema.exceptions.best_match(_VALIDATOR.iter_errors(parsed))
+    error = schema_error(_VALIDATOR, parsed)
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path)
-        return None, f"{where}: {error.message}" if where else error.message
+        return None, error
     return Rating(parsed["score"], " ".join(parsed["reason"].split())), None
 
 
 class RowJudge:
-    def __init__(self, caller, settings: JudgeSettings):
-        self.caller, self.settings = caller, settings
+    """The judge as a review of rows (synthkit.core.review.Review)."""
 
-    async def rate(self, task, row: Row, outputs: dict) -> Optional[CheckFailure]:
+    name = NAME
+
+    def __init__(self, caller: Caller, settings, every_task: bool, ledger: Ledger):
+        """`settings`: the judge config (JudgeConfig); `every_task`: judge=true (else only the tasks whose YAML
+        switches the judge on)."""
+        self.caller, self.settings, self.every_task, self.ledger = caller, settings, every_task, ledger
+
+    async def review(self, task, row: Row, outputs: dict) -> Optional[CheckFailure]:
         """What the judge finds wrong with the row (a CheckFailure named `judge`), or None; its score goes into the
         row's tags. Raises the caller's RequestFailed / RunStopped like a row's own call."""
         rubric = getattr(task, "judge_rubric", None)
-        if not rubric or not (self.settings.every_task or task.judge_on):
+        if not rubric or not (self.every_task or task.judge_on):
             return None  # a task without a rubric (brainstorm), or not switched on, is not judged
         row.tags.pop(SCORE_TAG, None)  # an earlier answer's score is not this one's
         messages = [{"role": "user", "content": judge_prompt(task.render(row.attributes), outputs, rubric)}]
-        rating = problem = None
-        text = ""
-        for _ in range(2):  # one re-ask of an unreadable judge answer
-            try:
-                answer = await self.caller.call(messages, SCHEMA, NAME, f"{NAME}:{row.call_id}")
-            except RowRefused as e:
-                return CheckFailure(NAME, f"check judge: the judge model refused to rate the row ({e})", reask=False)
-            completion = answer.completion
-            row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
-            text = completion.text
-            rating, problem = read_rating(text)
-            if rating is not None:
-                break
-            messages = messages + [
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": REASK.format(problem=problem)},
-            ]
-        if rating is None:
-            if self.settings.keep_unreadable:
+
+        async def read(completion) -> tuple:
+            rating, problem = read_rating(completion.text)
+            return rating, None if rating is not None else CheckFailure(UNREADABLE, problem, reask=True)
+
+        asked = await ask(
+            self.caller, messages, SCHEMA, NAME, f"{NAME}:{row.call_id}", READ_ATTEMPTS, read,
+            lambda problem: REASK.format(problem=problem.message), row.usage,
+            lambda refusal: CheckFailure(NAME, f"check judge: the judge model refused to rate the row ({refusal})", False),
+        )  # fmt: skip
+        if asked.problem is not None:
+            if asked.problem.name != UNREADABLE:
+                return asked.problem
+            if self.settings.unreadable == JudgeUnreadable.keep:
                 return None
-            return CheckFailure(NAME, f"check judge: {UNREADABLE} ({problem}; it said {text[:200]!r})", reask=False)
+            return CheckFailure(
+                NAME,
+                f"check judge: {UNREADABLE} ({asked.problem.message}; it said {asked.text[:200]!r})",
+                reask=False,
+            )
+        rating = asked.value
         row.tags[SCORE_TAG] = rating.score
-        self.caller.ledger.judge_scored(rating.score)
+        self.ledger.judge_scored(rating.score)
         if rating.score < self.settings.min_score:
             return CheckFailure(
                 NAME,
@@ -138,45 +139,45 @@ class RowJudge:
 class JudgePlan:
     """The judge as the config asks for it, checked before the run makes its output dir."""
 
-    settings: JudgeSettings
+    settings: object  # the judge config (JudgeConfig)
+    every_task: bool
     llm: object = None  # an LLMConfig for another model, or None for the run's own
     provider: object = None
     price: object = None
 
-    def judge(self, caller, cfg, stores, ledger_dir, ledger) -> RowJudge:
+    def review(self, caller: Caller, stores, ledger: Ledger) -> RowJudge:
         """With judge.llm null the judge asks through the run's own caller; with another llm, through a
-        ModelCaller of its own that shares the run's stores (synthkit.calls.stores: the response cache, rate
-        schedules per endpoint, the budget ledger, so max_cost_usd counts both models) and ledger."""
+        ModelCaller of its own over the run's stores (the response cache, rate schedules per endpoint, the budget
+        ledger, so max_cost_usd counts both models)."""
         if self.llm is None:
-            return RowJudge(caller, self.settings)
-        from synthkit.calls.caller import ModelCaller
+            return RowJudge(caller, self.settings, self.every_task, ledger)
+        from synthkit.calls.online import ModelCaller
 
-        judge_stores = stores.for_model(cfg, self.llm, self.price, ledger_dir)
-        return RowJudge(ModelCaller(self.provider, self.llm, judge_stores, ledger), self.settings)
+        judge_caller = ModelCaller(self.provider, self.llm, stores.for_model(self.llm, self.price), ledger)
+        return RowJudge(judge_caller, self.settings, self.every_task, ledger)
 
     async def aclose(self) -> None:
         if self.provider is not None:
             await self.provider.aclose()
 
 
-def plan_judge(cfg, specs: list) -> Optional[JudgePlan]:
-    """The run's judge plan, or None with judge.enabled off; one line for what cannot work."""
+def plan_judge(judge_cfg, max_cost_usd: Optional[float], specs: list) -> Optional[JudgePlan]:
+    """The run's judge plan from its `judge` config, or None when no task is judged; one line for what cannot work."""
     from omegaconf import OmegaConf
 
     from synthkit.core.errors import UserError
 
-    if not cfg.judge.enabled and not any(spec.judge_on for spec in specs):
+    if not judge_cfg.enabled and not any(spec.judge_on for spec in specs):
         return None
-    judge = OmegaConf.to_object(cfg.judge)
-    for spec in specs if cfg.judge.enabled else ():
+    judge = OmegaConf.to_object(judge_cfg)
+    for spec in specs if judge.enabled else ():
         if not spec.judge_rubric:
             raise UserError(
                 f"judge=true needs a rubric for task {spec.name}: add `judge: {{rubric: ...}}` to its YAML, "
                 "or run with judge=false"
             )
-    settings = JudgeSettings(judge.min_score, judge.reask, judge.unreadable.value == "keep", cfg.judge.enabled)
     if judge.llm is None:
-        return JudgePlan(settings)
+        return JudgePlan(judge, judge.enabled)
     from synthkit.calls.cost import price_of
     from synthkit.calls.providers import make_provider
     from synthkit.core.secrets import protect
@@ -186,9 +187,9 @@ def plan_judge(cfg, specs: list) -> Optional[JudgePlan]:
         raise UserError("judge.llm=mock cannot rate rows: choose a real llm for the judge, or leave judge.llm unset")
     protect(llm.api_key_env or "")
     price = price_of(llm)
-    if cfg.max_cost_usd is not None and price is None:
+    if max_cost_usd is not None and price is None:
         raise UserError(
             f"max_cost_usd needs a price, and litellm has none for the judge's {llm.model}: "
             "set judge.llm.input_cost_per_mtok and judge.llm.output_cost_per_mtok"
         )
-    return JudgePlan(settings, llm, make_provider(llm), price)
+    return JudgePlan(judge, judge.enabled, llm, make_provider(llm), price)

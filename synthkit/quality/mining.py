@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from synthkit.quality.score import _block_rows
+from synthkit.quality.score import block_rows
 
 ENCODE_BATCH = 1024
 
@@ -120,7 +120,7 @@ def _mine_group(embedder, group: list, k: int, ratio: float) -> list:
     neg_scores = np.einsum("ij,ij->i", queries, docs[np.maximum(own_neg, 0)])
     take = min(k, len(documents))
     results = []
-    step = _block_rows(len(documents))
+    step = block_rows(len(documents))
     for s in range(0, len(group), step):
         e = min(len(group), s + step)
         sims = queries[s:e] @ docs.T

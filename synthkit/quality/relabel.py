@@ -14,19 +14,18 @@ from pathlib import Path
 from typing import Optional
 
 import jsonschema
-from jinja2 import StrictUndefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from synthkit.calls.providers import RowRefused
+from synthkit.calls.caller import Caller
+from synthkit.calls.conversation import ask
 from synthkit.core.errors import UserError
+from synthkit.core.review import CheckFailure
 from synthkit.corpus.domain import TAG, CorpusAttribute
-from synthkit.spec.checks import CheckFailure
 from synthkit.spec.parsing import ParseError, parse_json_object
+from synthkit.spec.templates import compile_template, render
 
 BLOCK = 1 << 16  # chunk embeddings scored at once
 SCORE_KEYS = ("query", "top_k", "positive", "negative", "prompt")
 IRRELEVANT = 1  # ratings at most this are not an answer: candidates for the hard negative
-_JINJA = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def plan_of(task) -> Plan:
         raise UserError(f"task {task.name}: relabel.query names {block['query']}, which is not an output key")
     if not isinstance(block["top_k"], int) or block["top_k"] < 2:
         raise UserError(f"task {task.name}: relabel.top_k must be at least 2")
-    template = _JINJA.from_string(block["prompt"])
+    template = compile_template(block["prompt"], f"task {task.name}: relabel.prompt")
     return Plan(attribute, block["query"], block["top_k"], block["positive"], block["negative"], template)
 
 
@@ -126,38 +125,55 @@ class Relabeler:
         order = np.argsort(-best_scores, kind="stable")[:k]
         return [int(i) for i in best_ids[order]]
 
-    async def __call__(self, task, row, outputs: dict, caller) -> Optional[CheckFailure]:
+    def review(self, caller: Caller) -> "RelabelReview":
+        """Relabelling as a review of rows, its judge asked through `caller` (the run's own)."""
+        return RelabelReview(self, caller)
+
+
+class RelabelReview:
+    name = "relabel"
+
+    def __init__(self, relabeler: Relabeler, caller: Caller):
+        self.relabeler, self.caller = relabeler, caller
+
+    async def review(self, task, row, outputs: dict) -> Optional[CheckFailure]:
         """Relabel `row` (its outputs and corpus tag) in place; what is wrong with it, or None."""
-        if id(task) not in self.plans:
-            self.plans[id(task)] = (task, plan_of(task))
-        plan = self.plans[id(task)][1]
+        relabeler = self.relabeler
+        if id(task) not in relabeler.plans:
+            relabeler.plans[id(task)] = (task, plan_of(task))
+        plan = relabeler.plans[id(task)][1]
         index = plan.attribute.index
         seed = getattr(row.attributes[plan.attribute.name], "chunk", None)
         if seed is None:
             return None
         query = str(outputs[plan.query])
-        candidates = self.retrieve(index, query, min(plan.top_k, len(index)))
+        candidates = relabeler.retrieve(index, query, min(plan.top_k, len(index)))
         if seed.number not in candidates:
             candidates[-1] = seed.number
         chunks = [index.chunk(n) for n in candidates]
-        prompt = plan.template.render(query=query, passages=[c.text for c in chunks])
+        prompt = render(
+            plan.template, {"query": query, "passages": [c.text for c in chunks]}, f"task {task.name}: relabel"
+        )
         schema = judge_schema(len(candidates))
-        try:
-            answer = await caller.call(
-                [{"role": "user", "content": prompt}], schema, "relabel", f"{row.call_id}:relabel"
-            )
-        except RowRefused as e:
-            return CheckFailure("relabel", f"the judge's request was refused: {e}", reask=False)
-        completion = answer.completion
-        row.usage.add(completion.prompt_tokens, completion.completion_tokens, answer.cost_usd, answer.cached)
-        try:
-            ratings = parse_json_object(completion.text)
-            jsonschema.validate(ratings, schema)
-        except (ParseError, jsonschema.ValidationError) as e:
-            return CheckFailure(
-                "relabel", f"the judge's answer is not {len(candidates)} ratings ({str(e)[:120]})", False
-            )
-        judged = choose(candidates, ratings["ratings"], seed.number)
+
+        async def read(completion) -> tuple:
+            try:
+                ratings = parse_json_object(completion.text)
+                jsonschema.validate(ratings, schema)
+            except (ParseError, jsonschema.ValidationError) as e:
+                return None, CheckFailure(
+                    "relabel", f"the judge's answer is not {len(candidates)} ratings ({str(e)[:120]})", False
+                )
+            return ratings["ratings"], None
+
+        asked = await ask(
+            self.caller, [{"role": "user", "content": prompt}], schema, "relabel", f"{row.call_id}:relabel", 1, read,
+            lambda problem: problem.message, row.usage,
+            lambda refusal: CheckFailure("relabel", f"the judge's request was refused: {refusal}", reask=False),
+        )  # fmt: skip
+        if asked.problem is not None:
+            return asked.problem
+        judged = choose(candidates, asked.value, seed.number)
         if judged.ratings[judged.positive] <= IRRELEVANT:
             return CheckFailure("relabel", "the judge found no passage that answers the query", reask=False)
         positive = chunks[judged.positive]
@@ -200,11 +216,12 @@ def _embed(embedder, index, path: Path) -> None:
             os.unlink(temporary)
 
 
-def make_relabeler(cfg, tasks: list) -> Relabeler:
-    """The relabeler of relabel=true, loaded and checked before the run starts."""
-    from synthkit.results.scoring import load
+def make_relabeler(embedder_cfg, tasks: list) -> Relabeler:
+    """The relabeler of relabel=true with the reference embedder `embedder_cfg`, loaded and checked before the run
+    starts."""
+    from synthkit.quality.embedder import load
 
-    plans = [plan_of(t) for t in tasks]  # refuse a task without a corpus or a judge before loading anything
-    del plans
-    embedder = load(cfg.embedder)
-    return Relabeler(embedder, json.dumps([cfg.embedder.backend, cfg.embedder.model]), tasks)
+    for task in tasks:  # refuse a task without a corpus or a judge before loading anything
+        plan_of(task)
+    embedder = load(embedder_cfg)
+    return Relabeler(embedder, json.dumps([embedder_cfg.backend, embedder_cfg.model]), tasks)

@@ -5,38 +5,22 @@ Rows stream through in batches (only their embeddings are kept, one query and on
 row); the checks that need the whole run of a task type (the positive's rank among all positives, the
 nearest earlier query) run afterwards as blocked matrix products, never per pair in Python."""
 
-import json
 import math
-import os
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from synthkit.core.errors import UserError
+from synthkit.core.config import ScoreConfig, ScoreFlag
 from synthkit.corpus.fields import lookup
 
-FLAGS = ("false_negative", "easy_negative", "inconsistent", "near_duplicate")
+FLAGS = tuple(flag.value for flag in ScoreFlag)
 _BLOCK_FLOATS = 1 << 24  # a similarity block holds at most this many floats (64 MB)
 _TIE = 1e-5  # float32 rounding: two texts with the same tokens in another order embed alike, not bitwise
 
 
-@dataclass
-class Thresholds:
-    # NV-Retriever's TopK-PercPos: a negative scoring >= 95% of the positive is likely a false negative.
-    false_negative_ratio: float = 0.95
-    # Round-trip consistency (Promptagator, InPars): the positive should be among the query's top k of
-    # all the run's positives of its task type. Promptagator keeps top-1 with a strong retriever; a
-    # static embedder over sibling documents generated from the same task definitions is noisier.
-    top_k: int = 5
-    # Cosine of two queries' embeddings above which the later one is a near duplicate.
-    near_duplicate: float = 0.95
-    batch_size: int = 1024  # rows per encoding batch
-    # A margin (positive minus negative cosine) at least this is an easy negative. None: a negative no
-    # closer to the query than an average other positive of its type (a random in-batch negative), which
-    # holds whatever the embedder's cosine scale; a fixed margin must be chosen for one embedder.
-    easy_margin: float | None = None
+# What scores_summary.json records of the settings a run was scored with.
+THRESHOLDS = ("false_negative_ratio", "top_k", "near_duplicate", "batch_size", "easy_margin")
 
 
 @dataclass
@@ -59,12 +43,13 @@ class Scores:
 
 
 def export_specs(tasks: dict) -> dict:
-    """Task type -> its export block, from task configs by name (as export._task_configs gives)."""
+    """Task type -> its export block, from task configs by name (as RunDir.task_configs gives)."""
     return {name: task["export"] for name, task in tasks.items() if task.get("export")}
 
 
-def score_rows(rows: Iterable[dict], exports: dict, embedder, thresholds: Thresholds | None = None) -> Scores:
-    thresholds = thresholds or Thresholds()
+def score_rows(rows: Iterable[dict], exports: dict, embedder, thresholds: ScoreConfig | None = None) -> Scores:
+    """`thresholds`: the scoring settings (ScoreConfig) whose thresholds make the flags."""
+    thresholds = thresholds or ScoreConfig()
     scores = Scores()
     pos, neg = [], []
     queries: dict = {}  # task type -> list of query blocks; positives alike
@@ -156,7 +141,8 @@ def language_of(row: dict) -> str:
     return str(attributes.get("language") or attributes.get("source_language") or "-")
 
 
-def _block_rows(columns: int) -> int:
+def block_rows(columns: int) -> int:
+    """Rows of a similarity block against `columns` columns that keep it under _BLOCK_FLOATS floats."""
     return int(min(1024, max(16, _BLOCK_FLOATS // max(columns, 1))))
 
 
@@ -166,7 +152,7 @@ def _ranks(q: np.ndarray, p: np.ndarray) -> tuple:
     n = len(q)
     ranks = np.zeros(n, dtype=np.int64)
     baseline = np.full(n, np.nan, dtype=np.float32)
-    step = _block_rows(n)
+    step = block_rows(n)
     for s in range(0, n, step):
         e = min(n, s + step)
         sims = q[s:e] @ p.T
@@ -182,7 +168,7 @@ def _nearest_earlier(q: np.ndarray) -> tuple:
     n = len(q)
     best = np.full(n, np.nan, dtype=np.float32)
     where = np.full(n, -1, dtype=np.int64)
-    step = _block_rows(n)
+    step = block_rows(n)
     for s in range(0, n, step):
         e = min(n, s + step)
         if e <= 1:
@@ -243,13 +229,18 @@ def _num(value) -> float | None:
     return None if math.isnan(value) else round(value, 4)
 
 
-def summary(scores: Scores, thresholds: Thresholds | None = None) -> dict:
+def summary(scores: Scores, thresholds: ScoreConfig | None = None) -> dict:
     """Counts and shares of each flag per task type (shares of the rows a flag applies to: the
     negative flags of rows with a negative), quantiles of the similarities, and query diversity."""
-    thresholds = thresholds or Thresholds()
+    thresholds = thresholds or ScoreConfig()
     types = np.asarray(scores.task_type)
     has_neg = ~np.isnan(scores.neg_sim)
-    out = {"rows": len(scores.ids), "skipped": scores.skipped, "thresholds": asdict(thresholds), "task_types": {}}
+    out = {
+        "rows": len(scores.ids),
+        "skipped": scores.skipped,
+        "thresholds": {k: getattr(thresholds, k) for k in THRESHOLDS},
+        "task_types": {},
+    }
     for task_type in sorted(set(scores.task_type)):
         mine = types == task_type
         with_neg = mine & has_neg
@@ -280,34 +271,3 @@ def _quantiles(values: np.ndarray) -> dict | None:
         "p50": round(float(p50), 4),
         "p90": round(float(p90), 4),
     }
-
-
-def read_rows(path: Path) -> Iterator[dict]:
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except ValueError:
-                    raise UserError(f"{path} line {n} is not JSON: is it a synthkit data file?") from None
-
-
-def score_run(
-    data: Path, exports: dict, embedder, thresholds: Thresholds | None = None, about: dict | None = None
-) -> tuple:
-    """Score a data.jsonl and write scores.jsonl beside it (whole or not at all); returns the scores
-    and the summary, which is also written beside it as scores_summary.json (with `about` added: the
-    embedder and policy, for the readers of the scores)."""
-    data, thresholds = Path(data), thresholds or Thresholds()
-    scores = score_rows(read_rows(data), exports, embedder, thresholds)
-    result = {**summary(scores, thresholds), **(about or {})}
-    _write_atomically(data.parent / "scores.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in records(scores)))
-    _write_atomically(data.parent / "scores_summary.json", [json.dumps(result, indent=2, ensure_ascii=False) + "\n"])
-    return scores, result
-
-
-def _write_atomically(path: Path, lines: Iterable[str]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as f:
-        f.writelines(lines)
-    os.replace(partial, path)

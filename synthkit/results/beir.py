@@ -9,9 +9,8 @@ import json
 from pathlib import Path
 from typing import Optional
 
-from omegaconf import OmegaConf
-
 from synthkit.core.errors import UserError
+from synthkit.results.rundir import RunDir
 
 
 def parse_splits(specs: list) -> dict:
@@ -49,7 +48,7 @@ def assign(query_ids: list, splits: dict, seed: int) -> dict:
     return assigned
 
 
-def write_beir(examples: list, out: Path, seed: int, splits: dict, run_dir: Optional[Path] = None) -> list:
+def write_beir(examples: list, out: Path, seed: int, splits: dict, run: Optional[RunDir] = None) -> list:
     documents: dict = {}  # _id -> text, for chunks the rows name
     queries, qrels = [], []
     for e in examples:
@@ -60,7 +59,7 @@ def write_beir(examples: list, out: Path, seed: int, splits: dict, run_dir: Opti
         queries.append({"_id": e.query_id, "text": e.query, "metadata": {"instruction": e.instruction}})
         qrels.append((e.query_id, positive_id))
     split_of = assign([q["_id"] for q in queries], splits, seed)
-    index = corpus_index(run_dir) if run_dir is not None else None
+    index = corpus_index(run) if run is not None else None
     corpus_path = out / "corpus.jsonl"
     with open(corpus_path, "w", encoding="utf-8") as f:
         named = dict(documents)
@@ -94,22 +93,16 @@ def write_beir(examples: list, out: Path, seed: int, splits: dict, run_dir: Opti
     return written
 
 
-def corpus_index(run_dir: Path):
+def corpus_index(run: RunDir):
     """The chunk index of the corpus the run drew from, if its saved config names one that can still be read."""
+    from synthkit.core.paths import corpus_root
     from synthkit.corpus.domain import index_of, is_corpus_domain
 
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
-        return None
-    try:
-        cfg = OmegaConf.load(saved)
-        task = OmegaConf.to_container(cfg.task, resolve=True) if cfg.get("task") is not None else {}
-    except Exception:  # noqa: BLE001 - a damaged or foreign config: the rows' own chunks still make a corpus
-        return None
+    task = run.saved("task") or {}
     for name, spec in (task.get("domains") or {}).items():
         if is_corpus_domain(spec) and spec.get("corpus"):
             try:
-                return index_of(name, spec)
+                return index_of(name, spec, corpus_root(run.saved("cache_dir")))
             except UserError:
                 return None  # moved or changed since the run: the rows' chunks only
     return None

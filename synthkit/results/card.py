@@ -6,28 +6,30 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from synthkit.core.record import Row, read_rows
+from synthkit.core.record import Row
 from synthkit.results.judge_card import judge_section
-from synthkit.results.rundir import DATA_FILE, REJECTS_FILE, STATUS_FILE
+from synthkit.results.rundir import RunDir
 from synthkit.results.schema import infer, merge, yaml_features
 from synthkit.spec.langid import language_code
 from synthkit.spec.text import word_count
 
-CARD_FILE = "README.md"
 TOP = 15  # values shown per attribute
 
 
-def write_card(out_dir: Path) -> Path:
-    rows = _Tally(out_dir / DATA_FILE)
-    rejects = _Tally(out_dir / REJECTS_FILE)
-    expected = _expected(out_dir)
+def write_card(run) -> Path:
+    """Write `run`'s card (a RunDir, or the path of one); its path."""
+    run = RunDir.at(run)
+    out_dir = run.path
+    rows = _Tally(run.rows())
+    rejects = _Tally(run.rejected_rows())
+    expected = _expected(run)
     # Per task type, values in their domain's order; a fixed attribute makes no plot.
     attributes = {
         f"{task}: {name}": Counter(dict(_in_order(counts, expected.get(task, {}).get(name))))
         for (task, name), counts in rows.attributes.items()
         if len(counts) > 1
     }
-    plots = _plots(out_dir, attributes, rows.lengths)
+    plots = _plots(run, attributes, rows.lengths)
     codes = sorted({language_code(lang)[0] for lang in rows.languages if language_code(lang)})
     front = [
         "---",
@@ -36,7 +38,7 @@ def write_card(out_dir: Path) -> Path:
         "task_categories: [sentence-similarity, text-retrieval, text-classification]",
         f"language: [{', '.join(codes)}]",
         f"size_categories: [{_size(rows.count)}]",
-        *_configs(out_dir),
+        *_configs(run),
         *_dataset_info({"data": rows.schema, "rejects": rejects.schema}),
         "---",
         "",
@@ -48,10 +50,10 @@ def write_card(out_dir: Path) -> Path:
         "*Improving Text Embeddings with Large Language Models* (Wang et al., 2024).",
         "",
     ]
-    lines += _stopped_banner(out_dir)
+    lines += _stopped_banner(run)
     if rows.placeholder:
         lines += ["**These rows are PLACEHOLDER text from `llm=mock`, not model output: do not train on them.**", ""]
-    lines += _config_section(out_dir)
+    lines += _config_section(run)
     lines += ["## Models", "", *_table(["model", "rows"], rows.models.most_common()), ""]
     lines += ["## Rows", "", "### Per task type", "", *_table(["task type", "rows"], rows.task_types.most_common()), ""]
     if rows.cells:
@@ -59,11 +61,11 @@ def write_card(out_dir: Path) -> Path:
     if rows.languages:
         lines += ["### Per language", "", *_table(["language", "rows"], rows.languages.most_common()), ""]
     lines += ["## Rejects", "", f"{rejects.count} rows rejected after their attempts.", ""]
-    lines += _status_section(out_dir)
+    lines += _status_section(run)
     lines += _values_section(rows, rejects, expected)
     if rejects.reasons:
         lines += [*_table(["reason (check)", "rows"], rejects.reasons.most_common()), ""]
-    lines += judge_section(rows.judge_scores, rejects.judge_scores, out_dir)
+    lines += judge_section(rows.judge_scores, rejects.judge_scores, run)
     cost = "unknown (unpriced model)" if rows.unpriced or rejects.unpriced else f"${rows.cost + rejects.cost:.4f}"
     lines += [
         "## Tokens and cost",
@@ -74,18 +76,16 @@ def write_card(out_dir: Path) -> Path:
         ),
         "",
     ]
-    lines += _quality(out_dir, rows.count)
+    lines += _quality(run, rows.count)
     if plots:
         lines += ["## Distributions", "", *(f"![{p.stem}]({p.relative_to(out_dir)})" for p in plots), ""]
-    path = out_dir / CARD_FILE
-    path.write_text("\n".join(front + lines), encoding="utf-8")
-    return path
+    return run.write_text(run.card.name, "\n".join(front + lines))
 
 
 class _Tally:
-    """Counts over a JSONL file of rows or rejects, read a line at a time: runs can be large."""
+    """Counts over rows or rejects, read a line at a time: runs can be large."""
 
-    def __init__(self, path: Path):
+    def __init__(self, rows):
         self.count = self.prompt_tokens = self.completion_tokens = 0
         self.cost, self.unpriced, self.placeholder = 0.0, False, False
         self.schema = None  # the union of the rows' column types
@@ -94,7 +94,7 @@ class _Tally:
         self.judge_scores: Counter = Counter()  # (task type, the LLM judge's score)
         self.attributes: dict = {}
         self.lengths: dict = {}
-        for row in read_rows(path):
+        for row in rows:
             self._add(row)
 
     def _add(self, r: Row) -> None:
@@ -136,22 +136,10 @@ def _dataset_info(schemas: dict) -> list:
     return yaml.safe_dump({"dataset_info": info}, sort_keys=False, allow_unicode=True).splitlines() if info else []
 
 
-def _configs(out_dir: Path) -> list:
+def _configs(run: RunDir) -> list:
     """`configs:` front matter: what `datasets.load_dataset(<dir>)` and the Hub's viewer load. Without it
     they would guess from the file names and mix rows, rejects and exports into one table."""
-    # An empty file would make its config fail to load: a run without rejects gets no rejects config.
-    files = [
-        (name, path)
-        for name, path in (("data", DATA_FILE), ("rejects", REJECTS_FILE), ("brainstorm", f"brainstorm/{DATA_FILE}"))
-        if (out_dir / path).is_file() and (out_dir / path).stat().st_size
-    ]
-    exports = out_dir / "exports"
-    for fmt in sorted(p for p in exports.iterdir() if p.is_dir()) if exports.is_dir() else []:
-        # Parquet/JSONL only: a save_to_disk folder beside them holds the same rows as Arrow shards.
-        found = sorted(p for p in fmt.rglob("*") if p.suffix in (".jsonl", ".parquet") and p.is_file())
-        files += [
-            (fmt.name if len(found) == 1 else f"{fmt.name}-{p.stem}", p.relative_to(out_dir).as_posix()) for p in found
-        ]
+    files = run.loadable_files()
     lines = ["configs:"] if files else []
     for name, path in files:
         lines += [
@@ -164,27 +152,21 @@ def _configs(out_dir: Path) -> list:
     return lines
 
 
-def _expected(out_dir: Path) -> dict:
+def _expected(run: RunDir) -> dict:
     """{task type: {attribute: {value: the share of rows drawn with it}}}, in each domain's order, from the
     run's saved config: what the rows should show if no value were harder for the model than another."""
-    try:
-        from omegaconf import OmegaConf
-
-        cfg = OmegaConf.to_container(OmegaConf.load(out_dir / ".hydra" / "config.yaml"), resolve=True)
-    except Exception:  # no config (a merged sweep), or one that no longer resolves: order by count instead
-        return {}
     from synthkit.core.errors import UserError
-    from synthkit.engine.plan import corpus_root
+    from synthkit.core.paths import corpus_root
     from synthkit.spec.task import TaskSpec
 
-    tasks = [cfg.get("task"), *((cfg.get("recipe") or {}).get("tasks") or {}).values()]
     expected: dict = {}
-    for task in filter(None, tasks):
+    preset, grid = run.saved("preset") or "seed", run.saved("grid") or ()
+    for task in run.saved_tasks():  # none for a merged sweep, or a config that no longer loads: ordered by count
         try:
-            spec = TaskSpec(task, str(cfg.get("preset") or "seed"), corpus_root(cfg))
+            spec = TaskSpec(task, str(preset), corpus_root(run.saved("cache_dir")))
         except (UserError, KeyError, TypeError, ValueError):  # a domain read from a file that moved
             continue
-        shares = spec.expected_shares(even=cfg.get("grid") or ())
+        shares = spec.expected_shares(even=grid)
         expected[spec.name] = {name: {str(v): p for v, p in drawn.items()} for name, drawn in shares.items()}
     return expected
 
@@ -233,20 +215,14 @@ def _values_section(rows, rejects, expected: dict) -> list:
     return ["### Attribute values", "", *lines] if lines else []
 
 
-def _stopped_banner(out_dir: Path) -> list:
-    try:
-        stopped = json.loads((out_dir / STATUS_FILE).read_text(encoding="utf-8")).get("stopped_early")
-    except (OSError, ValueError, AttributeError):
-        return []
+def _stopped_banner(run: RunDir) -> list:
+    stopped = (run.status or {}).get("stopped_early")
     return [f"**This run stopped before it was complete: {stopped}**", ""] if stopped else []
 
 
-def _status_section(out_dir: Path) -> list:
+def _status_section(run: RunDir) -> list:
     """How the run ended, values it never managed to write, and what the language check could judge."""
-    try:
-        status = json.loads((out_dir / STATUS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return []
+    status = run.status or {}
     lines = []
     if status.get("lost_values"):
         lines += [
@@ -274,27 +250,17 @@ def _status_section(out_dir: Path) -> list:
     return lines
 
 
-def _config_section(out_dir: Path) -> list:
+def _config_section(run: RunDir) -> list:
     lines = []
-    overrides = out_dir / ".hydra" / "overrides.yaml"
-    config = out_dir / ".hydra" / "config.yaml"
-    if overrides.exists():
-        lines += [
-            "## Configuration",
-            "",
-            "Overrides:",
-            "",
-            "```yaml",
-            overrides.read_text(encoding="utf-8").strip(),
-            "```",
-            "",
-        ]
-    if config.exists():
+    overrides, config = run.overrides_text(), run.config_text()
+    if run.overrides_file.exists():
+        lines += ["## Configuration", "", "Overrides:", "", "```yaml", overrides.strip(), "```", ""]
+    if run.config_file.exists():
         lines += [
             "<details><summary>Resolved config</summary>",
             "",
             "```yaml",
-            config.read_text(encoding="utf-8").strip(),
+            config.strip(),
             "```",
             "",
             "</details>",
@@ -303,14 +269,13 @@ def _config_section(out_dir: Path) -> list:
     return lines
 
 
-def _plots(out_dir: Path, attributes: dict, lengths: dict) -> list:
+def _plots(run: RunDir, attributes: dict, lengths: dict) -> list:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plots_dir = out_dir / "plots"
-    plots_dir.mkdir(exist_ok=True)
+    run.plots.mkdir(exist_ok=True)
     written = []
     if attributes:
         fig, axes = _grid(plt, len(attributes))
@@ -320,23 +285,23 @@ def _plots(out_dir: Path, attributes: dict, lengths: dict) -> list:
             ax.set_yticks(range(len(values)), [v[:28] for v in values], fontsize=7)
             ax.invert_yaxis()
             ax.set_title(name + (f" (top {TOP} of {len(counts)})" if len(counts) > TOP else ""), fontsize=9)
-        written.append(_save(fig, plots_dir / "attributes.png", plt))
+        written.append(_save(fig, run.plot("attributes"), plt))
     if lengths:
         fig, axes = _grid(plt, len(lengths))
         for ax, (key, words) in zip(axes, lengths.items()):
             ax.hist(words, bins=30)
             ax.set_title(f"{key}: words", fontsize=9)
-        written.append(_save(fig, plots_dir / "text_lengths.png", plt))
+        written.append(_save(fig, run.plot("text_lengths"), plt))
     return written
 
 
-def _quality(out_dir: Path, data_rows: int) -> list:
+def _quality(run: RunDir, data_rows: int) -> list:
     """The Quality section from scores_summary.json and scores.jsonl: flags, similarities, diversity, plots."""
     from synthkit.core.errors import UserError
     from synthkit.results import scoring
 
-    summary = scoring.read_summary(out_dir)
-    if not summary or not (out_dir / scoring.SCORES_FILE).is_file():
+    summary = run.scores_summary()
+    if not summary or not run.scores.is_file():
         return []
     t, embedder = summary["thresholds"], summary.get("embedder") or {}
     intro = (
@@ -404,7 +369,7 @@ def _quality(out_dir: Path, data_rows: int) -> list:
     ]
     if summary.get("policy") == "drop":
         try:
-            keys, why = scoring.left_out(out_dir, data_rows)
+            keys, why = scoring.left_out(run, data_rows)
             lines += [f"`scoring.policy=drop`: exports leave out {scoring.describe_left_out(why, len(keys))}.", ""]
         except UserError:
             pass  # stale scores: said above
@@ -419,22 +384,20 @@ def _quality(out_dir: Path, data_rows: int) -> list:
         *_table(["task type", "language", "queries", "mean cosine", "Vendi"], diversity),
         "",
     ]
-    plot = _score_plot(out_dir / scoring.SCORES_FILE, out_dir / "plots")
+    plot = _score_plot(run)
     if plot:
-        lines += [f"![similarities]({plot.relative_to(out_dir).as_posix()})", ""]
+        lines += [f"![similarities]({plot.relative_to(run.path).as_posix()})", ""]
     return lines
 
 
-def _score_plot(scores: Path, plots_dir: Path):
+def _score_plot(run: RunDir):
     """Per task type: histograms of cos(query, positive) and cos(query, negative), and of the margin."""
     by_type: dict = {}
-    with open(scores, encoding="utf-8") as f:
-        for line in filter(str.strip, f):
-            r = json.loads(line)
-            figures = by_type.setdefault(r["task_type"], {"pos": [], "neg": [], "margin": []})
-            for key, name in (("pos", "pos_sim"), ("neg", "neg_sim"), ("margin", "margin")):
-                if r[name] is not None:
-                    figures[key].append(r[name])
+    for r in run.score_records():
+        figures = by_type.setdefault(r["task_type"], {"pos": [], "neg": [], "margin": []})
+        for key, name in (("pos", "pos_sim"), ("neg", "neg_sim"), ("margin", "margin")):
+            if r[name] is not None:
+                figures[key].append(r[name])
     if not by_type:
         return None
     import matplotlib
@@ -442,7 +405,7 @@ def _score_plot(scores: Path, plots_dir: Path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    plots_dir.mkdir(exist_ok=True)
+    run.plots.mkdir(exist_ok=True)
     fig, axes = plt.subplots(len(by_type), 2, figsize=(9.6, 2.6 * len(by_type)), squeeze=False)
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.92, wspace=0.25, hspace=0.6)
     for (left, right), (task_type, figures) in zip(axes, sorted(by_type.items())):
@@ -456,7 +419,7 @@ def _score_plot(scores: Path, plots_dir: Path):
             right.set_title(f"{task_type}: margin (positive - negative)", fontsize=9)
         else:
             right.axis("off")
-    return _save(fig, plots_dir / "scores.png", plt)
+    return _save(fig, run.plot("scores"), plt)
 
 
 def _grid(plt, n: int):

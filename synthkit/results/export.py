@@ -8,25 +8,20 @@ YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged
 `synthkit score ... scoring.policy=drop` flagged are left out; --hard-negatives mines K more negatives per
 row from the run's own documents with the reference embedder (synthkit.quality.mining)."""
 
-import argparse
 import json
 import random
 import shutil
-import sys
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Optional
-
-from omegaconf import OmegaConf
 
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
 from synthkit.core.record import read_rows
 from synthkit.corpus.fields import lookup
+from synthkit.results.rundir import EXPORT_MARKER, RunDir
 
 FORMATS = ("e5", "sentence-transformers", "flagembedding", "beir")
-EXPORT_MARKER = ".synthkit-export"  # in every export dir: what --force may replace
 QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not
 # FlagEmbedding's own example data (examples/finetune/embedder/example_data): a folder per kind of data. Its
 # same-dataset sampler takes a batch from one file and asserts one `type` per batch, and a folder name ending in
@@ -52,98 +47,76 @@ class Example:
     negative_id: Optional[str] = None
 
 
-def main(argv: list) -> None:
-    parser = _Parser(prog="synthkit export", description="Write a run's rows as training examples.")
-    parser.add_argument("source", help="a run's output dir, or a data .jsonl file")
-    parser.add_argument("--to", required=True, choices=FORMATS, help="the trainer format")
-    parser.add_argument("--out", help="where to write (default: <run dir>/exports/<format>)")
-    parser.add_argument("--force", action="store_true", help="replace an earlier export at --out")
-    parser.add_argument("--seed", type=int, default=0, help="for negatives sampled where none was generated")
-    parser.add_argument(
-        "--allow-placeholder",
-        action="store_true",
-        help="export llm=mock placeholder rows anyway (to test a training pipeline, never to train)",
-    )
-    parser.add_argument(
-        "--hard-negatives",
-        type=int,
-        metavar="K",
-        help="mine K more negatives per row with the reference embedder (flagembedding, sentence-transformers)",
-    )
-    parser.add_argument(
-        "--split", action="append", metavar="NAME=SHARE", help="beir: hold out a share of the queries (test=0.1)"
-    )
-    parser.add_argument("overrides", nargs="*", help="with --hard-negatives: embedder=..., embedder.model=...")
-    args = parser.parse_intermixed_args(argv)
-    if args.hard_negatives is not None and (args.hard_negatives < 1 or args.to == "e5"):
+@dataclass
+class Exported:
+    """What an export wrote, for its report."""
+
+    fmt: str
+    examples: int
+    written: list
+    skipped: int  # rows of tasks that make no training examples
+    dropped: str  # what scoring.policy=drop left out, described
+    placeholders: int  # llm=mock rows exported anyway (--allow-placeholder)
+    hard_negatives: Optional[int] = None
+    unmined: int = 0  # rows that got fewer than hard_negatives mined negatives
+
+
+def export_run(
+    run: RunDir,
+    fmt: str,
+    out: Optional[Path] = None,
+    force: bool = False,
+    seed: int = 0,
+    allow_placeholder: bool = False,
+    hard_negatives: Optional[int] = None,
+    splits: Optional[list] = None,
+    embedder_overrides: list = (),
+) -> Exported:
+    """Write `run`'s rows as training examples in `fmt` (into `out`, by default the run's exports/<fmt>)."""
+    if fmt not in FORMATS:
+        raise UserError(f"export: {fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
+    if hard_negatives is not None and (hard_negatives < 1 or fmt == "e5"):
         raise UserError("--hard-negatives takes K >= 1, for --to flagembedding or sentence-transformers")
-    if args.split and args.to != "beir":
+    if splits and fmt != "beir":
         raise UserError("--split goes with --to beir")
-    if args.overrides and args.hard_negatives is None:
-        raise UserError(f"export: {args.overrides[0]}: config overrides only go with --hard-negatives")
-    data = Path(args.source)
-    data = data / "data.jsonl" if data.is_dir() else data
-    if not data.is_file():
-        raise UserError(f"{args.source} holds no data.jsonl: give a run's output dir or a .jsonl file")
-    rows = list(read_rows(data, missing_ok=False))  # before --force removes an earlier export: a refusal loses nothing
+    if embedder_overrides and hard_negatives is None:
+        raise UserError(f"export: {embedder_overrides[0]}: config overrides only go with --hard-negatives")
+    rows = list(read_rows(run.data, missing_ok=False))  # before --force removes an export: a refusal loses nothing
     placeholders = sum(row.placeholder for row in rows)
-    if placeholders and not args.allow_placeholder:
+    if placeholders and not allow_placeholder:
         raise UserError(
-            f"{data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
+            f"{run.data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
             "a real llm, or add --allow-placeholder to export them anyway (to test a pipeline only)"
         )
-    rows, dropped = _apply_policy(rows, data.parent)
-    examples, skipped = to_examples(rows, _task_configs(data.parent))
+    rows, dropped = _apply_policy(rows, run)
+    examples, skipped = to_examples(rows, run.task_configs())
     if not examples:
         raise UserError(
-            f"{data} holds no rows that make training examples ({skipped} rows of tasks without an export block)"
+            f"{run.data} holds no rows that make training examples ({skipped} rows of tasks without an export block)"
         )
-    if args.to == "beir":
+    if fmt == "beir":
         from synthkit.results.beir import parse_splits, write_beir
 
-        splits = parse_splits(args.split)
-    unmined = _mine(examples, args.hard_negatives, args.overrides, data.parent) if args.hard_negatives else 0
-    out = Path(args.out) if args.out else data.parent / "exports" / args.to
-    _make_export_dir(out, data, args.force)
-    if placeholders:
-        print(
-            f"synthkit: warning: exporting {placeholders} PLACEHOLDER rows from llm=mock: do not train on them",
-            file=sys.stderr,
-        )
+        parsed_splits = parse_splits(splits)
+    unmined = _mine(examples, hard_negatives, list(embedder_overrides), run) if hard_negatives else 0
+    out = Path(out) if out else run.export_dir(fmt)
+    _make_export_dir(out, run, force)
     written = {
-        "beir": lambda examples, out, seed: write_beir(examples, out, seed, splits, data.parent),
+        "beir": lambda examples, out, seed: write_beir(examples, out, seed, parsed_splits, run),
         "e5": write_e5,
         "sentence-transformers": write_sentence_transformers,
         "flagembedding": write_flagembedding,
-    }[args.to](examples, out, args.seed)
-    print(f"synthkit: exported {len(examples)} examples to {args.to}: {', '.join(map(str, written))}")
-    if skipped:
-        print(f"  skipped {skipped} rows of tasks that make no training examples (e.g. brainstorm)")
-    if dropped:
-        print(f"  left out by scoring.policy=drop: {dropped}")
-    if args.hard_negatives:
-        print(
-            f"  hard negatives: up to {args.hard_negatives} mined per row"
-            + (f"; {unmined} rows got fewer" if unmined else "")
-            + (" (left out: n-tuples have one width)" if unmined and args.to == "sentence-transformers" else "")
-        )
+    }[fmt](examples, out, seed)
+    return Exported(fmt, len(examples), written, skipped, dropped, placeholders, hard_negatives, unmined)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UserError(f"export: {message}; see synthkit export --help")
-
-
-def _make_export_dir(out: Path, data: Path, force: bool) -> None:
+def _make_export_dir(out: Path, run: RunDir, force: bool) -> None:
     """A new dir for the export. --force replaces only an earlier export (it holds synthkit's marker),
     never the run's own dir or a folder synthkit did not write."""
     if out.exists():
         if not force:
             raise UserError(f"{out} already exists: add --force to replace it, or choose --out")
-        if not (out / EXPORT_MARKER).is_file() or out.resolve() in (
-            data.parent.resolve(),
-            *data.parent.resolve().parents,
-        ):
+        if not (out / EXPORT_MARKER).is_file() or out.resolve() in (run.path.resolve(), *run.path.resolve().parents):
             raise UserError(f"{out} is not an export synthkit wrote: --force replaces only those; choose another --out")
         try:
             shutil.rmtree(out)
@@ -151,53 +124,30 @@ def _make_export_dir(out: Path, data: Path, force: bool) -> None:
             raise UserError(f"cannot replace {out}: {e.strerror}") from None
     try:
         out.mkdir(parents=True)
-        (out / EXPORT_MARKER).write_text(f"written by synthkit export from {data}\n", encoding="utf-8")
+        (out / EXPORT_MARKER).write_text(f"written by synthkit export from {run.data}\n", encoding="utf-8")
     except OSError as e:
         raise UserError(f"cannot write {out}: {e.strerror}; choose another --out") from None
 
 
-def _task_configs(run_dir: Path) -> dict:
-    """Task configs by name: the packaged ones, overridden by those the run was made with (when
-    these say how to export, as a user's own task does)."""
-    configs = {}
-    for entry in resources.files("synthkit.conf").joinpath("task").iterdir():
-        if entry.name.endswith(".yaml"):
-            task = OmegaConf.to_container(OmegaConf.create(entry.read_text(encoding="utf-8")))
-            configs[task["name"]] = task
-    saved = run_dir / ".hydra" / "config.yaml"
-    if saved.exists():
-        try:
-            cfg = OmegaConf.load(saved)
-        except Exception as e:  # YAML or OmegaConf errors of a file someone edited or damaged
-            raise UserError(
-                f"{saved} does not load ({type(e).__name__}); repair it, or remove it to export with "
-                "the packaged task configs"
-            ) from None
-        used = [cfg.get("task")] + list((cfg.get("recipe") or {}).get("tasks", {}).values())
-        for task in filter(None, used):
-            if task.get("export"):
-                configs[task["name"]] = OmegaConf.to_container(task)
-    return configs
-
-
-def _apply_policy(rows: list, run_dir: Path) -> tuple:
+def _apply_policy(rows: list, run: RunDir) -> tuple:
     """The rows an export keeps, and what it left out (text) under scoring.policy=drop."""
     from synthkit.results.scoring import describe_left_out, left_out, row_key
 
-    keys, why = left_out(run_dir, len(rows))
+    keys, why = left_out(run, len(rows))
     if not keys:
         return rows, ""
     kept = [row for row in rows if row_key(row) not in keys]
     return kept, describe_left_out(why, len(rows) - len(kept))
 
 
-def _mine(examples: list, k: int, overrides: list, run_dir: Path) -> int:
+def _mine(examples: list, k: int, overrides: list, run: RunDir) -> int:
     """Mine k negatives per example in place; how many examples got fewer than k. The embedder is the
     one the run was scored with, unless overrides name one."""
-    from synthkit.results.scoring import compose_scoring, load, read_summary
+    from synthkit.quality.embedder import load
+    from synthkit.results.scoring import compose_scoring
 
     cfg = compose_scoring(overrides, "export")
-    scored = (read_summary(run_dir) or {}).get("embedder")
+    scored = (run.scores_summary() or {}).get("embedder")
     if scored and not overrides:
         cfg.embedder.backend, cfg.embedder.model = scored["backend"], scored["model"]
     from synthkit.quality.mining import mine_hard_negatives

@@ -6,9 +6,10 @@ from collections import Counter
 from pathlib import Path
 
 from synthkit.quality.llm_judge import SCALE
+from synthkit.results.rundir import RunDir
 
 
-def judge_section(written: Counter, rejected: Counter, out_dir: Path) -> list:
+def judge_section(written: Counter, rejected: Counter, run: RunDir) -> list:
     """`written` / `rejected`: Counter of (task type, score). Empty when nothing was judged."""
     if not written and not rejected:
         return []
@@ -33,11 +34,11 @@ def judge_section(written: Counter, rejected: Counter, out_dir: Path) -> list:
         *("| " + " | ".join(str(c) for c in row) + " |" for row in table),
         "",
     ]
-    plot = _plot(written, rejected, out_dir / "plots")
-    return lines + [f"![judge scores]({plot.relative_to(out_dir).as_posix()})", ""]
+    plot = _plot(written, rejected, run)
+    return lines + [f"![judge scores]({plot.relative_to(run.path).as_posix()})", ""]
 
 
-def _plot(written: Counter, rejected: Counter, plots_dir: Path) -> Path:
+def _plot(written: Counter, rejected: Counter, run: RunDir) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,8 +56,8 @@ def _plot(written: Counter, rejected: Counter, plots_dir: Path) -> Path:
         ax.set_xticks(scores)
         ax.set_title(f"{task}: judge scores", fontsize=9)
         ax.legend(fontsize=7)
-    plots_dir.mkdir(exist_ok=True)
-    path = plots_dir / "judge_scores.png"
+    run.plots.mkdir(exist_ok=True)
+    path = run.plot("judge_scores")
     fig.savefig(path, dpi=72)
     plt.close(fig)
     return path

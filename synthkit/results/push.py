@@ -1,42 +1,23 @@
-"""`synthkit push RUN --repo user/name [--private]`: a finished run as a Hugging Face dataset repo.
+"""A finished run as a Hugging Face dataset repo (`synthkit push RUN --repo user/name [--private]`).
 
-Uploads the rows (data.jsonl, rejects.jsonl, brainstorm/), the dataset card (README.md, rewritten first so its
-`configs:` list the exports present), plots/, the resolved config (.hydra/config.yaml) and exports/, in one commit.
-The token comes from the HF_TOKEN environment variable only: a flag would end up in shell history and logs."""
+Uploads, in one commit, what a run publishes (RunDir.published_files: the rows, rejects and brainstorm, the dataset
+card rewritten first so its `configs:` list the exports present, plots, the resolved config and exports). Only files
+inside the run dir leave the machine: a link out of it is skipped. The token comes from the HF_TOKEN environment
+variable only: a flag would end up in shell history and logs."""
 
-import argparse
 import os
-from pathlib import Path
 
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
+from synthkit.results.rundir import RunDir
 
 TOKEN_ENV = "HF_TOKEN"
-# Paths relative to the run dir; folders are uploaded whole. Anything else in a run dir (the resume
-# fingerprint, the status file, Hydra's overrides and logs) stays local.
-UPLOADED = ("data.jsonl", "rejects.jsonl", "README.md", "brainstorm", "plots", ".hydra/config.yaml", "exports")
 
 
-def main(argv: list) -> None:
-    parser = _Parser(prog="synthkit push", description="Upload a run as a Hugging Face dataset repo.")
-    parser.add_argument("run", help="a run's (or a merged sweep's) output dir")
-    parser.add_argument("--repo", required=True, help="the dataset repo, user/name or org/name")
-    parser.add_argument(
-        "--private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
-    )
-    parser.add_argument("--token", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.token is not None:
-        raise UserError(
-            f"push takes no --token: the command line is saved in shell history; export {TOKEN_ENV} instead"
-        )
-    url = push(Path(args.run), args.repo, private=args.private)
-    print(f"synthkit: pushed {args.run} to {url}")
-
-
-def push(run_dir: Path, repo: str, private: bool = False) -> str:
-    if not (run_dir / "data.jsonl").is_file():
-        raise UserError(f"{run_dir} holds no data.jsonl: give a run's output dir")
+def push(run: RunDir, repo: str, private: bool = False) -> tuple:
+    """(the repo's URL, the files left out because they lead out of the run dir)."""
+    if not run.data.is_file():
+        raise UserError(f"{run.path} holds no {run.data.name}: give a run's output dir")
     token = os.environ.get(TOKEN_ENV)
     if not token:
         raise UserError(f"{TOKEN_ENV} is not set: export a Hugging Face token with write access to push")
@@ -51,28 +32,33 @@ def push(run_dir: Path, repo: str, private: bool = False) -> str:
     try:
         api.create_repo(repo, repo_type="dataset", private=private or None, exist_ok=True)  # None: the account default
         # After the Hub accepted the token: a refused push leaves the run dir as it was.
-        write_card(run_dir)  # anew, so that its `configs:` list the exports made since the run
-        files = _files(run_dir)
-        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(run_dir / path)) for path in files]
+        write_card(run)  # anew, so that its `configs:` list the exports made since the run
+        files, outside = run.published_files()
+        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(run.path / path)) for path in files]
         api.create_commit(
-            repo, operations, commit_message=f"synthkit: {len(files)} files of {run_dir.name}", repo_type="dataset"
+            repo, operations, commit_message=f"synthkit: {len(files)} files of {run.path.name}", repo_type="dataset"
         )
     except HFValidationError as e:
         raise UserError(f"--repo {repo!r} is not a repo id: give user/name ({_first_line(e)})") from None
     except HfHubHTTPError as e:
         raise UserError(_http_error(e, repo)) from None
-    except (OSError, ValueError) as e:  # connection refused, DNS, a README the Hub rejects
+    except (OSError, ValueError) as e:  # a README the Hub rejects, a file that went away
         raise UserError(f"push to {repo} failed: {type(e).__name__}: {_first_line(e)}") from None
-    return f"{api.endpoint}/datasets/{repo}"
+    except Exception as e:
+        if not _network_error(e):
+            raise
+        raise UserError(
+            f"push to {repo} failed: cannot reach the Hub at {api.endpoint} ({type(e).__name__}: {_first_line(e)}); "
+            "check the network (or HF_ENDPOINT) and push again"
+        ) from None
+    return f"{api.endpoint}/datasets/{repo}", outside
 
 
-def _files(run_dir: Path) -> list:
-    files = []
-    for name in UPLOADED:
-        path = run_dir / name
-        found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
-        files += [p.relative_to(run_dir).as_posix() for p in found]
-    return files
+def _network_error(error: Exception) -> bool:
+    """An HTTP client's connection, DNS or timeout error (huggingface_hub speaks httpx or requests by version)."""
+    return any(
+        cls.__module__.split(".")[0] in ("httpx", "httpcore", "requests", "urllib3") for cls in type(error).__mro__
+    )
 
 
 def _http_error(error, repo: str) -> str:
@@ -86,8 +72,3 @@ def _http_error(error, repo: str) -> str:
 
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):
-        raise UserError(f"push: {message}; see synthkit push --help")

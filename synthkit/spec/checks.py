@@ -19,19 +19,13 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from synthkit.core.errors import UserError
+from synthkit.core.review import CheckFailure
 from synthkit.spec import degenerate
 from synthkit.spec.langid import check as check_language
 from synthkit.spec.langid import language_name
 from synthkit.spec.text import tokens, word_count
 
 _NUMBER = re.compile(r"\d+")
-
-
-@dataclass(frozen=True)
-class CheckFailure:
-    name: str
-    message: str
-    reask: bool
 
 
 @dataclass(frozen=True)

@@ -87,3 +87,15 @@ def _as_list(value):
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return list(value)
     return None
+
+
+def schema_error(validator, value) -> "str | None":
+    """The first reason `value` breaks the schema of `validator` (a jsonschema validator), as a model is told it
+    (`path/to/key: message`), or None when it is valid."""
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(validator.iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    return f"{where}: {error.message}" if where else error.message

@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any, Optional
 
 import jsonschema
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
-from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from omegaconf import DictConfig, OmegaConf
 
 from synthkit.core.errors import UserError
 from synthkit.core.record import RESERVED
 from synthkit.spec.checks import build_checks
-from synthkit.spec.parsing import parse_json_object, parse_list
+from synthkit.spec.parsing import parse_json_object, parse_list, schema_error
+from synthkit.spec.templates import compile_template, render
 from synthkit.spec.values import FILE_PREFIX, file_path, read_values_file
 
 STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
@@ -33,10 +31,6 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   judge: {rubric: ...}, what the LLM judge (judge=true) rates this task's rows against
 OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel", "judge")
 FREE = "any"  # domain of free-text attributes, such as a task definition
-
-# Sandboxed so a template cannot reach Python internals; strict so a misspelt variable fails
-# loudly instead of rendering as an empty string.
-_JINJA = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
 @dataclass(frozen=True)
@@ -117,12 +111,7 @@ class TaskSpec:
         self.judge_rubric, self.judge_on = _judge(data.get("judge"), self.name)
         self.schema = _object_schema(data["output"], self.name)
         self._validator = jsonschema.Draft202012Validator(self.schema)
-        try:
-            self._template = _template(data["prompt"])
-        except TemplateSyntaxError as e:
-            raise UserError(f"task {self.name}: prompt template line {e.lineno}: {e.message}") from None
-        except (TypeError, RecursionError) as e:
-            raise UserError(f"task {self.name}: prompt must be a template string ({e})") from None
+        self._template = compile_template(data["prompt"], f"task {self.name}")
 
     def _attributes(self, data: dict, corpus_root: Optional[Path]) -> list:
         domains = data["domains"]
@@ -171,21 +160,7 @@ class TaskSpec:
         return {a.name: attributes[a.name] for a in self.attributes if a.values is not None}
 
     def render(self, attributes: Mapping[str, Any]) -> str:
-        try:
-            return self._template.render(attributes)
-        except UndefinedError as e:
-            raise UserError(
-                f"task {self.name}: the prompt uses an unknown variable ({e.message}); declare it as an attribute"
-            ) from None
-        except SecurityError as e:
-            raise UserError(
-                f"task {self.name}: the prompt template does something the sandbox refuses ({e}); "
-                "a prompt may only use its attributes"
-            ) from None
-        except Exception as e:  # a template is user code: any failure of it is the template's
-            raise UserError(
-                f"task {self.name}: the prompt template failed to render ({type(e).__name__}: {e})"
-            ) from None
+        return render(self._template, attributes, f"task {self.name}")
 
     def parse(self, text: str) -> Any:
         """The answer as the schema sees it; raises ParseError. Never evaluates the text."""
@@ -195,11 +170,7 @@ class TaskSpec:
 
     def validation_error(self, answer: Any) -> Optional[str]:
         """The first reason the answer breaks the output schema, or None if it is valid."""
-        error = jsonschema.exceptions.best_match(self._validator.iter_errors(answer))
-        if error is None:
-            return None
-        where = "/".join(str(p) for p in error.absolute_path)
-        return f"{where}: {error.message}" if where else error.message
+        return schema_error(self._validator, answer)
 
 
 def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] = None) -> Attribute:
@@ -303,19 +274,8 @@ def _object_schema(output: Mapping[str, Any], task: str) -> dict:
     return schema
 
 
-# A recipe makes a TaskSpec per cell (hundreds), nearly all with the same schema and prompt: checking a schema
-# against the meta-schema and compiling a template cost milliseconds each, most of a large recipe's start-up.
+# A recipe makes a TaskSpec per cell (hundreds), nearly all with the same schema: checking a schema against the
+# meta-schema costs milliseconds, most of a large recipe's start-up.
 @functools.lru_cache(maxsize=256)
 def _check_schema(schema_json: str) -> None:
     jsonschema.Draft202012Validator.check_schema(json.loads(schema_json))
-
-
-def _template(prompt: Any):
-    if not isinstance(prompt, str):
-        return _JINJA.from_string(prompt)  # fails with the error the caller reports
-    return _compiled(prompt)
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(prompt: str):
-    return _JINJA.from_string(prompt)

@@ -18,11 +18,19 @@ from synthkit.calls.batch.client import BatchClient
 from synthkit.calls.batch.journal import TERMINAL, BatchJournal
 from synthkit.calls.batch.price import check_batch
 from synthkit.calls.batch.rounds import BatchResult, run_batches
-from synthkit.calls.caller import MAX_ANSWER_CHARS, OVERSIZE, Answer, BudgetReached, EndpointDown, StoreDown
-from synthkit.calls.cost import CHARS_PER_TOKEN, BudgetExhausted
+from synthkit.calls.caller import (
+    MAX_ANSWER_CHARS,
+    OVERSIZE,
+    Answer,
+    BudgetReached,
+    Caller,
+    EndpointDown,
+    StoreDown,
+)
+from synthkit.calls.cost import CHARS_PER_TOKEN
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
+from synthkit.calls.stores.base import BudgetExhausted, Stores, StoreUnavailable
 from synthkit.calls.stores.cache import call_key
-from synthkit.calls.stores.redis_store import StoreUnavailable
 from synthkit.core.config import LLMConfig
 from synthkit.core.errors import UserError
 from synthkit.core.ledger import Ledger
@@ -41,26 +49,25 @@ class _Pending:
     refused: bool = False  # the provider refused this request itself (HTTP 400/422): asking again is no use
 
 
-class BatchCaller:
+class BatchCaller(Caller):
     def __init__(
         self,
         llm: LLMConfig,
         api_key: Optional[str],
         structured: bool,
-        cache,  # synthkit.calls.stores: the run's cache (None: off) and budget, local or shared
-        budget,
+        stores: Stores,  # the run's cache (None: off) and budget, local or shared; batches have no rate limits
         ledger: Ledger,
-        out_dir: Path,
+        journal: Path,
         max_attempts: int,
         progress_every_s: float = 0.0,
     ):
         from synthkit.calls.providers.openai_http import chat_body  # aiohttp: only when a run calls
 
-        self.llm, self.cache, self.budget, self.ledger = llm, cache, budget, ledger
+        self.llm, self.cache, self.budget, self.ledger = llm, stores.cache, stores.budget, ledger
         self.max_attempts, self.progress_every_s = max_attempts, progress_every_s
         self._body = lambda messages, schema, name: chat_body(llm, messages, schema, name, structured)
         self.client = BatchClient(check_batch(llm), api_key, llm.timeout_s, name=llm.provider)
-        self.journal = BatchJournal(out_dir)
+        self.journal = BatchJournal(journal)
         # The rows in flight (the scheduler's count, set per stage): a round goes when all of them wait.
         self.rows_in_flight: Callable[[], int] = lambda: 0
         self._queue: dict[str, _Pending] = {}
@@ -72,8 +79,14 @@ class BatchCaller:
         self._error: Optional[BaseException] = None
         self._failed_rows_in_a_row = 0
 
+    def workers(self, concurrency: int) -> int:
+        return max(concurrency, self.llm.batch_max_requests)  # a round goes when every row in flight waits
+
+    def watch(self, rows_in_flight: Callable[[], int]) -> None:
+        self.rows_in_flight = rows_in_flight
+
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
-        """As ModelCaller.call: the answer to `messages` for the row `row_id`, through a batch."""
+        """The answer to `messages` for the row `row_id`, through a batch."""
         try:
             return await self._call(messages, schema, schema_name, row_id)
         except StoreUnavailable as e:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from synthkit.core.errors import UserError
 
-JOURNAL_FILE = "batches.jsonl"
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
@@ -41,9 +40,9 @@ class BatchEntry:
 
 
 class BatchJournal:
-    def __init__(self, directory: Path):
-        directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / JOURNAL_FILE
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.entries: dict[str, BatchEntry] = {}
         self._replay()
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 -- appended to until close()

@@ -17,22 +17,16 @@ from typing import Optional
 
 from synthkit.calls.providers.base import Completion
 from synthkit.core.errors import UserError
+from synthkit.core.paths import configured_cache_dir
 
 CACHE_FILE = "responses.sqlite"
 _SIDE_FILES = ("-wal", "-shm")
 _OPEN_LOCK = ".responses.open-lock"
 
 
-def default_cache_dir() -> Path:
-    if os.environ.get("SYNTHKIT_CACHE_DIR"):
-        return Path(os.environ["SYNTHKIT_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "synthkit"
-
-
-def cache_dir(cfg) -> Path:
+def cache_dir(setting: Optional[str]) -> Path:
     """The machine's cache dir (it also holds the shared rate-limit schedules), made if needed."""
-    directory = Path(cfg.cache_dir).expanduser() if cfg.cache_dir else default_cache_dir()
+    directory = configured_cache_dir(setting)
     if directory.exists() and not directory.is_dir():
         raise UserError(f"cache_dir={directory} is a file: choose a directory (cache_dir=...), or cache=off")
     try:
@@ -46,10 +40,6 @@ def cache_dir(cfg) -> Path:
             "(or SYNTHKIT_CACHE_DIR)"
         ) from None
     return directory
-
-
-def open_cache(cfg) -> "ResponseCache":
-    return ResponseCache(cache_dir(cfg))
 
 
 def request_key(**parts) -> str:

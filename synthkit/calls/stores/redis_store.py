@@ -15,16 +15,17 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import parse_qs, urlparse
+from typing import TYPE_CHECKING, Optional, TypeVar
+from urllib.parse import urlparse
 
+from synthkit.calls.stores.base import StoreUnavailable
 from synthkit.calls.stores.limits import EndpointLimits, rate_name
 from synthkit.core.errors import UserError
+from synthkit.core.secrets import url_password_refusal
 
 if TYPE_CHECKING:
     from synthkit.calls.providers.base import Completion
 
-PASSWORD_ENV = "SYNTHKIT_REDIS_PASSWORD"
 SCHEMES = ("redis", "rediss", "unix")
 OUTAGE_S = 300.0  # how long operations wait for a server that went away before the run stops
 BACKOFF_MAX_S = 5.0
@@ -150,11 +151,7 @@ return settle(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], '0', ARGV[3]
 )
 
 
-class StoreUnavailable(Exception):
-    """The store stayed unreachable for longer than the run waits: the run must stop."""
-
-
-def check_url(url: str, password_env: str = PASSWORD_ENV) -> None:
+def check_url(url: str, password_env: Optional[str] = None) -> None:
     """Refuse, as one line, a store URL that is malformed or carries a password."""
     try:
         parsed = urlparse(url)
@@ -163,7 +160,9 @@ def check_url(url: str, password_env: str = PASSWORD_ENV) -> None:
         raise UserError(f"store={url!r} is not a valid URL ({e}): write store=redis://host:port/db") from None
     if parsed.scheme not in SCHEMES:
         raise UserError(f"store={url!r}: only redis://host:port/db (or rediss:// for TLS) is supported")
-    refuse_password(url, password_env)
+    refusal = url_password_refusal(url, password_env)
+    if refusal:
+        raise UserError(refusal)
     if parsed.scheme != "unix" and not parsed.hostname:
         raise UserError(f"store={url!r} names no host: write store=redis://host:port/db")
     db = parsed.path.strip("/")
@@ -171,29 +170,17 @@ def check_url(url: str, password_env: str = PASSWORD_ENV) -> None:
         raise UserError(f"store={url!r}: the database after the port must be a number, as in redis://host:6379/0")
 
 
-def refuse_password(url: str, password_env: str = PASSWORD_ENV) -> None:
-    try:
-        parsed = urlparse(url)
-        password = parsed.password
-    except ValueError:
-        return  # not a URL: check_url says why
-    if password is not None or "password" in parse_qs(parsed.query):
-        raise UserError(
-            f"store URL must not contain a password (it would be saved with the run's config): "
-            f"remove it and set the {password_env} environment variable"
-        )
-
-
 class RedisStore:
     """One server's shared state for this process. Construct it outside the event loop (it checks
     the server at once, synchronously); use it from one event loop; `await aclose()` at the end."""
 
     def __init__(
-        self, url: str, namespace: str = "synthkit", outage_s: float = OUTAGE_S, password_env: str = PASSWORD_ENV
+        self, url: str, namespace: str = "synthkit", outage_s: float = OUTAGE_S, password_env: Optional[str] = None
     ):
+        """`password_env`: the environment variable holding the password (store_password_env); None: no password."""
         check_url(url, password_env)
         self.url, self.namespace, self.outage_s, self.password_env = url, namespace, outage_s, password_env
-        self._password = os.environ.get(password_env) or None
+        self._password = (os.environ.get(password_env) or None) if password_env else None
         self._client = None
         self._scripts: dict = {}
         self._down_since: float | None = None
@@ -223,7 +210,8 @@ class RedisStore:
         except (TypeError, ValueError) as e:  # an option in the query string that redis does not know
             raise UserError(f"store={self.url!r} is not a valid URL ({e}): write store=redis://host:port/db") from None
         except redis.AuthenticationError as e:
-            hint = f"set {self.password_env}" if self._password is None else f"check {self.password_env}"
+            variable = self.password_env or "the variable store_password_env names"
+            hint = f"set {variable}" if self._password is None else f"check {variable}"
             raise UserError(f"the store at {self.url} refused the login ({_reason(e)}): {hint}") from None
         except redis.ConnectionError as e:
             raise UserError(

@@ -7,8 +7,8 @@ import argparse
 import asyncio
 from pathlib import Path
 
-from synthkit.calls.batch.journal import JOURNAL_FILE
 from synthkit.core.errors import UserError
+from synthkit.results.rundir import RunDir
 
 
 def main(argv: list) -> None:
@@ -17,21 +17,21 @@ def main(argv: list) -> None:
     parser.add_argument("--cancel", action="store_true", help="cancel the run's open batches")
     parser.add_argument("--offline", action="store_true", help="show the journal only; ask the provider nothing")
     args = parser.parse_args(argv)
-    print(asyncio.run(_batches(args.run, args.cancel, args.offline)))
+    print(asyncio.run(_batches(RunDir(args.run), args.cancel, args.offline)))
 
 
-async def _batches(run: Path, cancel: bool, offline: bool) -> str:
+async def _batches(run: RunDir, cancel: bool, offline: bool) -> str:
     from synthkit.calls.batch.client import BatchClient
     from synthkit.calls.batch.journal import BatchJournal
     from synthkit.calls.batch.price import check_batch
     from synthkit.calls.batch.rounds import batch_status, cancel_all, format_status
     from synthkit.calls.providers import RequestFailed, check_key
 
-    if not (run / JOURNAL_FILE).is_file():
-        raise UserError(f"{run} holds no batch journal ({JOURNAL_FILE}): it was not run with llm.batch=true")
+    if not run.batches.is_file():
+        raise UserError(f"{run.path} holds no batch journal ({run.batches.name}): it was not run with llm.batch=true")
     llm = _saved_llm(run)
     client = None if offline else BatchClient(check_batch(llm), check_key(llm), llm.timeout_s, name=llm.provider)
-    journal = BatchJournal(run)
+    journal = BatchJournal(run.batches)
     try:
         cancelled = await cancel_all(journal, client) if cancel and client is not None else []
         table = format_status(await batch_status(journal, client))
@@ -49,15 +49,16 @@ async def _batches(run: Path, cancel: bool, offline: bool) -> str:
     return table
 
 
-def _saved_llm(run: Path):
+def _saved_llm(run: RunDir):
     """The run's llm settings, from the config it saved (keys are never in it: only their variable's name)."""
     from omegaconf import OmegaConf
 
     from synthkit.core.config import LLMConfig
 
-    saved = run / ".hydra" / "config.yaml"
     try:
-        llm = OmegaConf.merge(OmegaConf.structured(LLMConfig), OmegaConf.load(saved).llm)
+        llm = OmegaConf.merge(OmegaConf.structured(LLMConfig), run.saved_config(strict=True).llm)
     except Exception as e:  # a missing, damaged or hand-edited config
-        raise UserError(f"{saved} does not load ({type(e).__name__}): the run's provider is unknown") from None
+        raise UserError(
+            f"{run.config_file} does not load ({type(e).__name__}): the run's provider is unknown"
+        ) from None
     return OmegaConf.to_object(llm)

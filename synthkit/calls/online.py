@@ -1,0 +1,188 @@
+"""The online caller: one request at a time per row, answered from the response cache when it can be, else
+within the budget and the rate limits, retried through transient failures, and priced. A provider only makes
+single attempts; everything that makes calls survive lives here. Each request sent and each answer is reported
+to the run ledger. The cache, limits and budget are those of synthkit.calls.stores (files of this machine, or a
+Redis store), all awaited."""
+
+import asyncio
+import contextlib
+import functools
+import random
+from dataclasses import replace
+from typing import Optional
+
+from synthkit.calls.caller import (
+    MAX_ANSWER_CHARS,
+    OVERSIZE,
+    Answer,
+    BudgetReached,
+    Caller,
+    EndpointDown,
+    StoreDown,
+)
+from synthkit.calls.cost import CHARS_PER_TOKEN
+from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
+from synthkit.calls.stores.base import BudgetExhausted, Stores, StoreUnavailable
+from synthkit.calls.stores.cache import call_key
+from synthkit.core.config import LLMConfig
+from synthkit.core.ledger import Ledger
+
+RETRY_AFTER_CAP_S = 600.0  # a server asking for more than this is down, not busy
+RELEASE_WAIT_S = 5.0  # a run being stopped waits this long to free a reservation (a store's lease frees it later)
+
+
+class ModelCaller(Caller):
+    def __init__(
+        self,
+        provider: Provider,
+        llm: LLMConfig,
+        stores: Stores,
+        ledger: Ledger,
+    ):
+        self.provider, self.llm, self.stores, self.ledger = provider, llm, stores, ledger
+        self._store_down: Optional[str] = None
+        self._failed_rows_in_a_row = 0
+        # Imported here: dry runs and --cfg job load this module but make no call.
+        from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
+
+        self._mean_completion_tokens = min(llm.max_tokens, 512)
+        # Under rate limits the first request goes alone, so that the client's one-off setup does not
+        # bunch the next requests past the limits (and a wrong key costs one request).
+        self._first_done: Optional[asyncio.Event] = None if stores.limits.active else _done()
+        self._refused: Optional[ProviderRefused] = None
+        # The retries after a first failure (which is waited for outside, to keep the happy path lean).
+        self._retrying = functools.partial(
+            AsyncRetrying,
+            retry=retry_if_exception_type(RequestFailed),
+            stop=stop_after_attempt(llm.max_retries),
+            wait=lambda state: self._wait(state.outcome.exception(), failures=state.attempt_number + 1),
+            reraise=True,
+        )
+
+    def _wait(self, error: RequestFailed, failures: int) -> float:
+        """Retry-After when the server gives one, else exponential backoff with full jitter."""
+        if error.retry_after is not None:
+            return min(error.retry_after, RETRY_AFTER_CAP_S)
+        return random.uniform(0, min(self.llm.backoff_max_s, self.llm.backoff_s * 2 ** (failures - 1)))
+
+    async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
+        """The answer to `messages` for the row `row_id`. Raises RequestFailed when every retry
+        failed, RowRefused when the provider refuses this request, and RunStopped when the run must
+        make no more requests."""
+        if self._store_down is not None:
+            raise StoreDown(self._store_down)
+        try:
+            return await self._call(messages, schema, schema_name, row_id)
+        except StoreUnavailable as e:
+            self._store_down = str(e)
+            raise StoreDown(str(e)) from None
+
+    async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
+        key = call_key(self.llm, messages, schema, row_id) if self.stores.cache is not None else None
+        prompt_tokens = _estimate(messages)
+        tokens = prompt_tokens + self._mean_completion_tokens  # what the tpm limit reserves for each attempt
+        # Once the first request is done, a request may take its rate slots as it is admitted (one round trip
+        # less on a shared store); before, they wait for it (see _first_done).
+        early = self.stores.limits.active and self._first_done is not None and self._first_done.is_set()
+        try:
+            cached, reserved, wait = await self.stores.admit(
+                key, prompt_tokens, self.llm.max_tokens, tokens if early else None
+            )
+        except BudgetExhausted as e:
+            raise BudgetReached(str(e)) from None
+        if cached is not None:
+            return self._answered(cached, 0.0, True)
+        try:
+            completion = await self._request(messages, schema, schema_name, tokens, wait)
+        except RequestFailed as e:
+            await self.stores.budget.release(reserved)
+            self._failed_rows_in_a_row += 1
+            if self._failed_rows_in_a_row >= self.llm.circuit_breaker:
+                raise EndpointDown(
+                    f"the endpoint kept failing ({self._failed_rows_in_a_row} rows in a row, "
+                    f"each after {self.llm.max_retries} retries; last: {e})"
+                ) from None
+            raise
+        except BaseException:
+            # Stopping (Ctrl-C, a store gone for good) must not hang on the store.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.stores.budget.release(reserved), RELEASE_WAIT_S)
+            raise
+        self._failed_rows_in_a_row = 0
+        # A running mean makes the next reservations closer to what answers really take.
+        self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
+        if len(completion.text) > MAX_ANSWER_CHARS:
+            completion = replace(completion, text=completion.text[:MAX_ANSWER_CHARS], finish_reason=OVERSIZE)
+        try:
+            cost = await self.stores.finish(key, reserved, completion, tokens)
+        except StoreUnavailable as e:
+            # This answer is paid for: it still becomes a row, and the next call stops the run.
+            self._store_down = str(e)
+            cost = self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
+        return self._answered(completion, cost, False)
+
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
+        self.ledger.answered(
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            cost,
+            cached,
+            truncated=completion.finish_reason == "length",
+        )
+        return Answer(completion, cost, cached)
+
+    async def _request(
+        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float]
+    ) -> Completion:
+        if self._first_done is None:
+            self._first_done = asyncio.Event()
+            try:
+                completion = await self._request_with_retries(messages, schema, schema_name, tokens, None)
+                # The client's setup delayed this request past its reserved slot by an unknown time:
+                # reserve one more slot from now, so that the next request cannot follow it too closely.
+                await self.stores.limits.acquire(0)
+                return completion
+            except ProviderRefused as e:
+                self._refused = e  # every request would be refused alike
+                raise
+            finally:
+                self._first_done.set()
+        await self._first_done.wait()
+        if self._refused is not None:
+            raise self._refused
+        return await self._request_with_retries(messages, schema, schema_name, tokens, wait)
+
+    async def _request_with_retries(
+        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float]
+    ) -> Completion:
+        async def attempt() -> Completion:
+            await self.stores.limits.acquire(tokens)
+            return await sent()
+
+        async def sent() -> Completion:
+            self.ledger.request_sent()
+            return await self.provider.complete(messages, schema, schema_name)
+
+        try:
+            if wait is None:
+                return await attempt()  # most requests succeed at once: no retry machinery for them
+            await asyncio.sleep(wait)  # its slots were taken when it was admitted
+            return await sent()
+        except RequestFailed as first:
+            if not self.llm.max_retries:
+                raise
+            await asyncio.sleep(self._wait(first, failures=1))
+            async for retry in self._retrying():
+                with retry:
+                    completion = await attempt()
+            return completion
+
+
+def _estimate(messages: list) -> int:
+    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN
+
+
+def _done() -> asyncio.Event:
+    event = asyncio.Event()
+    event.set()
+    return event

@@ -1,0 +1,124 @@
+"""Composing a run config the way the command line does (Hydra's compose API over the packaged configs), and
+what is said when a config does not compose: one line, never Hydra's multi-line report."""
+
+import re
+from pathlib import Path
+from typing import Optional
+
+from synthkit.core.errors import UserError
+from synthkit.core.extras import pip_install
+
+JUDGE_ALIASES = {"judge": "judge.enabled", "judge.llm": "llm@judge.llm"}
+
+
+def expand_aliases(overrides) -> list:
+    """`judge=true` and `judge.llm=NAME` as Hydra spells them (`judge` is a node, judge.llm an optional group)."""
+    expanded = []
+    for override in overrides:
+        key, sep, value = str(override).partition("=")
+        expanded.append(f"{JUDGE_ALIASES[key]}={value}" if sep and key in JUDGE_ALIASES else override)
+    return expanded
+
+
+_SECRET_OVERRIDE = re.compile(r"^[+~]*(llm\.api_key|hydra\.job\.env_set\.[^=]*)=", re.I)
+_STORE_OVERRIDE = re.compile(r"^[+~]*store=(.+)$")
+
+
+def refuse_secret_overrides(overrides) -> None:
+    """Keys are never taken as overrides: synthkit saves overrides to disk (a password in the store's URL too)."""
+    from synthkit.core.secrets import url_password_refusal
+
+    for arg in overrides:
+        if _SECRET_OVERRIDE.match(str(arg)):
+            raise UserError(
+                "keys are not taken as overrides (synthkit saves overrides to disk): put the key in the "
+                "environment variable named by llm.api_key_env"
+            )
+        store = _STORE_OVERRIDE.match(str(arg))
+        refusal = url_password_refusal(store.group(1).strip("'\""), None) if store else None
+        if refusal:
+            raise UserError(refusal)
+
+
+def compose(*overrides: str, config_dir: Optional[str] = None):
+    """The run config the command line would compose from these overrides."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from synthkit.core.config import register
+
+    refuse_secret_overrides(overrides)
+    register()
+    extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module("synthkit.conf", version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=[*expand_aliases(overrides), *extra])
+    except COMPOSITION_ERRORS as e:
+        raise UserError(composition_error(e)) from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def _composition_errors() -> tuple:
+    import yaml
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return HydraException, OmegaConfBaseException, yaml.YAMLError
+
+
+COMPOSITION_ERRORS = _composition_errors()
+
+
+# Hydra launcher plugins by the extra that installs them (+launcher=... presets in conf/launcher/).
+LAUNCHER_EXTRAS = {"joblib": "joblib", "submitit_slurm": "slurm", "submitit_local": "slurm", "ray": "ray"}
+
+
+def composition_error(error: Exception) -> str:
+    """One line for a config that does not compose: a missing option, a bad override or value, a YAML file
+    that does not parse."""
+    import yaml
+    from hydra.errors import MissingConfigException
+
+    if isinstance(error, yaml.YAMLError):
+        mark = getattr(error, "problem_mark", None)
+        where = f"{mark.name} line {mark.line + 1}" if mark else "a config file"
+        return f"{where} is not valid YAML: {getattr(error, 'problem', None) or error}"
+    if isinstance(error, MissingConfigException):
+        group, _, name = (error.missing_cfg_file or "").rpartition("/")
+        if group == "hydra/launcher" and name in LAUNCHER_EXTRAS:
+            return f"the {name} launcher is not installed: {pip_install(LAUNCHER_EXTRAS[name])}"
+        if group and error.options:
+            return f"no {group} named '{name}'; available: {', '.join(error.options)}"
+    return _one_line(error)
+
+
+def _one_line(error: Exception) -> str:
+    unknown = re.match(r"Could not override '([^']+)'", str(error))
+    if unknown and "not in" in str(error.__cause__):
+        return f"unknown key '{unknown.group(1)}'; list the valid keys with: synthkit <your overrides> --cfg job"
+    text = str(error)
+    if error.__cause__ is not None and str(error.__cause__) not in text:
+        text += ": " + str(error.__cause__)
+    lines = [line.strip() for line in text.splitlines()]
+    # OmegaConf appends location details (full_key, object_type) that repeat what the message says.
+    lines = [line for line in lines if line and not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    text = " ".join(lines)
+    if any(
+        s in text
+        for s in (
+            "Ambiguous value",
+            "Unknown function",
+            "mismatched input",
+            "no viable alternative",
+            "extraneous input",
+            "token recognition error",
+        )
+    ):
+        text += (
+            " -- free text with commas, brackets, parentheses or quotes must be quoted: "
+            "'task.task=\"Given a city, retrieve...\"'"
+        )
+    return text

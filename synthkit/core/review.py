@@ -1,0 +1,22 @@
+"""What looks at an answer before it becomes a row, and what it says when the answer cannot be one. Every review
+of a row (the task's checks, dedup, relabelling, the LLM judge) is a `Review`; the engine lists them in one place
+(synthkit.engine.reviews) and runs them in order after the answer parsed and fit its schema."""
+
+from dataclasses import dataclass
+from typing import Any, Optional, Protocol
+
+
+@dataclass(frozen=True)
+class CheckFailure:
+    name: str  # the check, as rejects and summaries name it
+    message: str  # what was wrong, as the model is told when asked again
+    reask: bool  # whether asking again can help
+
+
+class Review(Protocol):
+    name: str
+
+    async def review(self, task: Any, row: Any, outputs: dict) -> Optional[CheckFailure]:
+        """What is wrong with the answer `outputs` of `row` (a synthkit.core.record.Row of task `task`), or None.
+        May change the outputs and the row's tags, and make model calls (raising the caller's RequestFailed and
+        RunStopped like the row's own call)."""
