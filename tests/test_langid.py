@@ -9,7 +9,6 @@ from omegaconf import OmegaConf
 
 from synthkit.spec.checks import build_checks
 from synthkit.spec.langid import (
-    CODES,
     CONFIDENT,
     check,
     decide,

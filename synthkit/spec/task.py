@@ -6,7 +6,7 @@ import functools
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -53,6 +53,7 @@ class Attribute:
     narrowed: bool = False  # the user gave the subset: drawn uniformly
     task: str = ""  # the task's name, part of every draw's key
     language: bool = False  # holds language names: `differs_from` compares languages, not spellings
+    _pools: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # pool() by excluded value
 
     def draw(self, seed: int, row: int, drawn: Mapping[str, Any], stream: str = "") -> Any:
         if self.fixed is not None:
@@ -72,8 +73,14 @@ class Attribute:
         weights = self.weights if not self.narrowed else None
         if excluded is None:
             return self.choices, weights
+        key = (type(excluded), excluded) if isinstance(excluded, (str, int, float)) else None
+        if key in self._pools:
+            return self._pools[key]
         keep = [i for i, v in enumerate(self.choices) if not self.same(v, excluded)]
-        return [self.choices[i] for i in keep], [weights[i] for i in keep] if weights else None
+        pool = [self.choices[i] for i in keep], [weights[i] for i in keep] if weights else None
+        if key is not None:
+            self._pools[key] = pool
+        return pool
 
     def same(self, a: Any, b: Any) -> bool:
         return same_language(a, b) if self.language else a == b
