@@ -56,6 +56,17 @@ def test_recipe_bitext_targets_follow_the_papers_weights_and_are_never_variants(
     assert Counter(targets)["English"] / rows > 0.2  # the weights, not the even 1/92 of the list
 
 
+def test_recipe_targets_come_from_the_recipes_languages_also_under_the_paper_preset():
+    cfg = synthkit.compose("llm=mock", "recipe=e5", "num_rows=3000", "preset=paper", "recipe.languages=[English,de,fr]")
+    targets = Counter()
+    assert {u.key.split("/")[1] for u in units_of(cfg)} == {"English", "German", "French"}  # one name each
+    for unit in units_of(cfg):
+        if unit.key.startswith("bitext_retrieval/"):
+            spec = TaskSpec(unit.task, cfg.preset)
+            targets.update(spec.draw_attributes(0, row, stream=unit.key)["target_language"] for row in range(unit.rows))
+    assert set(targets) == {"English", "German", "French"}  # not the preset's 93
+
+
 def test_paper_preset_draws_source_and_target_from_the_papers_weights():
     cfg = synthkit.compose("llm=mock", "preset=paper", "task.source_language=null")
     spec = TaskSpec(cfg.task, cfg.preset)

@@ -15,7 +15,7 @@ from synthkit.core.errors import UserError
 from synthkit.core.record import read_rows
 from synthkit.engine.rows import DEFINITION, Cell
 from synthkit.quality.dedup import Deduplicator
-from synthkit.spec.languages import is_language_attribute
+from synthkit.spec.languages import is_language_attribute, resolve
 from synthkit.spec.task import TaskSpec
 from synthkit.spec.values import file_path
 
@@ -69,6 +69,11 @@ def units_of(cfg: DictConfig) -> list:
     weights = languages.get("weights") or [1] * len(values)
     if isinstance(weights, dict):
         weights = [weights.get(v, languages.get("other_weight", 0)) for v in values]
+    merged: dict = {}  # one name per language: cells say "German" however the list spells it (de, german)
+    for value, weight in zip(values, weights):
+        name = (resolve(value) if isinstance(value, str) else None) or value
+        merged[name] = merged.get(name, 0) + weight
+    values, weights = list(merged), list(merged.values())
     units = []
     for name, rows in allocate(cfg.num_rows, recipe["shares"]).items():
         if name not in recipe["tasks"]:
