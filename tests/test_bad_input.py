@@ -10,7 +10,7 @@ CASES = [
     (["llm=mock", "num_rows=many"], ["num_rows=many", "Integer"]),
     (["llm=mock", "llm.temperature=hot"], ["llm.temperature=hot", "Float"]),
     (["llm=mock", "task.unit=word"], ["task.unit='word' is not allowed", "sentence, phrase, passage"]),
-    (["llm=mock", "task.target_language=Klingon"], ["not allowed", "Afrikaans"]),
+    (["llm=mock", "task.target_language=Klingon"], ["Klingon' is not one of this task's languages", "ISO code"]),
     (["llm=mock", "task.target_language=English"], ["must differ from task.source_language"]),
     (["llm=mock", "task=text_classification", "task.brainstorm=null"], ["task.task is not set"]),
     (["llm=mock", "preset=mine"], ["preset=mine", "Invalid value 'mine'", "seed, paper"]),

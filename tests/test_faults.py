@@ -25,8 +25,11 @@ def test_a_refusal_of_one_prompt_rejects_that_row_only(openai_server, client, ma
             ],
         }
     )
+    # A third of the rows draw unit=phrase, and each is asked again twice: room enough for the rejects that
+    # makes, whatever the seed's draws (the starvation limit is not what this test is about).
+    room = "reject_min_rows=100"
     with pytest.raises(UserError) as stopped:
-        make("num_rows=12", "max_attempts=3", server=server, client=client)
+        make("num_rows=12", "max_attempts=3", room, server=server, client=client)
     # The other rows are all written; the value the provider always refuses is named, not silently lost.
     assert "no rows for unit=phrase" in str(stopped.value) and "refused" in str(stopped.value)
     run = stopped.value.run
@@ -40,7 +43,7 @@ def test_a_refusal_of_one_prompt_rejects_that_row_only(openai_server, client, ma
     # Resuming the dir finds the rows complete: nothing stuck, nothing asked again.
     before = server.stats()["requests"]
     with pytest.raises(UserError, match="no rows for unit=phrase"):
-        make("num_rows=12", "max_attempts=3", server=server, client=client)
+        make("num_rows=12", "max_attempts=3", room, server=server, client=client)
     assert server.stats()["requests"] == before
 
 

@@ -55,8 +55,8 @@ def test_one_cell_run_draws_as_the_documented_generator():
     spec = TaskSpec(small_task())
     for row in range(20):
         drawn = spec.draw_attributes(7, row)
-        assert drawn["colour"] == random.Random(f"7:{row}:colour").choice(["red", "green", "blue", "yellow"])
-        assert drawn["size"] == random.Random(f"7:{row}:size").choices(["s", "m", "l"], [7, 2, 1])[0]
+        assert drawn["colour"] == random.Random(f"7:toy::{row}:colour").choice(["red", "green", "blue", "yellow"])
+        assert drawn["size"] == random.Random(f"7:toy::{row}:size").choices(["s", "m", "l"], [7, 2, 1])[0]
 
 
 def test_fixing_one_attribute_leaves_the_others_draws_alone(bitext):
@@ -78,7 +78,7 @@ def test_streams_do_not_collide_where_concatenation_would():
     # Three attributes of 4, 3 and 5 values: all of them equal in every pair is what one generator would give.
     assert any(a != b for a, b in pairs)
     assert sum(a == b for a, b in pairs) < len(pairs)
-    assert spec.draw_attributes(0, 25, stream="x=1")["shape"] == random.Random("0:x=1:25:shape").choice(
+    assert spec.draw_attributes(0, 25, stream="x=1")["shape"] == random.Random("0:toy:x=1:25:shape").choice(
         ["circle", "square", "triangle", "star", "moon"]
     )
 

@@ -1,6 +1,7 @@
 """Composing a run config the way the command line does (Hydra's compose API over the packaged configs), and
 what is said when a config does not compose: one line, never Hydra's multi-line report."""
 
+import difflib
 import re
 from pathlib import Path
 from typing import Optional
@@ -91,14 +92,27 @@ def composition_error(error: Exception) -> str:
         if group == "hydra/launcher" and name in LAUNCHER_EXTRAS:
             return f"the {name} launcher is not installed: {pip_install(LAUNCHER_EXTRAS[name])}"
         if group and error.options:
-            return f"no {group} named '{name}'; available: {', '.join(error.options)}"
+            return (
+                f"no {group} named '{name}'{_did_you_mean(name, error.options)}; available: {', '.join(error.options)}"
+            )
     return _one_line(error)
+
+
+def _did_you_mean(name: str, candidates, prefix: str = "") -> str:
+    close = difflib.get_close_matches(name, [str(c) for c in candidates], n=1, cutoff=0.75)
+    return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
 def _one_line(error: Exception) -> str:
     unknown = re.match(r"Could not override '([^']+)'", str(error))
     if unknown and "not in" in str(error.__cause__):
-        return f"unknown key '{unknown.group(1)}'; list the valid keys with: synthkit <your overrides> --cfg job"
+        # The node the key was looked up in holds the keys it could have meant (num_row -> num_rows).
+        key = unknown.group(1)
+        parent = getattr(error.__cause__, "parent_node", None)
+        keys = [k for k in parent.keys() if k != "hydra"] if hasattr(parent, "keys") else []
+        path, _, leaf = key.rpartition(".")
+        hint = _did_you_mean(leaf, keys, f"{path}." if path else "")
+        return f"unknown key '{key}'{hint}; list the valid keys with: synthkit <your overrides> --cfg job"
     text = str(error)
     if error.__cause__ is not None and str(error.__cause__) not in text:
         text += ": " + str(error.__cause__)

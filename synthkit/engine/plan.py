@@ -21,6 +21,7 @@ from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.rows import DEFINITION, Cell
 from synthkit.quality.dedup import Deduplicator
 from synthkit.results.rundir import RunDir
+from synthkit.spec.languages import is_language_attribute, resolve
 from synthkit.spec.task import TaskSpec
 from synthkit.spec.values import file_path
 
@@ -118,6 +119,11 @@ def units_of(cfg: DictConfig) -> list:
     weights = languages.get("weights") or [1] * len(values)
     if isinstance(weights, dict):
         weights = [weights.get(v, languages.get("other_weight", 0)) for v in values]
+    merged: dict = {}  # one name per language: cells say "German" however the list spells it (de, german)
+    for value, weight in zip(values, weights):
+        name = (resolve(value) if isinstance(value, str) else None) or value
+        merged[name] = merged.get(name, 0) + weight
+    values, weights = list(merged), list(merged.values())
     units = []
     for name, rows in allocate(cfg.num_rows, recipe["shares"]).items():
         if name not in recipe["tasks"]:
@@ -128,8 +134,21 @@ def units_of(cfg: DictConfig) -> list:
                 task = json.loads(json.dumps(recipe["tasks"][name]))
                 task[key] = language
                 task["domains"][key] = values  # the recipe's languages are this attribute's domain
+                _draw_other_languages_as_the_recipe(task, key, {"values": values, "weights": weights})
                 units.append(Unit(f"{name}/{language}", task, n, {"recipe": recipe["name"]}))
     return units
+
+
+def _draw_other_languages_as_the_recipe(task: dict, allocated: str, languages: dict) -> None:
+    """A language the recipe does not allocate (bitext's target) is drawn from its languages with its weights,
+    unless the user set it; preset=paper's own language domains then give way to the recipe's."""
+    paper = (task.get("paper") or {}).get("domains") or {}
+    for name, domain in task["domains"].items():
+        if name != allocated and is_language_attribute(name) and task.get(name) is None:
+            differs = domain.get("differs_from") if isinstance(domain, dict) else None
+            task["domains"][name] = {**languages, **({"differs_from": differs} if differs else {})}
+            paper.pop(name, None)
+    paper.pop(allocated, None)
 
 
 def grid_units(task: dict, names: list, rows: int, preset: str, corpus_root: Optional[Path] = None) -> list:

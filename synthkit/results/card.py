@@ -10,7 +10,7 @@ from synthkit.core.record import Row
 from synthkit.results.judge_card import judge_section
 from synthkit.results.rundir import RunDir
 from synthkit.results.schema import infer, merge, yaml_features
-from synthkit.spec.langid import language_code
+from synthkit.spec.languages import iso_code
 from synthkit.spec.text import word_count
 
 TOP = 15  # values shown per attribute
@@ -30,7 +30,7 @@ def write_card(run) -> Path:
         if len(counts) > 1
     }
     plots = _plots(run, attributes, rows.lengths)
-    codes = sorted({language_code(lang)[0] for lang in rows.languages if language_code(lang)})
+    codes = sorted({iso_code(lang) for lang in rows.languages} - {None})
     front = [
         "---",
         f"pretty_name: synthkit data in {out_dir.name}",

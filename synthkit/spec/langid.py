@@ -6,6 +6,8 @@ and the groups of close languages on tests/data/langid_sample.jsonl."""
 import re
 from dataclasses import dataclass
 
+from synthkit.spec.languages import base_language, resolve
+
 # A text is called wrong only when the identifier gives the wanted language (with its close ones) at most
 # 1 - CONFIDENT probability, and the found one (with its close ones) at least CONFIDENT. On the sample, 0.8 keeps
 # false rejects of correct text at 0 (0.5 has one) while rejecting 67% of wrong-language phrases, 94% of sentences.
@@ -16,10 +18,11 @@ CONFIDENT = 0.8
 # under a wrong label 67% -> 84%, false rejects still 0/157 (a floor of 0.2 makes 1-2: 'aap kaise ho' -> fi 0.27).
 SHORT, SHORT_FLOOR, SHORT_RATIO = 30, 0.5, 20
 
-# Language name (spec §3, the XLM-R and paper lists) -> ISO 639 codes. The first is the name's own code (the
-# dataset card's language tag); all of them count as the language, since the identifier confuses close languages
-# (and answers dialect or ancestor codes: ext, hbo, ary...). A name marked with "~" has no model of its own: its
-# codes are only the neighbours its texts get mistaken for, so the check can still reject confidently-other text.
+# Language name (as synthkit/spec/languages.py names it: the paper's 93 and XLM-R's variants) -> the identifier's
+# codes. The first is the name's own ISO code (the registry's, tests/test_values.py holds them equal); all of them
+# count as the language, since the identifier confuses close languages (and answers dialect or ancestor codes:
+# ext, hbo, ary...). A name marked with "~" has no model of its own: its codes are only the neighbours its texts
+# get mistaken for, so the check can still reject confidently-other text. Other spellings resolve to these names.
 CODES = {
     "Afrikaans": "af nl",
     "Albanian": "sq",
@@ -39,7 +42,6 @@ CODES = {
     "Burmese zawgyi font": "my",
     "Catalan": "ca oc",
     "Chinese": "zh wuu yue",
-    "Chinese (Simplified)": "zh wuu yue",
     "Chinese (Traditional)": "zh wuu yue",
     "Croatian": "hr bs sr sl",
     "Czech": "cs sk",
@@ -147,13 +149,14 @@ class Verdict:
 
 
 def language_code(name: str) -> tuple:
-    """The codes that count as `name`, its own first (the card's tag); empty for a name not in CODES."""
-    return tuple(CODES.get(name, "").replace("~", "").split())
+    """The codes that count as `name` (any spelling the registry knows), its own first; empty for an unknown name."""
+    return tuple(CODES.get(resolve(name) or name, "").replace("~", "").split())
 
 
 def has_model(name: str) -> bool:
     """Whether the identifier knows `name` itself (not only neighbours it is mistaken for)."""
-    return name in CODES and not CODES[name].startswith("~")
+    codes = CODES.get(resolve(name) or name)
+    return codes is not None and not codes.startswith("~")
 
 
 def check(text: str, name: str, confident: float = CONFIDENT) -> Verdict:
@@ -195,8 +198,9 @@ def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = 
 
 
 def language_name(code: str) -> str:
-    """The name whose own code is `code` (the first such in CODES), or the code itself."""
-    return next((name for name in CODES if language_code(name)[0] == code), code)
+    """The language whose ISO code is `code`, or the code itself (the identifier knows codes the registry does not)."""
+    name = resolve(code)
+    return base_language(name) if name else code
 
 
 def _cluster(code: str) -> tuple:

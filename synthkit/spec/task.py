@@ -1,11 +1,12 @@
 """A task type as data: its attributes and their domains, its prompt template and the JSON
 schema of its answer, read from a task YAML. The engine knows tasks only through this."""
 
+import difflib
 import functools
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from synthkit.core.errors import UserError
 from synthkit.core.record import RESERVED
 from synthkit.spec.checks import build_checks
+from synthkit.spec.languages import close_names, is_language_attribute, is_variant, resolve, same_language
 from synthkit.spec.parsing import parse_json_object, parse_list, schema_error
 from synthkit.spec.templates import compile_template, render
 from synthkit.spec.values import FILE_PREFIX, file_path, read_values_file
@@ -31,32 +33,51 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   judge: {rubric: ...}, what the LLM judge (judge=true) rates this task's rows against
 OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel", "judge")
 FREE = "any"  # domain of free-text attributes, such as a task definition
+MAX_LISTED = 15  # a refused value lists the domain's values up to this many; languages list the close ones
 
 
 @dataclass(frozen=True)
 class Attribute:
     name: str
     values: Optional[tuple]  # the domain; None for free text
-    weights: Optional[tuple]
+    weights: Optional[tuple]  # one per value of `choices`, used unless the user narrowed them
     differs_from: Optional[str]
-    choices: Optional[tuple]  # the subset to draw from: the domain unless the user narrowed it
+    choices: Optional[tuple]  # what is drawn from: the domain (less language variants) or the user's subset
     fixed: Any = None  # set when the user fixed one value
+    narrowed: bool = False  # the user gave the subset: drawn uniformly
+    task: str = ""  # the task's name, part of every draw's key
+    language: bool = False  # holds language names: `differs_from` compares languages, not spellings
+    _pools: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # pool() by excluded value
 
     def draw(self, seed: int, row: int, drawn: Mapping[str, Any], stream: str = "") -> Any:
         if self.fixed is not None:
             return self.fixed
         if self.values is None:  # free text given as a list: cycle so every item gets its share
             return self.choices[row % len(self.choices)]
-        # One generator per (seed, stream, row, attribute): fixing one attribute leaves the others' draws
-        # alone, and `stream` (a cell of the run) keeps cells apart. A one-cell run has no stream.
-        rng = random.Random(f"{seed}:{stream}:{row}:{self.name}" if stream else f"{seed}:{row}:{self.name}")
-        choices = self.choices
-        weights = self.weights if choices is self.values else None  # a user's subset is drawn uniformly
-        if self.differs_from is not None:
-            keep = [i for i, v in enumerate(choices) if v != drawn[self.differs_from]]
-            choices = [choices[i] for i in keep]
-            weights = [weights[i] for i in keep] if weights else None
+        # One generator per (seed, task, stream, row, attribute): fixing one attribute leaves the others' draws
+        # alone, `stream` (a cell of the run, a sweep job) keeps cells apart, and the task keeps two tasks' runs
+        # with one seed apart (row i of an STS run and of a bitext run would otherwise share unit and scores).
+        rng = random.Random(f"{seed}:{self.task}:{stream}:{row}:{self.name}")
+        choices, weights = self.pool(drawn[self.differs_from] if self.differs_from is not None else None)
         return rng.choices(choices, weights)[0] if weights else rng.choice(choices)
+
+    def pool(self, excluded: Any = None) -> tuple:
+        """(the values a draw picks from, their weights or None for uniform), less those that are `excluded`'s
+        value (its language, for language attributes)."""
+        weights = self.weights if not self.narrowed else None
+        if excluded is None:
+            return self.choices, weights
+        key = (type(excluded), excluded) if isinstance(excluded, (str, int, float)) else None
+        if key in self._pools:
+            return self._pools[key]
+        keep = [i for i, v in enumerate(self.choices) if not self.same(v, excluded)]
+        pool = [self.choices[i] for i in keep], [weights[i] for i in keep] if weights else None
+        if key is not None:
+            self._pools[key] = pool
+        return pool
+
+    def same(self, a: Any, b: Any) -> bool:
+        return same_language(a, b) if self.language else a == b
 
     def shares(self, other: Optional[Mapping] = None, even: bool = False) -> Optional[dict]:
         """{value: the share of rows drawn with it}, as `draw` draws; `other`: the shares of the attribute this
@@ -65,16 +86,16 @@ class Attribute:
             return None
         if self.fixed is not None:
             return {self.fixed: 1.0}
-        choices = self.choices
-        weights = self.weights if self.weights and choices is self.values and not even else [1] * len(choices)
 
         def normalized(excluded: Any) -> dict:
-            total = sum(w for c, w in zip(choices, weights) if c != excluded)
-            return {c: w / total for c, w in zip(choices, weights) if c != excluded} if total else {}
+            choices, weights = self.pool(excluded)
+            weights = [1] * len(choices) if even or not weights else weights
+            total = sum(weights)
+            return {c: w / total for c, w in zip(choices, weights)} if total else {}
 
         if self.differs_from is None or other is None:
             return normalized(None)
-        shares = dict.fromkeys(choices, 0.0)
+        shares = dict.fromkeys(self.choices, 0.0)
         for value, p in other.items():
             for c, q in normalized(value).items():
                 shares[c] += p * q
@@ -117,19 +138,34 @@ class TaskSpec:
         domains = data["domains"]
         settings = {k: v for k, v in data.items() if k not in STRUCTURE_KEYS + OPTIONAL_KEYS}
         for name in settings.keys() - domains.keys():
-            raise UserError(f"task.{name} has no domain: declare it under domains: in the {self.name} task YAML")
+            raise UserError(
+                f"task.{name} has no domain: declare it under domains: in the {self.name} task YAML"
+                + _did_you_mean(name, domains)
+            )
         for name in domains.keys() - settings.keys():
             raise UserError(f"domains.{name} has no attribute: add `{name}: null` to the {self.name} task YAML")
-        attributes = [_attribute(name, spec, settings[name], corpus_root) for name, spec in domains.items()]
-        # An attribute that must differ from another is drawn after it.
-        attributes.sort(key=lambda a: a.differs_from is not None)
+        by_name = {
+            name: _attribute(name, spec, settings[name], corpus_root, self.name) for name, spec in domains.items()
+        }
+        for a in list(by_name.values()):
+            if a.differs_from is None:
+                continue
+            other = by_name.get(a.differs_from)
+            if other is None:
+                raise UserError(f"domains.{a.name}.differs_from names no attribute: {a.differs_from}")
+            if a.fixed is not None and other.fixed is not None and a.same(a.fixed, other.fixed):
+                both = (
+                    f"both are {a.fixed}" if a.fixed == other.fixed else f"{other.fixed} and {a.fixed} are one language"
+                )
+                raise UserError(f"task.{a.name} must differ from task.{other.name} ({both})")
+            if a.fixed is not None and other.fixed is None and other.values is not None and other.differs_from is None:
+                # The rule holds both ways: a fixed value steers the other attribute's draw away from it.
+                by_name[a.name] = replace(a, differs_from=None)
+                by_name[other.name] = replace(other, differs_from=a.name)
+        attributes = sorted(by_name.values(), key=lambda a: a.differs_from is not None)  # the differing one after
         for a in attributes:
             if a.differs_from is not None:
-                if a.differs_from not in domains:
-                    raise UserError(f"domains.{a.name}.differs_from names no attribute: {a.differs_from}")
-                other = settings[a.differs_from]
-                if a.fixed is not None and a.fixed == other:
-                    raise UserError(f"task.{a.name} must differ from task.{a.differs_from} (both are {other})")
+                _check_can_differ(a, by_name[a.differs_from])
         return attributes
 
     def draw_attributes(self, seed: int, row: int, stream: str = "") -> dict:
@@ -173,46 +209,146 @@ class TaskSpec:
         return schema_error(self._validator, answer)
 
 
-def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] = None) -> Attribute:
+def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] = None, task: str = "") -> Attribute:
     if isinstance(spec, dict) and "corpus" in spec:  # chunks of the user's documents (synthkit/corpus/domain.py)
         from synthkit.corpus.domain import corpus_attribute
 
         return corpus_attribute(name, spec, setting, corpus_root)
+    language = is_language_attribute(name)
     if isinstance(spec, dict):
         unknown = spec.keys() - {"values", "weights", "other_weight", "differs_from"}
         if unknown or "values" not in spec:
             raise UserError(
                 f"domains.{name}: a domain is a list, `any`, or {{values, weights, other_weight, differs_from}}"
+                + _did_you_mean(next(iter(unknown), ""), ["values", "weights", "other_weight", "differs_from"])
             )
         values, weights, differs_from = spec["values"], spec.get("weights"), spec.get("differs_from")
-        if isinstance(weights, dict):  # {value: weight}; values not named weigh other_weight
-            for value in weights.keys() - set(map(str, values)):
-                raise UserError(f"domains.{name}.weights names {value!r}, which is not in the domain")
-            weights = [weights.get(str(v), spec.get("other_weight", 0)) for v in values]
+        if isinstance(weights, dict) and isinstance(values, list):  # {value: weight}; others weigh other_weight
+            named = {}
+            for value, weight in weights.items():
+                match = _match(value, values, language)
+                if match is None:
+                    raise UserError(
+                        f"domains.{name}.weights names {value!r}, which is not in the domain"
+                        + _did_you_mean(value, values, language)
+                    )
+                named[str(match)] = weight
+            weights = [named.get(str(v), spec.get("other_weight", 0)) for v in values]
     else:
         values, weights, differs_from = spec, None, None
     if values == FREE:
         return _free_attribute(name, setting)
     if not isinstance(values, list) or not values:
         raise UserError(f"domains.{name} must be a non-empty list of values or `{FREE}`")
-    if weights is not None and (len(weights) != len(values) or min(weights) < 0 or sum(weights) <= 0):
+    if weights is not None and (
+        not isinstance(weights, list)
+        or len(weights) != len(values)
+        or not all(isinstance(w, (int, float)) and not isinstance(w, bool) for w in weights)
+        or min(weights) < 0
+        or sum(weights) <= 0
+    ):
         raise UserError(f"domains.{name}.weights must be {len(values)} non-negative numbers, not all zero")
+    if language and all(isinstance(v, str) for v in values):
+        values, weights = _one_name_per_language(values, weights)
     values = tuple(values)
-    choices, fixed = values, None
     if isinstance(setting, list):
-        choices = tuple(_in_domain(name, v, values) for v in setting)
+        choices = tuple(_in_domain(name, v, values, language) for v in setting)
         if not choices:
             raise UserError(f"task.{name} is an empty list: give at least one value, or null to use the whole domain")
-    elif setting is not None:
-        fixed = _in_domain(name, setting, values)
-    return Attribute(name, values, tuple(weights) if weights else None, differs_from, choices, fixed)
+        return Attribute(name, values, None, differs_from, choices, narrowed=True, task=task, language=language)
+    fixed = _in_domain(name, setting, values, language) if setting is not None else None
+    choices = values
+    if language:  # a variant (Hindi Romanize, Chinese (Traditional)) is drawn only where the user names it
+        keep = [i for i, v in enumerate(values) if not is_variant(v)]
+        if keep and len(keep) < len(values) and (not weights or sum(weights[i] for i in keep) > 0):
+            choices = tuple(values[i] for i in keep)
+            weights = [weights[i] for i in keep] if weights else None
+    return Attribute(
+        name, values, tuple(weights) if weights else None, differs_from, choices, fixed, task=task, language=language
+    )
 
 
-def _in_domain(name: str, value: Any, domain: Sequence) -> Any:
+def _check_can_differ(a: Attribute, other: Attribute) -> None:
+    """Every value `other` can take leaves `a` something to draw (a narrowed list may hold only that language)."""
+    if a.fixed is not None or a.values is None or other.values is None:
+        return
+    for value in (other.fixed,) if other.fixed is not None else other.choices:
+        choices, weights = a.pool(value)
+        if not choices or (weights and sum(weights) <= 0):
+            raise UserError(
+                f"task.{a.name} must differ from task.{other.name}, and when {other.name} is {value} no value of "
+                f"{a.name} is left to draw: widen task.{a.name} or narrow task.{other.name}"
+            )
+
+
+def _one_name_per_language(values: list, weights: Optional[list]) -> tuple:
+    """A language domain with each name as the registry spells it ("Chinese (Simplified)" is "Chinese"), names
+    of one language merged (their weights added); names the registry does not know are kept as written."""
+    merged: dict = {}
+    for i, value in enumerate(values):
+        name = resolve(value) or value
+        merged[name] = merged.get(name, 0) + (weights[i] if weights else 1)
+    if weights is None and len(merged) == len(values):
+        return list(merged), None
+    return list(merged), list(merged.values())
+
+
+def _loose(value: Any) -> str:
+    """How a value is compared when it is not spelt as the domain spells it: case, spaces, `-` and `_` aside."""
+    return " ".join(str(value).replace("_", " ").replace("-", " ").casefold().split())
+
+
+def _match(value: Any, domain: Sequence, language: bool = False) -> Any:
+    """The domain's own value that `value` names, or None: the same value (4.0 is 4), the same text but for
+    case and separators ("College", "high_school"), or for languages, a name, alias or code of one (de, german,
+    "Chinese (Simplified)"), or a named variant of one (Hindi Romanize where Hindi is)."""
     for allowed in domain:
         if value == allowed or str(value) == str(allowed):
             return allowed  # the domain's own spelling, so 4.0 from the command line renders as 4
-    raise UserError(f"task.{name}={value!r} is not allowed; allowed values: {', '.join(map(str, domain))}")
+    if language and isinstance(value, str) and resolve(value) is not None:
+        name = resolve(value)
+        if name in domain:
+            return name
+        if is_variant(name) and any(same_language(name, allowed) for allowed in domain):
+            return name
+    loose = [allowed for allowed in domain if _loose(allowed) == _loose(value)]
+    return loose[0] if len(loose) == 1 else None
+
+
+def _in_domain(name: str, value: Any, domain: Sequence, language: bool = False) -> Any:
+    match = _match(value, domain, language)
+    if match is not None:
+        return match
+    if language:
+        known = resolve(value) if isinstance(value, str) else None
+        refused = f"task.{name}={value!r}" + (f" ({known})" if known and known != value else "")
+        close = close_names(value, domain)
+        if len(domain) <= MAX_LISTED:
+            hint = f"; allowed values: {', '.join(map(str, domain))}"
+        elif close:
+            hint = f"; did you mean {' or '.join(close)}?"
+        else:
+            hint = (
+                f", nor close to one of its {len(domain)}: write a name (German) or an ISO code (de); "
+                "the lists are in synthkit/conf/languages.yaml"
+            )
+        raise UserError(f"{refused} is not one of this task's languages{hint}")
+    listed = domain if len(domain) <= MAX_LISTED else domain[:MAX_LISTED]
+    more = f", ... ({len(domain)} values)" if len(domain) > MAX_LISTED else ""
+    raise UserError(
+        f"task.{name}={value!r} is not allowed{_did_you_mean(value, domain)}; "
+        f"allowed values: {', '.join(map(str, listed))}{more}"
+    )
+
+
+def _did_you_mean(value: Any, candidates, language: bool = False) -> str:
+    """A near miss among `candidates` as a hint, " (did you mean X?)"; empty for none."""
+    if language:
+        close = close_names(value, candidates)
+    else:
+        by_loose = {_loose(c): c for c in candidates}
+        close = [by_loose[c] for c in difflib.get_close_matches(_loose(value), list(by_loose), n=2, cutoff=0.75)]
+    return f" (did you mean {' or '.join(map(str, close))}?)" if close else ""
 
 
 def _free_attribute(name: str, setting: Any) -> Attribute:
