@@ -17,7 +17,7 @@ SUBCOMMANDS = {
     ),
     "score": (
         "synthkit.interface.commands.score",
-        "judge a run's rows with a reference embedder (scores.jsonl, flags)",
+        "judge a run's rows with a reference embedder (their scores and flags)",
     ),
     "push": (
         "synthkit.interface.commands.push",

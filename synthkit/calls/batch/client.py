@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 
 from synthkit.calls.providers.base import ProviderRefused, RequestFailed, retry_after
-from synthkit.calls.providers.openai_http import REFUSALS, _error_message
+from synthkit.calls.providers.openai_http import REFUSALS, error_message
 from synthkit.core.errors import UserError
 
 ENDPOINT = "/v1/chat/completions"
@@ -85,7 +85,7 @@ class BatchClient:
                 if response.status == 200:
                     return await response.read() if raw else _object(await response.read(), self.name, method, path)
                 text = await response.text()
-                detail = _error_message(text)
+                detail = error_message(text)
                 if response.status in BATCH_REFUSALS:  # the batch endpoints' refusals concern the whole batch job
                     refused = ProviderRefused(f"{self.name} refused {method} {path}: HTTP {response.status}: {detail}")
                     refused.status = response.status

@@ -7,7 +7,14 @@ import re
 from typing import Optional
 
 from synthkit.calls.cost import model_info
-from synthkit.calls.providers.base import Completion, Provider, ProviderRefused, RequestFailed, RowRefused
+from synthkit.calls.providers.base import (
+    Completion,
+    Provider,
+    ProviderRefused,
+    RequestFailed,
+    RowRefused,
+    openai_compatible,
+)
 from synthkit.core.config import Client, LLMConfig
 from synthkit.core.errors import UserError
 
@@ -52,14 +59,6 @@ def structured_output(llm: LLMConfig) -> bool:
     if llm.structured_output is not None:
         return llm.structured_output
     return bool(model_info(llm.model).get("supports_response_schema"))
-
-
-OPENAI_COMPATIBLE = ("vllm",)  # llm= configs for servers that speak OpenAI's API: the model is the served name
-
-
-def openai_compatible(llm: LLMConfig) -> bool:
-    """An OpenAI-compatible server at api_base: llm=vllm, or litellm's spelling `openai/<name>`."""
-    return bool(llm.api_base) and (llm.model.startswith("openai/") or llm.provider in OPENAI_COMPATIBLE)
 
 
 def client(llm: LLMConfig) -> Client:

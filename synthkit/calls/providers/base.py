@@ -87,3 +87,11 @@ def retry_after(headers) -> Optional[float]:
             return max((parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds(), 0.0)
     except (AttributeError, TypeError, ValueError):
         return None
+
+
+OPENAI_COMPATIBLE = ("vllm",)  # llm= configs for servers that speak OpenAI's API: the model is the served name
+
+
+def openai_compatible(llm) -> bool:
+    """An OpenAI-compatible server at api_base: llm=vllm, or litellm's spelling `openai/<name>`."""
+    return bool(llm.api_base) and (llm.model.startswith("openai/") or llm.provider in OPENAI_COMPATIBLE)

@@ -28,7 +28,7 @@ class LiteLLMProvider:
     def __init__(self, llm: LLMConfig, api_key: str | None, structured: bool):
         self.model_name = llm.model
         self._llm = llm
-        from synthkit.calls.providers import openai_compatible
+        from synthkit.calls.providers.base import openai_compatible
         from synthkit.calls.providers.openai_http import served_name
 
         self._kwargs = {

@@ -65,7 +65,7 @@ class OpenAIHTTPProvider:
         )
 
     def _fail(self, status: int, text: str, headers) -> None:
-        detail = f"HTTP {status}: {_error_message(text)}"
+        detail = f"HTTP {status}: {error_message(text)}"
         if status in REFUSALS:
             raise refusal(status, detail, self._llm.api_key_env, self._llm.provider, self.model_name)
         raise RequestFailed(detail, status, retry_after(headers))
@@ -106,7 +106,7 @@ def chat_body(llm: LLMConfig, messages: list, schema: dict, schema_name: str, st
     return body
 
 
-def _error_message(text: str) -> str:
+def error_message(text: str) -> str:
     try:
         error = json.loads(text).get("error")
         text = error.get("message", text) if isinstance(error, dict) else str(error or text)
