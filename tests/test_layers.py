@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "synthkit"
 # Lowest first. A module may import its own package, and any package of a lower layer.
 LAYERS = [
-    ("synthkit.core",),
+    ("synthkit.core", "synthkit.conf"),  # conf holds the packaged YAML configs, no code
     ("synthkit.calls", "synthkit.corpus"),
     ("synthkit.spec",),
     ("synthkit.quality",),
