@@ -59,14 +59,14 @@ class LLMConfig:
 
 @dataclass
 class EmbedderConfig:
-    """The reference embedder that judges rows (conf/embedder/*.yaml)."""
+    """The reference embedder that judges rows: its values are the conf/embedder/*.yaml files'."""
 
-    backend: str = "model2vec"  # model2vec | sentence-transformers (checked where the embedder is loaded)
-    model: str = "minishlab/potion-multilingual-128M"  # a hub id (cached) or a local directory
-    device: Optional[str] = None
-    batch_size: int = 256
-    query_prompt: Optional[str] = None  # sentence-transformers: a prompt name of the model, or the text
-    document_prompt: Optional[str] = None
+    backend: str = MISSING  # model2vec | sentence-transformers (checked where the embedder is loaded)
+    model: str = MISSING  # a hub id (cached) or a local directory
+    device: Optional[str] = MISSING
+    batch_size: int = MISSING
+    query_prompt: Optional[str] = MISSING  # sentence-transformers: a prompt name of the model, or the text
+    document_prompt: Optional[str] = MISSING
 
 
 class ScoreFlag(str, Enum):  # the flags of synthkit.quality.score
@@ -117,44 +117,44 @@ class JudgeConfig:
 
 @dataclass
 class RunConfig:
+    """The types of the run's own keys. Their values, and what each means, are in conf/config.yaml: the one place
+    for each default. The groups (task, llm, embedder) bring their values from their YAML files; scoring and judge
+    take theirs from ScoreConfig and JudgeConfig above."""
+
     task: Any = MISSING
-    brainstorm: Any = MISSING  # the brainstorm task, for tasks whose definitions are brainstormed
-    recipe: Any = None  # a mixture of tasks (recipe=e5) instead of one task
+    brainstorm: Any = MISSING
+    recipe: Any = None  # the recipe group's, when one is chosen (recipe=e5); no recipe otherwise
     llm: LLMConfig = MISSING
-    num_rows: int = 10
-    seed: int = 0
-    concurrency: int = 16
-    max_attempts: int = 3  # answers per row (first ask + re-asks) before the row is rejected
-    preset: Preset = Preset.seed
-    grid: Optional[list[str]] = None  # attributes whose every combination gets num_rows rows, in one run
-    brainstorm_rows: Optional[int] = None
+    num_rows: int = MISSING
+    seed: int = MISSING
+    concurrency: int = MISSING
+    max_attempts: int = MISSING
+    preset: Preset = MISSING
+    grid: Optional[list[str]] = MISSING
+    brainstorm_rows: Optional[int] = MISSING
     output_dir: str = MISSING
-    cache: bool = True  # replay answers to identical requests from the response cache
-    cache_dir: Optional[str] = None  # null: $SYNTHKIT_CACHE_DIR, else ~/.cache/synthkit
-    # redis://host:port/db: the cache, rpm/tpm limits and budget live on that server, shared across machines.
-    # null: files of this machine (cache_dir, refused on a network filesystem). Password: store_password_env.
-    store: Optional[str] = None
-    store_password_env: str = "SYNTHKIT_REDIS_PASSWORD"  # the environment variable holding the store's password
-    store_outage_s: float = 300.0  # how long requests wait for a store that went away before the run stops
-    max_cost_usd: Optional[float] = None  # no new requests once this much is spent
-    checks: bool = True  # the tasks' quality checks (never on llm=mock placeholder rows)
-    dedup: bool = True  # reject rows that repeat an earlier row of the run, exactly or nearly
-    dedup_threshold: float = 0.9  # near duplicate: estimated Jaccard similarity of word 3-grams at least this
-    card: bool = True  # write README.md, a dataset card with plots, into the output dir
-    dry_run: bool = False  # show attributes, a prompt, the schema and the estimated cost; call no model
-    preview: Optional[int] = None  # make this many real rows, show them, and project the cost of num_rows
-    progress_every_s: float = 10.0  # plain progress lines when stderr is not a terminal
-    # A cell (or the run) stops when this share of its last reject_window rows were rejected, once
-    # reject_min_rows rows are seen: a model unfit for a task does not burn the budget.
-    max_reject_rate: float = 0.9
-    reject_window: int = 50
-    reject_min_rows: int = 20
-    languages: dict[str, Any] = field(default_factory=dict)
-    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
-    score: bool = False  # judge the rows with the embedder once the run ends (scores.jsonl)
+    cache: bool = MISSING
+    cache_dir: Optional[str] = MISSING
+    store: Optional[str] = MISSING
+    store_password_env: str = MISSING
+    store_outage_s: float = MISSING
+    max_cost_usd: Optional[float] = MISSING
+    checks: bool = MISSING
+    dedup: bool = MISSING
+    dedup_threshold: float = MISSING
+    card: bool = MISSING
+    dry_run: bool = MISSING
+    preview: Optional[int] = MISSING
+    progress_every_s: float = MISSING
+    max_reject_rate: float = MISSING
+    reject_window: int = MISSING
+    reject_min_rows: int = MISSING
+    languages: dict[str, Any] = MISSING
+    embedder: EmbedderConfig = MISSING
+    score: bool = MISSING
     scoring: ScoreConfig = field(default_factory=ScoreConfig)
-    corpus: Optional[str] = None  # the user's documents, for the grounded tasks (synthkit/corpus/)
-    relabel: bool = False  # Gecko: the embedder retrieves, the LLM judges, the best chunk becomes the positive
+    corpus: Optional[str] = MISSING
+    relabel: bool = MISSING
     judge: JudgeConfig = field(default_factory=JudgeConfig)
 
 
