@@ -69,11 +69,23 @@ class EmbedderConfig:
     document_prompt: Optional[str] = MISSING
 
 
-class ScoreFlag(str, Enum):  # the flags of synthkit.quality.score
+class ScoreFlag(str, Enum):
+    """The flags synthkit score puts on rows (synthkit/quality/score.py), in the order reports list them."""
+
     false_negative = "false_negative"
     easy_negative = "easy_negative"
     inconsistent = "inconsistent"
     near_duplicate = "near_duplicate"
+
+    @property
+    def negative(self) -> bool:
+        """A flag of the row's negative: its share is of the rows that have one."""
+        return self in (ScoreFlag.false_negative, ScoreFlag.easy_negative)
+
+    @property
+    def heading(self) -> str:
+        """As a table's column names the rows it flags."""
+        return self.value.replace("_", " ") + ("s" if self.negative or self is ScoreFlag.near_duplicate else "")
 
 
 class ScorePolicy(str, Enum):

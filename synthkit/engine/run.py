@@ -141,7 +141,7 @@ def _after_stages(cfg: DictConfig, run: RunDir, cells: list, ledger: Ledger, res
     if cfg.score:  # the rows are written and the status with them: a failed scoring loses nothing
         from synthkit.results.scoring import after_run
 
-        result.notes.append(after_run(cfg, run))
+        result.notes.append(after_run(run, cfg.embedder, cfg.scoring))
 
 
 def write_status(run: RunDir, ledger: Ledger, error: str = "", language: Optional[dict] = None) -> None:

@@ -14,7 +14,6 @@ import numpy as np
 from synthkit.core.config import ScoreConfig, ScoreFlag
 from synthkit.corpus.fields import lookup
 
-FLAGS = tuple(flag.value for flag in ScoreFlag)
 _BLOCK_FLOATS = 1 << 24  # a similarity block holds at most this many floats (64 MB)
 _TIE = 1e-5  # float32 rounding: two texts with the same tokens in another order embed alike, not bitwise
 
@@ -93,16 +92,17 @@ def score_rows(rows: Iterable[dict], exports: dict, embedder, thresholds: ScoreC
     has_neg = ~np.isnan(scores.neg_sim)
     with np.errstate(invalid="ignore"):
         scores.flags = {
-            "false_negative": has_neg & (scores.neg_sim >= thresholds.false_negative_ratio * scores.pos_sim),
+            ScoreFlag.false_negative.value: has_neg
+            & (scores.neg_sim >= thresholds.false_negative_ratio * scores.pos_sim),
             # It teaches nothing that the in-batch negatives do not already teach.
-            "easy_negative": has_neg
+            ScoreFlag.easy_negative.value: has_neg
             & (
                 scores.neg_sim <= scores.baseline
                 if thresholds.easy_margin is None
                 else scores.pos_sim - scores.neg_sim >= thresholds.easy_margin
             ),
-            "inconsistent": scores.pos_rank >= thresholds.top_k,
-            "near_duplicate": scores.dup_sim >= thresholds.near_duplicate,
+            ScoreFlag.inconsistent.value: scores.pos_rank >= thresholds.top_k,
+            ScoreFlag.near_duplicate.value: scores.dup_sim >= thresholds.near_duplicate,
         }
     return scores
 
@@ -220,7 +220,7 @@ def records(scores: Scores) -> Iterator[dict]:
         record["dup_sim"] = _num(scores.dup_sim[i])
         if scores.flags["near_duplicate"][i]:
             record["dup_of"] = scores.ids[scores.dup_of[i]]
-        record["flags"] = [flag for flag in FLAGS if scores.flags[flag][i]]
+        record["flags"] = [flag.value for flag in ScoreFlag if scores.flags[flag.value][i]]
         yield record
 
 
@@ -245,10 +245,10 @@ def summary(scores: Scores, thresholds: ScoreConfig | None = None) -> dict:
         mine = types == task_type
         with_neg = mine & has_neg
         flags = {}
-        for flag in FLAGS:
-            base = with_neg if flag in ("false_negative", "easy_negative") else mine
-            count = int((scores.flags[flag] & base).sum())
-            flags[flag] = {"count": count, "share": round(count / int(base.sum()), 4) if base.any() else None}
+        for flag in ScoreFlag:
+            base = with_neg if flag.negative else mine
+            count = int((scores.flags[flag.value] & base).sum())
+            flags[flag.value] = {"count": count, "share": round(count / int(base.sum()), 4) if base.any() else None}
         out["task_types"][task_type] = {
             "rows": int(mine.sum()),
             "with_negative": int(with_neg.sum()),

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from synthkit.core.config import ScoreFlag
 from synthkit.core.record import Row
 from synthkit.results.judge_card import judge_section
 from synthkit.results.rundir import RunDir
@@ -355,10 +356,7 @@ def _quality(run: RunDir, data_rows: int) -> list:
             [
                 "task type",
                 "rows",
-                "false negatives",
-                "easy negatives",
-                "inconsistent",
-                "near duplicates",
+                *(flag.heading for flag in ScoreFlag),
                 "query-positive p50",
                 "query-negative p50",
                 "margin p50",

@@ -10,7 +10,6 @@ from synthkit.core.errors import UserError
 from synthkit.results.rundir import RunDir
 
 OVERRIDABLE = ("embedder", "scoring")  # the config a scoring takes; the rest belongs to generation
-NEGATIVE_FLAGS = (ScoreFlag.false_negative, ScoreFlag.easy_negative)  # shares of the rows with a negative
 
 
 def compose_scoring(overrides: list, command: str):
@@ -54,12 +53,12 @@ def score(run: RunDir, embedder_cfg, scoring) -> dict:
     return result
 
 
-def after_run(cfg, run: RunDir) -> str:
+def after_run(run: RunDir, embedder_cfg, scoring) -> str:
     """score=true: the run's summary line; the rows stay whatever the scoring says."""
     if not run.data.is_file():
         return "scores: no rows to score"
     try:
-        result = score(run, cfg.embedder, cfg.scoring)
+        result = score(run, embedder_cfg, scoring)
     except UserError as e:
         raise UserError(f"{e} (the rows are kept: score them with synthkit score {run.path})") from None
     return report(result, run).split("\n", 1)[0].removeprefix("synthkit: ")
@@ -127,6 +126,6 @@ def flag_shares(summary: dict) -> dict:
         count = base = 0
         for figures in summary["task_types"].values():
             count += figures["flags"][flag.value]["count"]
-            base += figures["with_negative"] if flag in NEGATIVE_FLAGS else figures["rows"]
+            base += figures["with_negative"] if flag.negative else figures["rows"]
         shares[flag.value] = f"{count / base:.1%}" if base else "-"
     return shares

@@ -10,6 +10,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from synthkit.core.config import ScoreFlag
 from synthkit.quality.dedup import Deduplicator
 from synthkit.results.rundir import RunDir
 
@@ -80,8 +81,8 @@ def _score_columns(jobs: list, table: list) -> list:
     if not any(summaries):
         return []
     for row, summary in zip(table, summaries):
-        row += list(flag_shares(summary).values()) if summary else ["-"] * 4
-    return ["false negatives", "easy negatives", "inconsistent", "near duplicates"]
+        row += list(flag_shares(summary).values()) if summary else ["-"] * len(ScoreFlag)
+    return [flag.heading for flag in ScoreFlag]
 
 
 def grid_coverage(run: RunDir, cells: list) -> str:

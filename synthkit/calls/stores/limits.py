@@ -34,11 +34,13 @@ class SharedRate:
         finally:
             os.close(fd)  # releases the lock
 
-    async def take(self, units: float = 1.0) -> None:
+    async def take(self, units: float = 1.0) -> float:
+        """Wait for the next free slot of the schedule; returns when it starts (time.time())."""
         start = self._shift(units, reserve=True)
         delay = start - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
+        return start
 
     def correct(self, units: float) -> None:
         """Account for units used beyond (or, negative, below) what was reserved."""
