@@ -1,7 +1,8 @@
 """Whether a text is written in the language it was asked for, offline: py3langid's calibrated probabilities
 (its model ships inside its wheel, nothing is downloaded; loaded on first use). A check answers ok, wrong (the
-text is confidently another language), or unchecked with a reason; bench/langid_eval.py measured the threshold
-and the groups of close languages on tests/data/langid_sample.jsonl."""
+text is confidently another language, or the wanted one is implausible), or unchecked with a reason;
+bench/langid_eval.py measured the thresholds and the groups of close languages on tests/data/langid_sample.jsonl
+and on word salads of each language's own words."""
 
 import re
 from dataclasses import dataclass
@@ -15,6 +16,13 @@ CONFIDENT = 0.8
 # SHORT_FLOOR and at least SHORT_RATIO times the wanted one's. bench/langid_eval.py on the sample: phrases rejected
 # under a wrong label 67% -> 84%, false rejects still 0/157 (a floor of 0.2 makes 1-2: 'aap kaise ho' -> fi 0.27).
 SHORT, SHORT_FLOOR, SHORT_RATIO = 30, 0.5, 20
+# A text is also wrong when the wanted language is implausible, whatever the others get: at most IMPLAUSIBLE,
+# and at most IMPLAUSIBLE_RATIO times the likeliest language's probability (a flat ranking says nothing: "sport"
+# gets 0.014 for every language). Spanish word salad asked in German spreads over es, gl and pt (0.89 in all,
+# none confident) while German gets 0.004. On bench/langid_eval.py's sample no correct text goes under 0.076 of
+# the likeliest ('Bore da', Welsh: 0.012); wrong languages accepted fall from 9.6% to 2.8% (sentences 5.1% to
+# 1.2%, word salads of 20 words 5.0% to 1.0%), false rejects stay 0 (bench/langid_eval.md).
+IMPLAUSIBLE, IMPLAUSIBLE_RATIO = 0.02, 0.05
 
 # Language name (spec §3, the XLM-R and paper lists) -> ISO 639 codes. The first is the name's own code (the
 # dataset card's language tag); all of them count as the language, since the identifier confuses close languages
@@ -126,7 +134,8 @@ CODES = {
 
 NO_LANGUAGE = "zxx"  # py3langid's answer for codes, ids and numbers
 _LETTER = re.compile(r"[^\W\d_]")
-# Japanese written in kanji alone ("政治", a label) is Chinese to any identifier: without kana it counts as Chinese.
+# Japanese written in kanji alone ("政治", a label) is Chinese to any identifier: a short text without kana counts
+# as Chinese too. Past SHORT letters, Japanese without a single kana is Chinese.
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _identifier = None
 
@@ -139,7 +148,8 @@ class Verdict:
     status: str  # "ok" | "wrong" | "unchecked"
     found: str | None = None  # the identifier's best code
     confidence: float = 0.0  # its probability
-    reason: str = ""  # for unchecked: unknown_name | no_model | not_confident | no_language
+    reason: str = ""  # for unchecked: unknown_name | no_model | not_confident | no_language; wrong: implausible
+    wanted: float = 0.0  # the probability of the wanted language (with its close ones)
 
     @property
     def outcome(self) -> str:
@@ -156,16 +166,17 @@ def has_model(name: str) -> bool:
     return name in CODES and not CODES[name].startswith("~")
 
 
-def check(text: str, name: str, confident: float = CONFIDENT) -> Verdict:
-    """Is `text` in the language called `name`?"""
+def check(text: str, name: str, confident: float = CONFIDENT, ranked: list | None = None) -> Verdict:
+    """Is `text` in the language called `name`? `ranked`: the identifier's ranking of `text`, if known."""
     codes = language_code(name)
     if not codes:
         return Verdict("unchecked", reason="unknown_name")
     letters = len(_LETTER.findall(text))
     if not letters:
         return Verdict("unchecked", reason="no_language")
-    also = language_code("Chinese") if codes[0] == "ja" and not _KANA.search(text) else ()
-    return decide(rank(text), name, confident, short=letters < SHORT, also=also)
+    short = letters < SHORT
+    also = language_code("Chinese") if codes[0] == "ja" and short and not _KANA.search(text) else ()
+    return decide(ranked or rank(text), name, confident, short=short, also=also)
 
 
 def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = False, also: tuple = ()) -> Verdict:
@@ -188,10 +199,16 @@ def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = 
     likely = sum(probability.get(c, 0.0) for c in cluster)
     wanted = sum(probability.get(c, 0.0) for c in codes)
     if likely >= confident and wanted <= 1 - confident:
-        return Verdict("wrong", _likeliest(found, probability), likely)
+        return Verdict("wrong", _likeliest(found, probability), likely, wanted=wanted)
+    if not has_model(name):
+        # the rules below weigh the wanted language's own probability, which a name the identifier does not
+        # model has not: romanized Hindi gets no Hindi at all ('Delhi dadi milenge jayenge': jv 0.56)
+        return Verdict("unchecked", found, p, "no_model")
     if short and likely >= SHORT_FLOOR and wanted * SHORT_RATIO <= likely:
-        return Verdict("wrong", _likeliest(found, probability), likely)
-    return Verdict("unchecked", found, p, "not_confident" if has_model(name) else "no_model")
+        return Verdict("wrong", _likeliest(found, probability), likely, wanted=wanted)
+    if wanted <= IMPLAUSIBLE and wanted <= IMPLAUSIBLE_RATIO * p:
+        return Verdict("wrong", _likeliest(found, probability), likely, "implausible", wanted)
+    return Verdict("unchecked", found, p, "not_confident")
 
 
 def language_name(code: str) -> str:
