@@ -7,6 +7,7 @@ it. A weak model fills `S1` with "S1", `label` with "Label", `input_text` with "
                                                  # name or value, the instructions
     - {check: placeholder, fields: [S1], allow: [number]}   # "...", "N/A", "string", lorem ipsum, a lone letter
     - {check: prose, fields: [S1], allow: [number]}  # URLs, paths, file names, ids, timestamps instead of text
+                                                 # (allow: url, path, file, id, timestamp, number)
     - {check: meta, fields: [S1]}                # a text about the task ("A very short story, no more than 20 words")
     - {check: length, fields: [S1], unit: unit}  # a `unit` (sentence, phrase, passage) or `words` attribute's bounds
     - {check: label, fields: [label, misleading_label], text: input_text}   # a meta-word ("label", "category"...),
@@ -94,14 +95,15 @@ PROSE_PER_THING = 3
 # What each kind of token is called in a task definition that asks for it ("Given a URL, retrieve the site's
 # name"): such a row may be made of them.
 _ASKED_FOR = {
-    "URL": r"urls?|links?|websites?|web ?address(?:es)?|web ?pages?|domains?|hyperlinks?|e-?mails?",
+    "url": r"urls?|links?|websites?|web ?address(?:es)?|web ?pages?|domains?|hyperlinks?|e-?mails?",
     "path": r"paths?|director(?:y|ies)|folders?|files?",
-    "file name": r"files?|file ?names?|filenames?|attachments?",
+    "file": r"files?|file ?names?|filenames?|attachments?",
     "id": r"ids?|identifiers?|codes?|serials?|skus?|isbns?|dois?|versions?|part numbers?",
     "timestamp": r"timestamps?|time ?stamps?|logs?|dates?|times?",
     "number": r"numbers?|numeric|numerals?|digits?|dates?|years?|prices?|amounts?|quantit(?:y|ies)|phones?|figures?",
 }
 _ASKED = {kind: re.compile(rf"\b(?:{words})\b", re.I) for kind, words in _ASKED_FOR.items()}
+_CALLED = {"url": "a URL", "path": "a path", "file": "a file name", "id": "an id", "timestamp": "a timestamp"}
 
 # Texts about the task instead of texts of it (meta_reason), English as the prompt is. Each marker is weak alone
 # ("A short story about a dragon" is a fair query, "Essays need at least 300 words." a fair sentence); a short
@@ -263,16 +265,16 @@ def meta_label_reason(text: str) -> Optional[str]:
 
 
 def machine_token(token: str) -> Optional[str]:
-    """What kind of not-prose token `token` is (URL, path, file name, id, timestamp), or None for a word."""
+    """What kind of not-prose token `token` is (url, path, file, id, timestamp), or None for a word."""
     token = token.strip(_STRIP).rstrip(".:")
     if not token:
         return None
     if _URL.match(token) or _EMAIL.match(token):
-        return "URL"
+        return "url"
     if _TIMESTAMP.search(token):
         return "timestamp"
     if _FILE.match(token):
-        return "file name"
+        return "file"
     if _PATH.match(token):
         return "path"
     if _UUID.match(token) or _HASH.match(token):
@@ -306,7 +308,7 @@ def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
     prose = word_count(" ".join(p for p in pieces if p not in things and _LETTER.search(p)))
     kind, piece = counted[0]
     if prose < PROSE_PER_THING * len(counted):
-        return f"it is {'an' if kind == 'id' else 'a'} {kind} ({piece.strip(_STRIP)[:60]!r}), not a text"
+        return f"it is {_CALLED[kind]} ({piece.strip(_STRIP)[:60]!r}), not a text"
     stamp = next((p for k, p in counted if k == "timestamp"), None)
     if stamp and prose <= ECHO_MOST:
         return f"it is a machine timestamp ({stamp.strip(_STRIP)[:40]!r}) with a few words, not a text"
