@@ -211,6 +211,10 @@ RULES = {  # the language check's rule, variants: (implausible rule on, script c
     "+ script check (as the tasks run it)": (True, True),
 }
 CLASSES = ("phrase", "sentence", "paragraph", *(f"salad{n}" for n in SALAD_WORDS))
+# Short texts of names, which any language writes alike: a right answer under every language name.
+NAMES = """Einstein|Shakespeare|Beethoven|Paris|Tokyo|Eiffel Tower|Mount Everest|Leonardo da Vinci|Statue of Liberty|
+Charles de Gaulle|Sydney Opera House|New York City|Barack Obama|World War II|YouTube|iPhone|iPhone 15 Pro|eBay|
+Microsoft Excel|Coca-Cola|Wi-Fi|UNESCO|NASA|DNA|COVID-19|H2O|CO2|Python|Bitcoin|Netflix""".replace("\n", "").split("|")
 
 
 def report_accepted(results: dict, rows: list) -> None:
@@ -223,8 +227,12 @@ def report_accepted(results: dict, rows: list) -> None:
         "Each text under every unrelated language name (close languages aside), accepted when the check does not "
         "reject it; modelled: the pairs where the identifier models both the text's language and the asked one.\n"
     )
-    print("| identifier | rule | pairs | false rejects sample | salads | " + " | ".join(CLASSES) + " | all |")
-    print("|---|---|---|---|---|" + "---|" * len(CLASSES) + "---|")
+    print(
+        "| identifier | rule | pairs | false rejects sample | salads | names (under every name) | "
+        + " | ".join(CLASSES)
+        + " | all |"
+    )
+    print("|---|---|---|---|---|---|" + "---|" * len(CLASSES) + "---|")
     for cand, res in results.items():
         texts = list(zip(rows, res["ranked"])) + list(zip(salads, res["salads"]))
         n_sample = len(rows)
@@ -233,12 +241,13 @@ def report_accepted(results: dict, rows: list) -> None:
             langid.IMPLAUSIBLE = langid.IMPLAUSIBLE if implausible else -1.0
             try:
                 false, counts = _accepted(texts, names, script)
+                names_rejected = sum(langid.check(text, name).status == "wrong" for text in NAMES for name in names)
             finally:
                 langid.IMPLAUSIBLE = saved
             for which, (accepted, pairs) in counts.items():
                 print(
                     f"| {cand} | {label} | {which} | {_pct(false['sample'], n_sample)} | "
-                    f"{_pct(false['salad'], len(texts) - n_sample)} | "
+                    f"{_pct(false['salad'], len(texts) - n_sample)} | {_pct(names_rejected, len(NAMES) * len(names))} | "
                     + " | ".join(_pct(accepted[k], pairs[k]) for k in CLASSES)
                     + f" | {_pct(sum(accepted.values()), sum(pairs.values()))} |"
                 )

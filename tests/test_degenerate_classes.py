@@ -291,6 +291,40 @@ def test_a_query_copied_from_its_passage_is_rejected():
         build_checks([{**spec, "source": "chunk"}], "grounded", ["task_definition", "query"], ["passage"])
 
 
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ({"check": "script", "fields": ["S1"]}, "check script: fields maps each field to the attribute"),
+        ({"check": "language", "fields": ["S1"]}, "check language: fields maps each field"),
+        ({"check": "not_copied", "fields": ["S1"], "source": "lang", "words": "eight"}, "words is a number"),
+        ({"check": "label", "fields": ["S1"], "text": ["S2"]}, "text names the one output key"),
+        ({"check": "label", "fields": ["S1"], "most": 0}, "most is a number of words"),
+        ({"check": "distinct", "fields": ["S1", "S2"], "contained": True, "strict": 1}, "unexpected keyword"),
+    ],
+)
+def test_malformed_check_parameters_are_one_line_errors(spec, needle):
+    with pytest.raises(UserError, match=needle):
+        build_checks([spec], "toy", ["S1", "S2"], ["lang"])
+
+
+def test_fields_that_are_not_strings_are_passed_over():
+    checks = build_checks(
+        [
+            {"check": "script", "fields": {"S1": "lang"}},
+            {"check": "label", "fields": ["S2"], "text": "S1"},
+            {"check": "not_copied", "fields": ["S1"], "source": "S2"},
+        ],
+        "toy",
+        ["S1", "S2"],
+        ["lang"],
+    )
+    answer = {"S1": ["图书馆每天早上九点开门", "the library"], "S2": "Sport"}
+    assert [c.failure(answer, {"lang": "Chinese"}) for c in checks][1:] == [None, None]
+    # the items of a list are checked one by one: the first is Chinese, the second is not
+    assert checks[0].failure(answer, {"lang": "Chinese"}).message.startswith("S1: it has no word in the Han script")
+    assert checks[0].failure({"S1": answer["S1"][:1]}, {"lang": "Chinese"}) is None
+
+
 # The language check: the wanted language implausible (issue 23).
 
 
@@ -325,6 +359,21 @@ def test_implausible_needs_a_small_share_of_the_likeliest():
     assert decide([("fr", 0.2), ("en", 0.012)], "English").status == "unchecked"  # 0.06 of the likeliest
     # a name the identifier does not model has no probability of its own to weigh
     assert decide([("jv", 0.56), ("hi", 0.0)], "Hindi Romanize", short=True).outcome == "unchecked:no_model"
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("Einstein", "Swahili"),  # Swahili 0.001, but a name is in every language
+        ("Eiffel Tower", "French"),
+        ("Leonardo da Vinci", "German"),
+        ("Mount Everest", "Vietnamese"),
+        ("YouTube", "French"),
+        ("iPhone 15 Pro", "Korean"),
+    ],
+)
+def test_a_short_text_of_names_is_not_implausible(text, name):
+    assert check(text, name).status != "wrong"
 
 
 def test_a_long_chinese_text_is_no_japanese():

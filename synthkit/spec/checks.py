@@ -67,6 +67,11 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
             raise UserError(f"task {task}: a check needs `check:` one of {', '.join(KINDS)} (got {spec!r})")
         params = {k: v for k, v in spec.items() if k not in ("check", "name", "reask")}
         fields = params.get("fields")
+        if kind in ("language", "script") and not isinstance(fields, dict):
+            raise UserError(
+                f"task {task}: check {kind}: fields maps each field to the attribute naming its language, "
+                f"e.g. {{S2: target_language}} (got {fields!r})"
+            )
         named = list(fields) + list(params.get("needles") or []) if fields else []
         named += [params["text"]] if isinstance(params.get("text"), str) else []  # label: the text it labels
         for key in named:
@@ -148,9 +153,10 @@ def _language(fields: dict):
 def _script(fields: dict):
     def test(answer: dict, attributes: dict) -> Optional[str]:
         for field, attribute in fields.items():
-            reason = script_reason(answer[field], str(attributes[attribute]))
-            if reason:
-                return f"{field}: {reason}"
+            for text in degenerate.texts_of(answer[field]):
+                reason = script_reason(text, str(attributes[attribute]))
+                if reason:
+                    return f"{field}: {reason}"
         return None
 
     return test
@@ -183,6 +189,8 @@ def _inside(needle: list, haystack: list) -> bool:
 def _not_copied(fields: list, source: str, words: int = 8):
     """A field shares no run of `words` words with `source` (an attribute such as the passage, or another
     field), and is not one of its sentences whole."""
+    if isinstance(words, bool) or not isinstance(words, int) or words < 1:
+        raise TypeError(f"words is a number of words in a row, such as 8 (got {words!r})")
 
     def test(answer: dict, attributes: dict) -> Optional[str]:
         origin = answer.get(source, attributes.get(source))
@@ -191,6 +199,8 @@ def _not_copied(fields: list, source: str, words: int = 8):
         origin_words = _words(origin)
         runs = {tuple(origin_words[i : i + words]) for i in range(len(origin_words) - words + 1)}
         for field in fields:
+            if not isinstance(answer[field], str):
+                continue
             mine = _words(answer[field])
             if any(tuple(mine[i : i + words]) in runs for i in range(len(mine) - words + 1)):
                 return f"{field} copies {words} words in a row from the {source}"

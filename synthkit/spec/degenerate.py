@@ -173,7 +173,7 @@ def _normalised(names: tuple) -> dict:
     return {_normalise(name): name for name in names}
 
 
-def _texts(value) -> list:
+def texts_of(value) -> list:
     """The strings of a field: itself, or the items of a list of strings (brainstorm)."""
     if isinstance(value, str):
         return [value]
@@ -382,7 +382,7 @@ def _each(fields: list, reason_of):
     def test(answer: dict, attributes: dict) -> Optional[str]:
         for field in fields:
             value = answer[field]
-            for text in _texts(value):
+            for text in texts_of(value):
                 reason = reason_of(text, field, attributes)
                 if reason:
                     return f"{_where(field, value, text)}: {reason}"
@@ -419,9 +419,14 @@ def meta(context: TaskContext, fields: list):
 
 def label(context: TaskContext, fields: list, text: Optional[str] = None, most: int = LABEL_MOST):
     """`text`: the output key of the text the labels classify (a label is never longer)."""
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"text names the one output key the labels classify (got {text!r})")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        raise TypeError(f"most is a number of words, such as 10 (got {most!r})")
 
     def test(answer: dict, attributes: dict) -> Optional[str]:
-        labels = {field: _texts(answer[field]) for field in fields}
+        labels = {field: texts_of(answer[field]) for field in fields}
+        labelled = answer[text] if text and isinstance(answer[text], str) else None
         for field in fields:
             value = answer[field]
             for one in labels[field]:
@@ -430,7 +435,7 @@ def label(context: TaskContext, fields: list, text: Optional[str] = None, most: 
                     meta_label_reason(one)
                     or placeholder_reason(one, label=True)
                     or echo_reason(one, context, attributes, label=True)
-                    or label_shape_reason(one, answer[text] if text else None, others, most)
+                    or label_shape_reason(one, labelled, others, most)
                 )
                 if reason:
                     return f"{_where(field, value, one)}: {reason}"

@@ -20,9 +20,11 @@ SHORT, SHORT_FLOOR, SHORT_RATIO = 30, 0.5, 20
 # and at most IMPLAUSIBLE_RATIO times the likeliest language's probability (a flat ranking says nothing: "sport"
 # gets 0.014 for every language). Spanish word salad asked in German spreads over es, gl and pt (0.89 in all,
 # none confident) while German gets 0.004. On bench/langid_eval.py's sample no correct text goes under 0.076 of
-# the likeliest ('Bore da', Welsh: 0.012); wrong languages accepted fall from 9.6% to 2.8% (sentences 5.1% to
+# the likeliest ('Bore da', Welsh: 0.012); wrong languages accepted fall from 9.6% to 3.1% (sentences 5.1% to
 # 1.2%, word salads of 20 words 5.0% to 1.0%), false rejects stay 0 (bench/langid_eval.md).
-IMPLAUSIBLE, IMPLAUSIBLE_RATIO = 0.02, 0.05
+# A short text made only of names ("Einstein", "Eiffel Tower", "Leonardo da Vinci") is in no language: the rule
+# needs a word of at least PLAIN_LETTERS letters that is not capitalised ("Bien sûr" has "sûr").
+IMPLAUSIBLE, IMPLAUSIBLE_RATIO, PLAIN_LETTERS = 0.02, 0.05, 3
 
 # Language name (spec §3, the XLM-R and paper lists) -> ISO 639 codes. The first is the name's own code (the
 # dataset card's language tag); all of them count as the language, since the identifier confuses close languages
@@ -176,12 +178,26 @@ def check(text: str, name: str, confident: float = CONFIDENT, ranked: list | Non
         return Verdict("unchecked", reason="no_language")
     short = letters < SHORT
     also = language_code("Chinese") if codes[0] == "ja" and short and not _KANA.search(text) else ()
-    return decide(ranked or rank(text), name, confident, short=short, also=also)
+    names_only = short and not _has_plain_word(text)
+    return decide(ranked or rank(text), name, confident, short=short, also=also, names_only=names_only)
 
 
-def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = False, also: tuple = ()) -> Verdict:
+def _has_plain_word(text: str) -> bool:
+    """Whether `text` has a word that is no name: no capital (Paris, iPhone), no digit, PLAIN_LETTERS letters or
+    more."""
+    for token in text.split():
+        letters = _LETTER.findall(token)
+        if len(letters) >= PLAIN_LETTERS and not any(c.isupper() or c.isdigit() for c in token):
+            return True
+    return False
+
+
+def decide(
+    ranked: list, name: str, confident: float = CONFIDENT, short: bool = False, also: tuple = (), names_only=False
+) -> Verdict:
     """The verdict for a text whose identifier ranking is `ranked` ((code, probability), best first); `short`:
-    the text has under SHORT letters; `also`: codes that count as `name` for this text."""
+    the text has under SHORT letters; `also`: codes that count as `name` for this text; `names_only`: the text
+    is a short one made of names (no implausible rule)."""
     codes = language_code(name) + tuple(also)
     if not codes:
         return Verdict("unchecked", reason="unknown_name")
@@ -206,7 +222,7 @@ def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = 
         return Verdict("unchecked", found, p, "no_model")
     if short and likely >= SHORT_FLOOR and wanted * SHORT_RATIO <= likely:
         return Verdict("wrong", _likeliest(found, probability), likely, wanted=wanted)
-    if wanted <= IMPLAUSIBLE and wanted <= IMPLAUSIBLE_RATIO * p:
+    if not names_only and wanted <= IMPLAUSIBLE and wanted <= IMPLAUSIBLE_RATIO * p:
         return Verdict("wrong", _likeliest(found, probability), likely, "implausible", wanted)
     return Verdict("unchecked", found, p, "not_confident")
 

@@ -4,7 +4,6 @@ Hindi in Devanagari, Hindi Romanize in Latin letters. The language identifier is
 through); the script of the letters is certain at any length. Scripts are the Unicode Script property
 (the `regex` module's \\p{Script=...}), so every letter of a script counts, whatever its block."""
 
-import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -131,7 +130,7 @@ def script_reason(text: str, name: str) -> Optional[str]:
     scripts = scripts_of(name)
     if not scripts or len(_DIGITS.findall(text)) > len(_LETTERS.findall(text)):
         return None  # mostly numbers: no script to judge (the prose check judges such texts)
-    count = _count(text, frozenset(scripts))
+    count = script_words(text, frozenset(scripts))
     if count.wanted == 0 and (count.other or count.names):
         return (
             f"it has no word in the {_listed(scripts)} script {name} is written in, "
@@ -144,11 +143,6 @@ def script_reason(text: str, name: str) -> Optional[str]:
             f"not in the {_listed(scripts)} script {name} is written in"
         )
     return None
-
-
-@functools.lru_cache(maxsize=4096)  # the same texts are checked for several fields and re-asks
-def _count(text: str, wanted: frozenset) -> ScriptCount:
-    return script_words(text, wanted)
 
 
 def _script_name(script: Optional[str]) -> str:
