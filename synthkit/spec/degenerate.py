@@ -293,12 +293,13 @@ def allowed_by(attributes: dict) -> set:
 
 
 def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
-    """`text` is made of URLs, paths, file names, ids or timestamps (or only numbers) rather than prose, none of
-    which `allow` names. A machine timestamp in a short text is never prose ("... on 2022-01-01T09:00:00")."""
+    """`text` is made of URLs, paths, file names, ids or timestamps (or, short, only numbers) rather than prose,
+    none of which `allow` names. A machine timestamp in a short text is never prose ("... on 2022-01-01T09:00:00")."""
     pieces = text.split()
     found = [(kind, piece) for piece in pieces if (kind := machine_token(piece))]
     if not found:
-        if "number" not in allow and _DIGIT.search(text) and not _LETTER.search(text):
+        # a date or a value alone ("15.05.22"); a long run of numbers may be a table a task asked for
+        if "number" not in allow and len(pieces) <= ECHO_MOST and _DIGIT.search(text) and not _LETTER.search(text):
             return f"it is numbers and symbols ({text.strip()[:30]!r}), not a text"
         return None
     counted = [(kind, piece) for kind, piece in found if kind not in allow]
