@@ -71,11 +71,12 @@ _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 FILLER = frozenset("a an the and or of is are this that here for with to in on as its it".split())
 _PLAIN_WORD = re.compile(r"^[^\W\d_]+$")  # letters only: not a number, an id or a key with a digit
 
-# Tokens that are not prose (prose_reason). An id has at least three parts split by - _ . : # / of which two
-# hold a digit and one a letter ("ÚněňŒ-509090-S2-3.19", "A12-345-678"), or is a UUID or a long hash; "COVID-19",
-# "GPT-4o-mini" and "SARS-CoV-2" stay words.
+# Tokens that are not prose (prose_reason). A URL has a scheme, www. or a path: a bare domain is a name
+# ("Booking.com"). An id has parts split by - _ . : # / of which three hold a digit and one a letter
+# ("ÚněňŒ-509090-S2-3.19", "A12-345-678"), or is a UUID or a long hash; "COVID-19", "GPT-4o-mini", "XPS-13-9310"
+# and "SARS-CoV-2" stay words.
 _URL = re.compile(
-    r"^(?:[a-z][a-z0-9+.\-]*://|www\.)\S+$|^(?:[\w-]+\.)+(?:com|org|net|io|dev|edu|gov|info|app)(?:/\S*)?$", re.I
+    r"^(?:[a-z][a-z0-9+.\-]*://|www\.)\S+$|^(?:[\w-]+\.)+(?:com|org|net|io|dev|edu|gov|info|app)/\S*$", re.I
 )
 _EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
 FILE_EXTENSIONS = """txt pdf doc docx xls xlsx csv tsv json jsonl xml yaml yml html htm md png jpg jpeg gif bmp svg webp
@@ -281,7 +282,7 @@ def machine_token(token: str) -> Optional[str]:
         return "id"
     parts = [p for p in _ID_PARTS.split(token) if p]
     with_digit = sum(1 for p in parts if _DIGIT.search(p))
-    if len(parts) >= 3 and with_digit >= 2 and any(not p.isdigit() for p in parts):
+    if with_digit >= 3 and any(not p.isdigit() for p in parts):
         return "id"
     return None
 
