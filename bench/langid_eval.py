@@ -2,7 +2,10 @@
 (tests/data/langid_sample.jsonl: phrases, sentences and paragraphs in the XLM-R languages) and prints markdown
 tables: identification accuracy by text length, load time, memory, time per call; then, for the check's rule
 (synthkit.spec.langid.decide) at several confidence thresholds, the false rejects of correctly labelled texts and the
-share of wrongly labelled texts (each text under every unrelated language name) that get rejected.
+share of wrongly labelled texts (each text under every unrelated language name) that get rejected; then the
+wrong languages accepted and the false rejects of the rule as the tasks run it (with and without the implausible
+rule, with the script check), on the sample and on word salads: texts of 4, 8 and 20 words drawn at random from
+each language's own words in the sample (what a weak model writes when it strings words of the wrong language).
 
     python bench/langid_eval.py                # py3langid and lingua (pip install lingua-language-detector)
     python bench/langid_eval.py --only py3langid
@@ -11,6 +14,8 @@ Each identifier runs in its own process so that its load time and memory are its
 
 import argparse
 import json
+import random
+import re
 import resource
 import subprocess
 import sys
@@ -21,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from synthkit.spec.langid import (  # noqa: E402 (run as a script from a checkout)
+import synthkit.spec.langid as langid  # noqa: E402 (run as a script from a checkout)
+from synthkit.spec.langid import (  # noqa: E402
     _LETTER,
     CODES,
     SHORT,
@@ -29,6 +35,7 @@ from synthkit.spec.langid import (  # noqa: E402 (run as a script from a checkou
     has_model,
     language_code,
 )
+from synthkit.spec.script import script_reason  # noqa: E402
 
 SAMPLE = ROOT / "tests" / "data" / "langid_sample.jsonl"
 KINDS = ("phrase", "sentence", "paragraph")
@@ -38,8 +45,40 @@ CANDIDATES = ("py3langid", "lingua-low", "lingua-low-xlmr", "lingua-high-xlmr")
 LINGUA_CODE = {"nb": "no"}
 
 
+SALAD_WORDS = (4, 8, 20)
+SALADS_PER_SIZE = 3
+# Scripts written without spaces: a salad's "words" are runs of this many characters, joined without spaces.
+_NO_SPACE = re.compile("[\u3040-\u30ff\u3400-\u9fff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]")
+_PUNCTUATION = ".,;:!?¿¡\"'()«»“”„—–-。、！？"
+
+
 def load_sample() -> list:
     return [json.loads(line) for line in SAMPLE.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def word_salads(rows: list) -> list:
+    """Per language of the sample, SALADS_PER_SIZE texts of each of SALAD_WORDS words drawn (seeded) from the
+    words of its own texts: {"lang", "kind": "salad<N>", "text"}."""
+    texts: dict = defaultdict(list)
+    for r in rows:
+        texts[r["lang"]].append(r["text"])
+    salads = []
+    for lang, own in sorted(texts.items()):
+        spaced = not all(_NO_SPACE.search(t) for t in own)
+        pool = [w for t in own for w in _salad_words(t, spaced)]
+        for n in SALAD_WORDS:
+            for k in range(SALADS_PER_SIZE):
+                rng = random.Random(f"{lang}/{n}/{k}")
+                words = [rng.choice(pool) for _ in range(n)]
+                salads.append({"lang": lang, "kind": f"salad{n}", "text": (" " if spaced else "").join(words)})
+    return salads
+
+
+def _salad_words(text: str, spaced: bool) -> list:
+    if spaced:
+        return [w.strip(_PUNCTUATION) for w in text.split() if w.strip(_PUNCTUATION)]
+    letters = "".join(ch for ch in text if ch not in _PUNCTUATION and not ch.isspace())
+    return [letters[i : i + 2] for i in range(0, len(letters), 2)]
 
 
 def _build(candidate: str):
@@ -79,9 +118,19 @@ def run_one(candidate: str) -> dict:
     rank, known = _build(candidate)
     load_s, rss = time.perf_counter() - start, _rss_mb() - rss0
     start = time.perf_counter()
-    ranked = [[(c, round(p, 4)) for c, p in rank(r["text"])[:20]] for r in rows]
+    ranked = [rank(r["text"]) for r in rows]
     per_call_ms = 1000 * (time.perf_counter() - start) / len(rows)
-    return {"load_s": load_s, "rss_mb": rss, "per_call_ms": per_call_ms, "known": sorted(known), "ranked": ranked}
+    # Kept whole: the implausible rule reads the wanted language's probability wherever it ranks.
+    ranked = [[(c, round(p, 6)) for c, p in r] for r in ranked]
+    salads = [[(c, round(p, 6)) for c, p in rank(r["text"])] for r in word_salads(rows)]
+    return {
+        "load_s": load_s,
+        "rss_mb": rss,
+        "per_call_ms": per_call_ms,
+        "known": sorted(known),
+        "ranked": ranked,
+        "salads": salads,
+    }
 
 
 def _rss_mb() -> float:
@@ -156,6 +205,78 @@ def report(results: dict, rows: list) -> None:
                 print(f"- {cand}: {r['lang']} {r['kind']} {r['text'][:40]!r} -> {v.found} {v.confidence:.2f}")
 
 
+RULES = {  # the language check's rule, variants: (implausible rule on, script check on)
+    "without the implausible rule": (False, False),
+    "+ implausible": (True, False),
+    "+ script check (as the tasks run it)": (True, True),
+}
+CLASSES = ("phrase", "sentence", "paragraph", *(f"salad{n}" for n in SALAD_WORDS))
+# Short texts of names, which any language writes alike: a right answer under every language name.
+NAMES = """Einstein|Shakespeare|Beethoven|Paris|Tokyo|Eiffel Tower|Mount Everest|Leonardo da Vinci|Statue of Liberty|
+Charles de Gaulle|Sydney Opera House|New York City|Barack Obama|World War II|YouTube|iPhone|iPhone 15 Pro|eBay|
+Microsoft Excel|Coca-Cola|Wi-Fi|UNESCO|NASA|DNA|COVID-19|H2O|CO2|Python|Bitcoin|Netflix""".replace("\n", "").split("|")
+
+
+def report_accepted(results: dict, rows: list) -> None:
+    """Wrong languages accepted and correct ones rejected by the check as the tasks run it, on the sample and on
+    word salads; apart, the pairs where the identifier models both the text's language and the asked one."""
+    salads = word_salads(rows)
+    names = sorted(CODES)
+    print("\n## Wrong languages accepted, by the rule as the tasks run it\n")
+    print(
+        "Each text under every unrelated language name (close languages aside), accepted when the check does not "
+        "reject it; modelled: the pairs where the identifier models both the text's language and the asked one.\n"
+    )
+    print(
+        "| identifier | rule | pairs | false rejects sample | salads | names (under every name) | "
+        + " | ".join(CLASSES)
+        + " | all |"
+    )
+    print("|---|---|---|---|---|---|" + "---|" * len(CLASSES) + "---|")
+    for cand, res in results.items():
+        texts = list(zip(rows, res["ranked"])) + list(zip(salads, res["salads"]))
+        n_sample = len(rows)
+        for label, (implausible, script) in RULES.items():
+            saved = langid.IMPLAUSIBLE
+            langid.IMPLAUSIBLE = langid.IMPLAUSIBLE if implausible else -1.0
+            try:
+                false, counts = _accepted(texts, names, script)
+                names_rejected = sum(langid.check(text, name).status == "wrong" for text in NAMES for name in names)
+            finally:
+                langid.IMPLAUSIBLE = saved
+            for which, (accepted, pairs) in counts.items():
+                print(
+                    f"| {cand} | {label} | {which} | {_pct(false['sample'], n_sample)} | "
+                    f"{_pct(false['salad'], len(texts) - n_sample)} | {_pct(names_rejected, len(NAMES) * len(names))} | "
+                    + " | ".join(_pct(accepted[k], pairs[k]) for k in CLASSES)
+                    + f" | {_pct(sum(accepted.values()), sum(pairs.values()))} |"
+                )
+
+
+def _accepted(texts: list, names: list, script: bool) -> tuple:
+    """False rejects (sample, salad) and, for all pairs and the modelled ones, (accepted, pairs) per class."""
+    false = defaultdict(int)
+    counts = {"all": (defaultdict(int), defaultdict(int)), "modelled": (defaultdict(int), defaultdict(int))}
+    for r, ranked in texts:
+        source = "salad" if r["kind"].startswith("salad") else "sample"
+        false[source] += _rejected(r["text"], ranked, r["lang"], script)
+        own = set(language_code(r["lang"]))
+        for other in names:
+            if own & set(language_code(other)):
+                continue  # a close language: not a wrong label
+            kept = not _rejected(r["text"], ranked, other, script)
+            for which in ("all", "modelled") if has_model(r["lang"]) and has_model(other) else ("all",):
+                counts[which][0][r["kind"]] += kept
+                counts[which][1][r["kind"]] += 1
+    return false, counts
+
+
+def _rejected(text: str, ranked: list, name: str, script: bool) -> bool:
+    if script and script_reason(text, name):
+        return True
+    return langid.check(text, name, ranked=ranked).status == "wrong"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", choices=CANDIDATES, default=list(CANDIDATES))
@@ -172,6 +293,7 @@ def main() -> None:
             continue
         results[cand] = json.loads(proc.stdout)
     report(results, load_sample())
+    report_accepted(results, load_sample())
 
 
 if __name__ == "__main__":

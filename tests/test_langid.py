@@ -46,10 +46,11 @@ def test_short_phrases_in_another_language_are_wrong_by_the_relative_rule(text):
 
 
 def test_the_relative_rule_needs_a_short_text_and_a_floor():
-    ranked = [("de", 0.55), ("nl", 0.2), ("en", 0.02)]
+    # English above IMPLAUSIBLE throughout: only the relative rule can call these wrong
+    ranked = [("de", 0.55), ("nl", 0.2), ("en", 0.025)]
     assert decide(ranked, "English", short=True).status == "wrong"
     assert decide(ranked, "English", short=False).status == "unchecked"  # a long text must be confident
-    assert decide([("de", 0.45), ("en", 0.01)], "English", short=True).status == "unchecked"  # under the floor
+    assert decide([("de", 0.45), ("en", 0.021)], "English", short=True).status == "unchecked"  # under the floor
     assert decide([("de", 0.55), ("en", 0.05)], "English", short=True).status == "unchecked"  # not 20 x
 
 

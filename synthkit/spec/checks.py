@@ -4,10 +4,13 @@ schema can still be wrong in meaning. Each check is a named kind with parameters
     checks:
       - {check: min_words, fields: [positive_document], words: num_words, ratio: 0.5}  # a number, or an attribute (if set)
       - {check: language, fields: {S1: source_language, S2: target_language}}        # field: the attribute naming its language
+      - {check: script, fields: {S2: target_language}}     # written in the script of its language (Han, Cyrillic...)
       - {check: distinct, fields: [S1, S2, S3], near: 0.9}    # pairwise different, not near duplicates (word Jaccard)
+      - {check: distinct, fields: [input, positive_document], contained: true}   # ... nor one copied into the other
       - {check: not_contained, needles: [label], fields: [input_text]}   # a needle field's text is not inside these
+      - {check: not_copied, fields: [query], source: passage, words: 8}  # no run of 8 words of an attribute
       - {..., name: label_in_text, reask: false}              # optional: the name in rejects, and no re-ask
-      - {check: echo, fields: [S1]}     # and placeholder, length, label: see synthkit/spec/degenerate.py
+      - {check: echo, fields: [S1]}     # and placeholder, prose, meta, length, label: see synthkit/spec/degenerate.py
 
 A failing answer is re-asked with the reason (unless `reask: false`) and, once attempts run out,
 rejected with the check's name."""
@@ -23,9 +26,15 @@ from synthkit.core.review import CheckFailure
 from synthkit.spec import degenerate
 from synthkit.spec.langid import check as check_language
 from synthkit.spec.langid import language_name
+from synthkit.spec.script import script_reason
 from synthkit.spec.text import tokens, word_count
 
 _NUMBER = re.compile(r"\d+")
+# distinct with contained: a field whose words (at least this many) all appear, in order, inside another field
+# copies it ("an input copied into a longer positive"). Fewer words can be a name the other rightly mentions.
+CONTAINED_LEAST = 5
+# not_copied: a field this long (in words) found whole inside its source is one of the source's sentences.
+COPIED_WHOLE = 5
 
 
 @dataclass(frozen=True)
@@ -52,7 +61,13 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
             raise UserError(f"task {task}: a check needs `check:` one of {', '.join(KINDS)} (got {spec!r})")
         params = {k: v for k, v in spec.items() if k not in ("check", "name", "reask")}
         fields = params.get("fields")
+        if kind in ("language", "script") and not isinstance(fields, dict):
+            raise UserError(
+                f"task {task}: check {kind}: fields maps each field to the attribute naming its language, "
+                f"e.g. {{S2: target_language}} (got {fields!r})"
+            )
         named = list(fields) + list(params.get("needles") or []) if fields else []
+        named += [params["text"]] if isinstance(params.get("text"), str) else []  # label: the text it labels
         for key in named:
             if key not in output_keys:
                 raise UserError(f"task {task}: check {kind} names {key}, which is not an output key")
@@ -67,12 +82,14 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
         for attribute in _attributes_used(kind, params):
             if attribute not in attributes:
                 raise UserError(f"task {task}: check {kind} uses the attribute {attribute}, which the task lacks")
+        if kind == "not_copied" and params["source"] not in attributes + output_keys:
+            raise UserError(f"task {task}: check not_copied: source {params['source']} is no attribute or output key")
         checks.append(Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES))
     return checks
 
 
 def _attributes_used(kind: str, params: dict) -> list:
-    if kind == "language":
+    if kind in ("language", "script"):
         return list(params["fields"].values())
     # min_words may name an attribute the task has only under a preset (num_words)
     return degenerate.attributes_used(kind, params)
@@ -111,6 +128,11 @@ def _language(fields: dict):
             wanted = attributes[attribute]
             verdict = check_language(answer[field], wanted)
             outcomes[verdict.outcome] += 1
+            if verdict.status == "wrong" and verdict.reason == "implausible":
+                return (
+                    f"{field} is hardly {wanted} (probability {verdict.wanted:.3f}); it reads as "
+                    f"{language_name(verdict.found)} ({verdict.found}, {verdict.confidence:.2f})"
+                )
             if verdict.status == "wrong":
                 return (
                     f"{field} looks written in {language_name(verdict.found)} ({verdict.found}, "
@@ -122,15 +144,62 @@ def _language(fields: dict):
     return test
 
 
-def _distinct(fields: list, near: float = 0.9):
+def _script(fields: dict):
     def test(answer: dict, attributes: dict) -> Optional[str]:
-        sets = {f: set(_words(answer[f])) for f in fields}
+        for field, attribute in fields.items():
+            for text in degenerate.texts_of(answer[field]):
+                reason = script_reason(text, str(attributes[attribute]))
+                if reason:
+                    return f"{field}: {reason}"
+        return None
+
+    return test
+
+
+def _distinct(fields: list, near: float = 0.9, contained: bool = False):
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        words = {f: _words(answer[f]) for f in fields}
+        sets = {f: set(words[f]) for f in fields}
         for i, a in enumerate(fields):
             for b in fields[i + 1 :]:
                 union = sets[a] | sets[b]
                 similarity = len(sets[a] & sets[b]) / len(union) if union else 1.0
                 if similarity >= near:
                     return f"{a} and {b} are (near) duplicates (word overlap {similarity:.2f})"
+                if contained:
+                    inner, outer = sorted((a, b), key=lambda f: len(words[f]))
+                    if word_count(answer[inner]) >= CONTAINED_LEAST and _inside(words[inner], words[outer]):
+                        return f"{outer} copies {inner} whole ({len(words[inner])} words) instead of differing"
+        return None
+
+    return test
+
+
+def _inside(needle: list, haystack: list) -> bool:
+    """Whether the words `needle` appear in a row, in order, in `haystack`."""
+    return bool(needle) and f" {' '.join(needle)} " in f" {' '.join(haystack)} "
+
+
+def _not_copied(fields: list, source: str, words: int = 8):
+    """A field shares no run of `words` words with `source` (an attribute such as the passage, or another
+    field), and is not one of its sentences whole."""
+    if isinstance(words, bool) or not isinstance(words, int) or words < 1:
+        raise TypeError(f"words is a number of words in a row, such as 8 (got {words!r})")
+
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        origin = answer.get(source, attributes.get(source))
+        if not isinstance(origin, str) or not origin:
+            return None
+        origin_words = _words(origin)
+        runs = {tuple(origin_words[i : i + words]) for i in range(len(origin_words) - words + 1)}
+        for field in fields:
+            if not isinstance(answer[field], str):
+                continue
+            mine = _words(answer[field])
+            if any(tuple(mine[i : i + words]) in runs for i in range(len(mine) - words + 1)):
+                return f"{field} copies {words} words in a row from the {source}"
+            if word_count(answer[field]) >= COPIED_WHOLE and _inside(mine, origin_words):
+                return f"{field} is copied whole from the {source}"
         return None
 
     return test
@@ -153,7 +222,9 @@ def _not_contained(needles: list, fields: list):
 KINDS = {
     "min_words": _min_words,
     "language": _language,
+    "script": _script,
     "distinct": _distinct,
     "not_contained": _not_contained,
+    "not_copied": _not_copied,
     **degenerate.FACTORIES,  # answers that are not answers: echoes, placeholders, lengths, meta-word labels
 }

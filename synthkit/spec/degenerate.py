@@ -1,11 +1,17 @@
 """Checks for answers that are not answers: schema-valid JSON whose fields echo the question instead of answering
 it. A weak model fills `S1` with "S1", `label` with "Label", `input_text` with "a sentence to classify", a
-`passage` with one word. Four kinds, declared per task in its YAML like every check (synthkit/spec/checks.py):
+`passage` with one word, a file name or a URL. Six kinds, declared per task in its YAML like every check
+(synthkit/spec/checks.py):
 
-    - {check: echo, fields: [S1, S2]}            # an output key, an attribute's name or value, the instructions
+    - {check: echo, fields: [S1, S2]}            # an output key (whole, or among instruction words), an attribute's
+                                                 # name or value, the instructions
     - {check: placeholder, fields: [S1], allow: [number]}   # "...", "N/A", "string", lorem ipsum, a lone letter
+    - {check: prose, fields: [S1], allow: [number]}  # URLs, paths, file names, ids, timestamps instead of text
+                                                 # (allow: url, path, file, id, timestamp, number)
+    - {check: meta, fields: [S1]}                # a text about the task ("A very short story, no more than 20 words")
     - {check: length, fields: [S1], unit: unit}  # a `unit` (sentence, phrase, passage) or `words` attribute's bounds
-    - {check: label, fields: [label]}            # a meta-word ("label", "category", "positive label"...)
+    - {check: label, fields: [label, misleading_label], text: input_text}   # a meta-word ("label", "category"...),
+                                                 # or not shaped like a label: a sentence, longer than the text...
 
 Each test is a pure function of the answer, the drawn attributes and the task's context (output keys, attribute
 names, the prompt's template text); lists of strings (brainstorm) are checked item by item. They err towards
@@ -19,7 +25,7 @@ from typing import Optional
 
 from synthkit.spec.text import tokens, word_count
 
-KINDS_DEGENERATE = ("echo", "placeholder", "length", "label")
+KINDS_DEGENERATE = ("echo", "placeholder", "prose", "meta", "length", "label")
 
 # Bounds in words (synthkit.spec.text.word_count: per script) of what a `unit` attribute asks for. Loose on
 # purpose: they reject a "sentence" of one token or a "passage" of one word, not a short real sentence.
@@ -45,6 +51,7 @@ LABEL_WORDS = frozenset({"none", "unknown", "empty", "blank", "x", "y", "z"})
 _LOREM = re.compile(r"\blorem ipsum\b|\bdolor sit amet\b", re.IGNORECASE)
 _BRACKETED = re.compile(r"^\s*(<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\})\s*$")  # "<text>", "[label]", "{S1}"
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
+_LETTER = re.compile(r"[^\W\d_]")
 _LONE = re.compile(r"^\s*(?:[^\W\d_]|\d+(?:[.,]\d+)?)\s*[.)]?\s*$")  # "a", "B.", "3", "1.5"
 
 # Words that name a label rather than being one: "label", "Category", "positive label", "misleading_label",
@@ -60,6 +67,76 @@ _META_LABEL = re.compile(
 # judged: one or two words of the prompt ("positive", "high school") can be real answers.
 ECHO_LEAST, ECHO_MOST = 3, 15
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+# Words that join key names into a non-answer ("S1 and S2", "the S1 sentence") wherever the prompt lacks them.
+FILLER = frozenset("a an the and or of is are this that here for with to in on as its it".split())
+_PLAIN_WORD = re.compile(r"^[^\W\d_]+$")  # letters only: not a number, an id or a key with a digit
+
+# Tokens that are not prose (prose_reason). A URL has a scheme, www. or a path: a bare domain is a name
+# ("Booking.com"). An id has parts split by - _ . : # / of which three hold a digit and one a letter
+# ("ÚněňŒ-509090-S2-3.19", "A12-345-678"), or is a UUID or a long hash; "COVID-19", "GPT-4o-mini", "XPS-13-9310"
+# and "SARS-CoV-2" stay words.
+_URL = re.compile(
+    r"^(?:[a-z][a-z0-9+.\-]*://|www\.)\S+$|^(?:[\w-]+\.)+(?:com|org|net|io|dev|edu|gov|info|app)/\S*$", re.I
+)
+_EMAIL = re.compile(r"^[\w.+-]+@[\w-]+(?:\.[\w-]+)+$")
+FILE_EXTENSIONS = """txt pdf doc docx xls xlsx csv tsv json jsonl xml yaml yml html htm md png jpg jpeg gif bmp svg webp
+    tif tiff mp3 mp4 wav avi mov mkv zip tar gz rar 7z exe dll py ipynb log dat bin ppt pptx odt rtf epub sql db
+    parquet""".split()
+_FILE = re.compile(r"^[\w.\-]*\w\.(?:" + "|".join(FILE_EXTENSIONS) + r")$", re.I)
+_PATH = re.compile(r"^(?:[a-z]:[\\/]|~?/|\.\.?/)\S*[^\W\d_]|^[\w.\-]*[^\W\d_][\w.\-]*(?:[\\/][\w.\-]+){2,}$", re.I)
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")  # ISO 8601 with its time: a machine's, not a writer's
+_ID_PARTS = re.compile(r"[-_.:#/]+")
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_HASH = re.compile(r"^(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{16,}$", re.I)
+_STRIP = "\"'`()[]{}<>,;!?“”‘’«»"
+_DIGIT = re.compile(r"\d")
+# Prose words needed around each URL, file name, id...: "Visit www.example.com for more information" is prose,
+# "See https://www.example.com/s1" is not.
+PROSE_PER_THING = 3
+# What each kind of token is called in a task definition that asks for it ("Given a URL, retrieve the site's
+# name"): such a row may be made of them.
+_ASKED_FOR = {
+    "url": r"urls?|links?|websites?|web ?address(?:es)?|web ?pages?|domains?|hyperlinks?|e-?mails?",
+    "path": r"paths?|director(?:y|ies)|folders?|files?",
+    "file": r"files?|file ?names?|filenames?|attachments?",
+    "id": r"ids?|identifiers?|codes?|serials?|skus?|isbns?|dois?|versions?|part numbers?",
+    "timestamp": r"timestamps?|time ?stamps?|logs?|dates?|times?",
+    "number": r"numbers?|numeric|numerals?|digits?|dates?|years?|prices?|amounts?|quantit(?:y|ies)|phones?|figures?",
+}
+_ASKED = {kind: re.compile(rf"\b(?:{words})\b", re.I) for kind, words in _ASKED_FOR.items()}
+_CALLED = {"url": "a URL", "path": "a path", "file": "a file name", "id": "an id", "timestamp": "a timestamp"}
+
+# Texts about the task instead of texts of it (meta_reason), English as the prompt is. Each marker is weak alone
+# ("A short story about a dragon" is a fair query, "Essays need at least 300 words." a fair sentence); a short
+# text with two of them describes a text instead of being one.
+META_MOST = 20
+_TEXT_NOUN = (
+    r"(?:texts?|sentences?|passages?|paragraphs?|documents?|phrases?|stor(?:y|ies)|reviews?|articles?|quer(?:y|ies)|"
+    r"examples?|descriptions?|summar(?:y|ies)|tweets?|posts?|e-?mails?|messages?|poems?|essays?|headlines?|inputs?|"
+    r"outputs?|answers?|responses?)"
+)
+_META_MARKERS = {
+    # "This passage is...", "Here is an example..."
+    "self": re.compile(
+        rf"^(?:this|these|the following|here is|here's|below is)\s+(?:[\w-]+,?\s+){{0,2}}{_TEXT_NOUN}\b"
+    ),
+    # "A very short story, ...", "An example review..."
+    "described": re.compile(rf"^(?:an?|one|some)\s+(?:[\w-]+,?\s+){{0,3}}{_TEXT_NOUN}\b"),
+    "length": re.compile(
+        r"\b\d+\s*(?:(?:-|to|–|and)\s*\d+\s*)?(?:words?|sentences?|characters?|tokens?|paragraphs?|lines?)\b"
+    ),
+    # "sentiment analysis task", "task description", not "start the task"
+    "task": re.compile(
+        r"\b(?:classification|retrieval|matching|analysis|this) tasks?\b|\btask (?:description|definition)s?\b"
+    ),
+    "key": re.compile(r"\b(?:input_text|input text|json|placeholder|output keys?)\b"),
+    "without": re.compile(rf"\b(?:with no|without( an?)?|no)\s+(?:\w+[_ ])?{_TEXT_NOUN}\b"),
+}
+
+# Labels (label_shape_reason): a class name of a few words, not a sentence, never longer than the text it labels.
+LABEL_MOST = 10
+_SENTENCE_END = re.compile(r"[.!?。！？]\s*$")
+_INNER_SENTENCE = re.compile(r"[^\W\d_]{2,}[.!?。！？]\s+\S")
 
 
 @dataclass(frozen=True)
@@ -97,7 +174,7 @@ def _normalised(names: tuple) -> dict:
     return {_normalise(name): name for name in names}
 
 
-def _texts(value) -> list:
+def texts_of(value) -> list:
     """The strings of a field: itself, or the items of a list of strings (brainstorm)."""
     if isinstance(value, str):
         return [value]
@@ -132,13 +209,33 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
         if said == value and (not label or len(value.split()) >= 3):
             return f"it repeats the {name} the prompt gave ({value!r})"
     words = tokens(text)
-    if ECHO_LEAST <= len(words) <= ECHO_MOST:
-        # A chunk of the user's corpus (task=grounded_retrieval) is what to write about, not instructions: a
-        # keyword query made of its words is an answer.
-        drawn = [v for v in attributes.values() if getattr(v, "chunk", None) is None]
-        vocabulary = context.instruction_words() | {w for v in drawn for w in tokens(str(v))}
-        if all(w in vocabulary for w in words):
-            return "it restates the instructions instead of following them"
+    if len(words) > 2 * ECHO_MOST:
+        return None
+    # A chunk of the user's corpus (task=grounded_retrieval) is what to write about, not instructions: a
+    # keyword query made of its words is an answer.
+    drawn = [v for v in attributes.values() if getattr(v, "chunk", None) is None]
+    vocabulary = context.instruction_words() | {w for v in drawn for w in tokens(str(v))}
+    if ECHO_LEAST <= len(words) <= ECHO_MOST and all(w in vocabulary for w in words):
+        return "it restates the instructions instead of following them"
+    return _keys_inside(words, context, vocabulary)
+
+
+def _keys_inside(words: list, context: TaskContext, vocabulary: frozenset) -> Optional[str]:
+    """Output keys inside a field. A key with an underscore (input_text) is no word of any text: with words
+    around it, the field talks about the answer. Other keys (S1, query) are words too ("Amazon S3"): only the
+    prompt's own words and fillers around them make an echo ("S1 and S2", "the S1 sentence"). A key before
+    numbers alone is left alone: there is no word in it to judge."""
+    keys = {key.lower() for key in context.output_keys}
+    named = [w for w in words if w in keys]
+    if not named:
+        return None
+    rest = [w for w in words if w not in keys]
+    plain = [w for w in rest if _PLAIN_WORD.match(w)]
+    underscored = next((w for w in named if "_" in w), None)
+    if underscored and plain:
+        return f"it names the output key {underscored!r} instead of giving its value"
+    if rest and len(words) <= ECHO_MOST and all(w in vocabulary or w in FILLER for w in rest):
+        return f"it is the output key {named[0]!r} with words of the instructions, not a value"
     return None
 
 
@@ -165,6 +262,87 @@ def meta_label_reason(text: str) -> Optional[str]:
     said = _normalise(text)
     if _META_LABEL.match(said):
         return f"{text.strip()!r} names a label instead of being one; give the label itself"
+    return None
+
+
+def machine_token(token: str) -> Optional[str]:
+    """What kind of not-prose token `token` is (url, path, file, id, timestamp), or None for a word."""
+    token = token.strip(_STRIP).rstrip(".:")
+    if not token:
+        return None
+    if _URL.match(token) or _EMAIL.match(token):
+        return "url"
+    if _TIMESTAMP.search(token):
+        return "timestamp"
+    if _FILE.match(token):
+        return "file"
+    if _PATH.match(token):
+        return "path"
+    if _UUID.match(token) or _HASH.match(token):
+        return "id"
+    parts = [p for p in _ID_PARTS.split(token) if p]
+    with_digit = sum(1 for p in parts if _DIGIT.search(p))
+    if with_digit >= 3 and any(not p.isdigit() for p in parts):
+        return "id"
+    return None
+
+
+def allowed_by(attributes: dict) -> set:
+    """The kinds of tokens the drawn attributes (a task definition, a passage) ask for by name."""
+    values = " ".join(str(v) for v in attributes.values() if isinstance(v, str))
+    return {kind for kind, asked in _ASKED.items() if asked.search(values)}
+
+
+def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
+    """`text` is made of URLs, paths, file names, ids or timestamps (or, short, only numbers) rather than prose,
+    none of which `allow` names. A machine timestamp in a short text is never prose ("... on 2022-01-01T09:00:00")."""
+    pieces = text.split()
+    found = [(kind, piece) for piece in pieces if (kind := machine_token(piece))]
+    if not found:
+        # a date or a value alone ("15.05.22"); a long run of numbers may be a table a task asked for
+        if "number" not in allow and len(pieces) <= ECHO_MOST and _DIGIT.search(text) and not _LETTER.search(text):
+            return f"it is numbers and symbols ({text.strip()[:30]!r}), not a text"
+        return None
+    counted = [(kind, piece) for kind, piece in found if kind not in allow]
+    if not counted:
+        return None
+    things = {piece for _, piece in found}
+    prose = word_count(" ".join(p for p in pieces if p not in things and _LETTER.search(p)))
+    kind, piece = counted[0]
+    if prose < PROSE_PER_THING * len(counted):
+        return f"it is {_CALLED[kind]} ({piece.strip(_STRIP)[:60]!r}), not a text"
+    stamp = next((p for k, p in counted if k == "timestamp"), None)
+    if stamp and prose <= ECHO_MOST:
+        return f"it is a machine timestamp ({stamp.strip(_STRIP)[:40]!r}) with a few words, not a text"
+    return None
+
+
+def meta_reason(text: str) -> Optional[str]:
+    """`text` (short) describes the task or the text asked for instead of being that text."""
+    said = " ".join(text.strip().lower().split())
+    if not said or word_count(said) > META_MOST:
+        return None
+    markers = [name for name, marker in _META_MARKERS.items() if marker.search(said)]
+    if "self" in markers and "described" in markers:
+        markers.remove("described")
+    if len(markers) >= 2:
+        return f"it describes the text asked for ({', '.join(markers)}) instead of being it"
+    return None
+
+
+def label_shape_reason(label: str, text: Optional[str] = None, others: tuple = (), most: int = LABEL_MOST):
+    """`label` is not shaped like a label: a sentence, more than `most` words, longer than the `text` it labels,
+    or a lone letter or number where the task's other labels are words."""
+    words = word_count(label)
+    lettered = word_count(" ".join(piece for piece in label.split() if _LETTER.search(piece)))  # "Tier 2": 1
+    if lettered > most:
+        return f"it has {lettered} words; a label is a short class name (at most {most})"
+    if words >= 4 and (_SENTENCE_END.search(label.strip()) or _INNER_SENTENCE.search(label)):
+        return "it is a sentence; a label is a short class name"
+    if text is not None and _LETTER.search(text) and words > word_count(text):
+        return f"it is longer than the text it labels ({words} words against {word_count(text)})"
+    if _LONE.match(label) and any(not _LONE.match(other) for other in others if other.strip()):
+        return f"{label.strip()!r} is a lone character while the task's other label is a word"
     return None
 
 
@@ -206,7 +384,7 @@ def _each(fields: list, reason_of):
     def test(answer: dict, attributes: dict) -> Optional[str]:
         for field in fields:
             value = answer[field]
-            for text in _texts(value):
+            for text in texts_of(value):
                 reason = reason_of(text, field, attributes)
                 if reason:
                     return f"{_where(field, value, text)}: {reason}"
@@ -226,15 +404,46 @@ def placeholder(context: TaskContext, fields: list, allow: list = ()):
     return _each(fields, lambda text, field, attributes: placeholder_reason(text, tuple(allow)))
 
 
-def label(context: TaskContext, fields: list):
+def prose(context: TaskContext, fields: list, allow: list = ()):
+    unknown = set(allow) - set(_ASKED_FOR)
+    if unknown:
+        raise TypeError(f"allow takes {', '.join(_ASKED_FOR)}, not {', '.join(sorted(unknown))}")
+
     def reason(text: str, field: str, attributes: dict) -> Optional[str]:
-        return (
-            meta_label_reason(text)
-            or placeholder_reason(text, label=True)
-            or echo_reason(text, context, attributes, label=True)
-        )
+        return prose_reason(text, tuple(allow) + tuple(allowed_by(attributes)))
 
     return _each(fields, reason)
+
+
+def meta(context: TaskContext, fields: list):
+    return _each(fields, lambda text, field, attributes: meta_reason(text))
+
+
+def label(context: TaskContext, fields: list, text: Optional[str] = None, most: int = LABEL_MOST):
+    """`text`: the output key of the text the labels classify (a label is never longer)."""
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"text names the one output key the labels classify (got {text!r})")
+    if isinstance(most, bool) or not isinstance(most, int) or most < 1:
+        raise TypeError(f"most is a number of words, such as 10 (got {most!r})")
+
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        labels = {field: texts_of(answer[field]) for field in fields}
+        labelled = answer[text] if text and isinstance(answer[text], str) else None
+        for field in fields:
+            value = answer[field]
+            for one in labels[field]:
+                others = tuple(t for f, ts in labels.items() if f != field for t in ts)
+                reason = (
+                    meta_label_reason(one)
+                    or placeholder_reason(one, label=True)
+                    or echo_reason(one, context, attributes, label=True)
+                    or label_shape_reason(one, labelled, others, most)
+                )
+                if reason:
+                    return f"{_where(field, value, one)}: {reason}"
+        return None
+
+    return test
 
 
 def length(context: TaskContext, fields: list, unit: Optional[str] = None, words=None, least=None, most=None):
@@ -272,4 +481,4 @@ def attributes_used(kind: str, params: dict) -> list:
     return [params["unit"]] if kind == "length" and params.get("unit") else []
 
 
-FACTORIES = {"echo": echo, "placeholder": placeholder, "length": length, "label": label}
+FACTORIES = {"echo": echo, "placeholder": placeholder, "prose": prose, "meta": meta, "length": length, "label": label}

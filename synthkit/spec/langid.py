@@ -1,7 +1,8 @@
 """Whether a text is written in the language it was asked for, offline: py3langid's calibrated probabilities
 (its model ships inside its wheel, nothing is downloaded; loaded on first use). A check answers ok, wrong (the
-text is confidently another language), or unchecked with a reason; bench/langid_eval.py measured the threshold
-and the groups of close languages on tests/data/langid_sample.jsonl."""
+text is confidently another language, or the wanted one is implausible), or unchecked with a reason;
+bench/langid_eval.py measured the thresholds and the groups of close languages on tests/data/langid_sample.jsonl
+and on word salads of each language's own words."""
 
 import re
 from dataclasses import dataclass
@@ -17,6 +18,15 @@ CONFIDENT = 0.8
 # SHORT_FLOOR and at least SHORT_RATIO times the wanted one's. bench/langid_eval.py on the sample: phrases rejected
 # under a wrong label 67% -> 84%, false rejects still 0/157 (a floor of 0.2 makes 1-2: 'aap kaise ho' -> fi 0.27).
 SHORT, SHORT_FLOOR, SHORT_RATIO = 30, 0.5, 20
+# A text is also wrong when the wanted language is implausible, whatever the others get: at most IMPLAUSIBLE,
+# and at most IMPLAUSIBLE_RATIO times the likeliest language's probability (a flat ranking says nothing: "sport"
+# gets 0.014 for every language). Spanish word salad asked in German spreads over es, gl and pt (0.89 in all,
+# none confident) while German gets 0.004. On bench/langid_eval.py's sample no correct text goes under 0.076 of
+# the likeliest ('Bore da', Welsh: 0.012); wrong languages accepted fall from 9.6% to 3.1% (sentences 5.1% to
+# 1.2%, word salads of 20 words 5.0% to 1.0%), false rejects stay 0 (bench/langid_eval.md).
+# A short text made only of names ("Einstein", "Eiffel Tower", "Leonardo da Vinci") is in no language: the rule
+# needs a word of at least PLAIN_LETTERS letters that is not capitalised ("Bien sûr" has "sûr").
+IMPLAUSIBLE, IMPLAUSIBLE_RATIO, PLAIN_LETTERS = 0.02, 0.05, 3
 
 # Language name (as synthkit/spec/languages.py names it: the paper's 93 and XLM-R's variants) -> the identifier's
 # codes. The first is the name's own ISO code (the registry's, tests/test_values.py holds them equal); all of them
@@ -128,7 +138,8 @@ CODES = {
 
 NO_LANGUAGE = "zxx"  # py3langid's answer for codes, ids and numbers
 _LETTER = re.compile(r"[^\W\d_]")
-# Japanese written in kanji alone ("政治", a label) is Chinese to any identifier: without kana it counts as Chinese.
+# Japanese written in kanji alone ("政治", a label) is Chinese to any identifier: a short text without kana counts
+# as Chinese too. Past SHORT letters, Japanese without a single kana is Chinese.
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
 _identifier = None
 
@@ -141,7 +152,8 @@ class Verdict:
     status: str  # "ok" | "wrong" | "unchecked"
     found: str | None = None  # the identifier's best code
     confidence: float = 0.0  # its probability
-    reason: str = ""  # for unchecked: unknown_name | no_model | not_confident | no_language
+    reason: str = ""  # for unchecked: unknown_name | no_model | not_confident | no_language; wrong: implausible
+    wanted: float = 0.0  # the probability of the wanted language (with its close ones)
 
     @property
     def outcome(self) -> str:
@@ -159,21 +171,36 @@ def has_model(name: str) -> bool:
     return codes is not None and not codes.startswith("~")
 
 
-def check(text: str, name: str, confident: float = CONFIDENT) -> Verdict:
-    """Is `text` in the language called `name`?"""
+def check(text: str, name: str, confident: float = CONFIDENT, ranked: list | None = None) -> Verdict:
+    """Is `text` in the language called `name`? `ranked`: the identifier's ranking of `text`, if known."""
     codes = language_code(name)
     if not codes:
         return Verdict("unchecked", reason="unknown_name")
     letters = len(_LETTER.findall(text))
     if not letters:
         return Verdict("unchecked", reason="no_language")
-    also = language_code("Chinese") if codes[0] == "ja" and not _KANA.search(text) else ()
-    return decide(rank(text), name, confident, short=letters < SHORT, also=also)
+    short = letters < SHORT
+    also = language_code("Chinese") if codes[0] == "ja" and short and not _KANA.search(text) else ()
+    names_only = short and not _has_plain_word(text)
+    return decide(ranked or rank(text), name, confident, short=short, also=also, names_only=names_only)
 
 
-def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = False, also: tuple = ()) -> Verdict:
+def _has_plain_word(text: str) -> bool:
+    """Whether `text` has a word that is no name: no capital (Paris, iPhone), no digit, PLAIN_LETTERS letters or
+    more."""
+    for token in text.split():
+        letters = _LETTER.findall(token)
+        if len(letters) >= PLAIN_LETTERS and not any(c.isupper() or c.isdigit() for c in token):
+            return True
+    return False
+
+
+def decide(
+    ranked: list, name: str, confident: float = CONFIDENT, short: bool = False, also: tuple = (), names_only=False
+) -> Verdict:
     """The verdict for a text whose identifier ranking is `ranked` ((code, probability), best first); `short`:
-    the text has under SHORT letters; `also`: codes that count as `name` for this text."""
+    the text has under SHORT letters; `also`: codes that count as `name` for this text; `names_only`: the text
+    is a short one made of names (no implausible rule)."""
     codes = language_code(name) + tuple(also)
     if not codes:
         return Verdict("unchecked", reason="unknown_name")
@@ -191,10 +218,16 @@ def decide(ranked: list, name: str, confident: float = CONFIDENT, short: bool = 
     likely = sum(probability.get(c, 0.0) for c in cluster)
     wanted = sum(probability.get(c, 0.0) for c in codes)
     if likely >= confident and wanted <= 1 - confident:
-        return Verdict("wrong", _likeliest(found, probability), likely)
+        return Verdict("wrong", _likeliest(found, probability), likely, wanted=wanted)
+    if not has_model(name):
+        # the rules below weigh the wanted language's own probability, which a name the identifier does not
+        # model has not: romanized Hindi gets no Hindi at all ('Delhi dadi milenge jayenge': jv 0.56)
+        return Verdict("unchecked", found, p, "no_model")
     if short and likely >= SHORT_FLOOR and wanted * SHORT_RATIO <= likely:
-        return Verdict("wrong", _likeliest(found, probability), likely)
-    return Verdict("unchecked", found, p, "not_confident" if has_model(name) else "no_model")
+        return Verdict("wrong", _likeliest(found, probability), likely, wanted=wanted)
+    if not names_only and wanted <= IMPLAUSIBLE and wanted <= IMPLAUSIBLE_RATIO * p:
+        return Verdict("wrong", _likeliest(found, probability), likely, "implausible", wanted)
+    return Verdict("unchecked", found, p, "not_confident")
 
 
 def language_name(code: str) -> str:
