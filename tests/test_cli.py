@@ -72,7 +72,7 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(openai_server, tmp_path, signum):
     proc = _start(*server_llm(server), "num_rows=60", "concurrency=2", f"output_dir={out}", cwd=tmp_path)
     _wait_for_rows(out / "data.jsonl", 3)
     proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=30)
+    stdout, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130
     errors = [line for line in stderr.splitlines() if line.strip()]
     assert len(errors) == 1 and f"stopped by {signum.name}" in errors[0] and "Traceback" not in stderr
@@ -80,6 +80,8 @@ def test_sigterm_and_sighup_stop_like_ctrl_c(openai_server, tmp_path, signum):
     assert signum.name in status["error"]
     written = read_jsonl(out / "data.jsonl")
     assert 3 <= len(written) < 60
+    # The summary of what was made, as a run that ends prints it.
+    assert f"{len(written)} rows written" in stdout and "requests:" in stdout and "cost:" in stdout
     server.reset(None, 0)
     resumed = run_synthkit(*server_llm(server), "num_rows=60", "concurrency=8", f"output_dir={out}", cwd=tmp_path)
     assert resumed.returncode == 0 and f"{len(written)} already there" in resumed.stdout

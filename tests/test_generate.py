@@ -210,3 +210,14 @@ def test_mock_rows_are_called_placeholders(tmp_path):
     result = run_synthkit("llm=mock", "num_rows=1", f"output_dir={tmp_path / 'r'}", cwd=tmp_path)
     assert result.returncode == 0 and "PLACEHOLDER" in result.stdout
     assert read_jsonl(tmp_path / "r" / "data.jsonl")[0]["model_name"] == "mock"
+
+
+def test_the_status_counts_the_rows_and_the_brainstorm_apart(tmp_path):
+    """A brainstorm answer is not a row: the status, the summary and the API count the generation stage's rows."""
+    out = tmp_path / "run"
+    result = run_synthkit("task=text_retrieval", "llm=mock", "num_rows=3", f"output_dir={out}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    status = json.loads((out / "synthkit-status.json").read_text(encoding="utf-8"))
+    assert (status["written"], status["rejected"]) == (3, 0)
+    assert status["brainstorm"] == {"written": 1, "rejected": 0}
+    assert "3 rows written" in result.stdout.splitlines()[0]

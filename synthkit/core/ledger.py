@@ -113,6 +113,9 @@ class Stage:
     stopped_early: Optional[str] = None
 
 
+GENERATE = "generate"  # the stage that makes the rows (a brainstorm stage may come first)
+
+
 class Ledger:
     def __init__(self, priced: bool = True):
         self.priced = priced  # False when the model has no known price: costs are unknown
@@ -186,6 +189,12 @@ class Ledger:
     @property
     def current(self) -> Stage:
         return self.stages[-1]
+
+    @property
+    def generation(self) -> Stage:
+        """The stage that makes the rows: what a run's row counts are of (brainstorm answers are not rows). An empty
+        stage when the run stopped before it."""
+        return next((s for s in self.stages if s.name == GENERATE), Stage(GENERATE, 0))
 
     @property
     def stopped_early(self) -> Optional[str]:

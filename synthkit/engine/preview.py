@@ -16,7 +16,7 @@ def preview_report(result, full_rows: int) -> str:
             seen.add((row.task_type, row.cell))
             shown.append(row)
     totals = result.ledger.totals()
-    written = result.ledger.current.tally.written
+    written = result.ledger.generation.tally.written
     lines = [
         f"preview: {written} rows of {result.label} with {result.model}"
         f"{' (PLACEHOLDER text: llm=mock)' if result.placeholder else ''}",

@@ -5,7 +5,7 @@ a failure re-asks the row with its reason (when asking again can help), then rej
 
 from typing import Optional
 
-from synthkit.core.ledger import Ledger
+from synthkit.core.ledger import GENERATE, Ledger
 from synthkit.core.review import CheckFailure, Review
 from synthkit.quality.dedup import Deduplicator
 
@@ -19,7 +19,7 @@ def reviews_of(
         listed.append(TaskChecks(ledger))
     if dedup is not None:
         listed.append(Duplicates(dedup, ledger))
-    if relabel is not None and stage == "generate":
+    if relabel is not None and stage == GENERATE:
         listed.append(relabel)
     if judge is not None:
         listed.append(judge)

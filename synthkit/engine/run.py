@@ -10,7 +10,7 @@ from typing import Optional
 from omegaconf import DictConfig
 
 from synthkit.core.errors import UserError
-from synthkit.core.ledger import Ledger, ValueCounts
+from synthkit.core.ledger import GENERATE, Ledger, ValueCounts
 from synthkit.corpus.domain import corpus_digests
 from synthkit.engine.loop import run_in_loop
 from synthkit.engine.plan import (
@@ -47,6 +47,14 @@ class RunResult:
         return self.ledger.stopped_early
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, SIGTERM or SIGHUP stopped the run: the rows written are kept; `.result` is what it made."""
+
+    def __init__(self, why: str, result: RunResult):
+        super().__init__(why)
+        self.result = result
+
+
 def generate(
     cfg: DictConfig, out_dir: Path, shared_dir: Optional[Path] = None, overrides: tuple = (), job: str = ""
 ) -> RunResult:
@@ -65,6 +73,8 @@ def generate(
             cells = run_in_loop(_stages(cfg, plan, run, stack, ledger, result, job))
         except (UserError, KeyboardInterrupt) as e:  # the rows written are kept: say how the run ended
             write_status(run, ledger, error=str(e) or "interrupted")
+            if isinstance(e, KeyboardInterrupt):
+                raise Interrupted(str(e) or "interrupted", result) from None
             raise
         _after_stages(cfg, run, cells, ledger, result)
         return result
@@ -95,7 +105,7 @@ async def _stages(
         cells = generate_cells(cfg, plan.units, brainstormed.data if brainstormed else None)
         for cell in brainstorm + cells:
             cell.job = job
-        await _run_stage(cfg, "generate", cells, run, stack, ledger)
+        await _run_stage(cfg, GENERATE, cells, run, stack, ledger)
         return cells
     finally:
         await stack.aclose()
@@ -123,7 +133,7 @@ async def _run_stage(
     finally:
         files.close()
         progress.close()
-        lost = stage.tally.values.lost() if name != "brainstorm" else []
+        lost = stage.tally.values.lost() if name == GENERATE else []
         ledger.stage_ended(scheduler.shortfall(stage.tally.failed, files.rejects_path, lost))
     return stage_dir
 
@@ -145,16 +155,28 @@ def _after_stages(cfg: DictConfig, run: RunDir, cells: list, ledger: Ledger, res
 
 
 def write_status(run: RunDir, ledger: Ledger, error: str = "", language: Optional[dict] = None) -> None:
-    totals = ledger.totals()
+    """How the run ended: its rows (the generation stage's; brainstorm answers apart), why it stopped early."""
+    totals, rows = ledger.totals(), ledger.generation.tally
+    brainstorm = [s.tally for s in ledger.stages if s.name != GENERATE]
     run.write_json(
         STATUS_FILE,
         {
-            "written": totals.written,
-            "rejected": totals.rejected,
-            "failed": totals.failed,
+            "written": rows.written,
+            "rejected": rows.rejected,
+            "failed": rows.failed,
+            **(
+                {
+                    "brainstorm": {
+                        "written": sum(t.written for t in brainstorm),
+                        "rejected": sum(t.rejected for t in brainstorm),
+                    }
+                }
+                if brainstorm
+                else {}
+            ),
             "stopped_early": error or ledger.stopped_early or "",
             "error": error,
-            "lost_values": totals.values.lost(),
+            "lost_values": rows.values.lost(),
             **({"degenerate_answers": totals.degenerate_shares()} if totals.degenerate else {}),
             **({"language_check": language} if language else {}),
         },

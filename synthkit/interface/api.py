@@ -37,8 +37,8 @@ class Run:
         return datasets.Dataset.from_json(str(self.data_path))
 
     def __repr__(self) -> str:
-        totals = self.result.ledger.totals()
-        return f"<synthkit run {self.out_dir}: {totals.written} rows, {totals.rejected} rejected>"
+        rows = self.result.ledger.generation.tally
+        return f"<synthkit run {self.out_dir}: {rows.written} rows, {rows.rejected} rejected>"
 
 
 def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[bool] = None) -> Run:

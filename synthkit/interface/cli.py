@@ -169,7 +169,7 @@ def _run(cfg) -> None:
     from hydra.types import RunMode
 
     from synthkit.core.errors import UserError
-    from synthkit.engine.run import generate  # after composition: `--cfg job` never loads the engine
+    from synthkit.engine.run import Interrupted, generate  # after composition: `--cfg job` never loads the engine
     from synthkit.interface.multirun import job_stream
     from synthkit.results.rundir import RunDir
 
@@ -183,6 +183,9 @@ def _run(cfg) -> None:
         cfg.num_rows = cfg.preview
     try:
         result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides, job=job_stream(overrides))
+    except Interrupted as e:  # Ctrl-C, SIGTERM, SIGHUP: what was made, then the one line (main)
+        _print(summary(e.result))
+        raise
     except UserError as e:
         if sweep_dir is None:
             _drop_if_made_empty(out_dir)
@@ -230,9 +233,9 @@ def _card(run) -> str:
 
 
 def summary(result) -> str:
-    """The rows of the run's last stage; requests, tokens and cost of all its stages (brainstorm included)."""
+    """The rows of the generation stage; requests, tokens and cost of all the stages (brainstorm included)."""
     ledger, totals = result.ledger, result.ledger.totals()
-    rows = ledger.current.tally
+    rows = ledger.generation.tally
     lines = [
         f"synthkit: {result.label} with {result.model}: {rows.written} rows written, {rows.rejected} rejected"
         + (f", {rows.failed} failed" if rows.failed else "")
@@ -263,7 +266,7 @@ def summary(result) -> str:
             if totals.judged
             else []
         ),
-        f"  time: {ledger.elapsed_s:.2f} s, {rows.written / max(ledger.current.elapsed_s, 1e-9):.1f} rows/s",
+        f"  time: {ledger.elapsed_s:.2f} s, {rows.written / max(ledger.generation.elapsed_s, 1e-9):.1f} rows/s",
         f"  tokens: {totals.prompt_tokens} prompt + {totals.completion_tokens} completion",
         f"  cost: ${totals.cost_usd:.4f}"
         if ledger.priced
