@@ -43,6 +43,8 @@ class Answer:
 
 
 class Caller(ABC):
+    model_name: str  # the model answering, as rows record it
+
     @abstractmethod
     async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
         """The answer to `messages` for the row `row_id` (its part of the response cache's key)."""

@@ -17,7 +17,6 @@ from synthkit.calls.caller import (
     Answer,
     BudgetReached,
     Caller,
-    EndpointDown,
     StoreDown,
 )
 from synthkit.calls.cost import CHARS_PER_TOKEN
@@ -40,8 +39,8 @@ class ModelCaller(Caller):
         ledger: Ledger,
     ):
         self.provider, self.llm, self.stores, self.ledger = provider, llm, stores, ledger
+        self.model_name = provider.model_name
         self._store_down: Optional[str] = None
-        self._failed_rows_in_a_row = 0
         # Imported here: dry runs and --cfg job load this module but make no call.
         from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 
@@ -94,21 +93,14 @@ class ModelCaller(Caller):
             return self._answered(cached, 0.0, True)
         try:
             completion = await self._request(messages, schema, schema_name, tokens, wait)
-        except RequestFailed as e:
+        except RequestFailed:
             await self.stores.budget.release(reserved)
-            self._failed_rows_in_a_row += 1
-            if self._failed_rows_in_a_row >= self.llm.circuit_breaker:
-                raise EndpointDown(
-                    f"the endpoint kept failing ({self._failed_rows_in_a_row} rows in a row, "
-                    f"each after {self.llm.max_retries} retries; last: {e})"
-                ) from None
             raise
         except BaseException:
             # Stopping (Ctrl-C, a store gone for good) must not hang on the store.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.stores.budget.release(reserved), RELEASE_WAIT_S)
             raise
-        self._failed_rows_in_a_row = 0
         # A running mean makes the next reservations closer to what answers really take.
         self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
         if len(completion.text) > MAX_ANSWER_CHARS:

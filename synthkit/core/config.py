@@ -241,7 +241,33 @@ def _run_id() -> str:
     return os.environ[RUN_ID_ENV]
 
 
+def listed(name: str) -> list:
+    """`${synthkit.list:NAME}`: the values of a packaged list (synthkit/conf/lists/NAME.txt, e.g. personas), or of
+    the user's own file when NAME is a path; one value per line, blank lines and `#` comments aside."""
+    from importlib import resources
+    from pathlib import Path
+
+    packaged = resources.files("synthkit.conf").joinpath("lists", f"{name}.txt")
+    path = Path(name).expanduser() if ("/" in name or name.endswith(".txt")) else packaged
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        lists = sorted(
+            p.name.removesuffix(".txt") for p in resources.files("synthkit.conf").joinpath("lists").iterdir()
+        )
+        raise ValueError(
+            f"${{synthkit.list:{name}}}: no such list ({getattr(e, 'strerror', e)}); packaged lists: "
+            f"{', '.join(lists)}, or give the path of a text file with one value per line"
+        ) from None
+    values = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not values:
+        raise ValueError(f"${{synthkit.list:{name}}}: {path} holds no values")
+    return values
+
+
 def register() -> None:
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
     if not OmegaConf.has_resolver("synthkit.run_id"):
         OmegaConf.register_new_resolver("synthkit.run_id", _run_id)
+    if not OmegaConf.has_resolver("synthkit.list"):
+        OmegaConf.register_new_resolver("synthkit.list", listed)

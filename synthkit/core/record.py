@@ -18,7 +18,7 @@ from synthkit.core.errors import UserError
 PLACEHOLDER_MODEL = "mock"  # the model name of llm=mock rows: schema-valid placeholder text, not training data
 
 IDENTITY = ("row", "cell", "seed", "task_type")
-BOOKKEEPING = ("model_name", "attributes", "attempts", "usage", "reason", "check", "raw")
+BOOKKEEPING = ("model_name", "attributes", "attempts", "usage", "steps", "reason", "check", "raw")
 # Written by the run around the row, never by the model.
 TAGS = (
     "recipe",
@@ -81,6 +81,9 @@ class Row:
     tags: dict = field(default_factory=dict)
     attempts: int = 0
     usage: Usage = field(default_factory=Usage)
+    # A task of several steps: per step its attempts, usage and model ({name: {attempts, usage, model_name}});
+    # `attempts` and `usage` are then the row's totals. Empty for a one-step task.
+    steps: dict = field(default_factory=dict)
     reason: Optional[str] = None  # set on a rejected row
     check: Optional[str] = None  # the check that rejected it, if one did
     raw: Optional[str] = None  # the rejected answer
@@ -105,13 +108,7 @@ class Row:
 
     def text(self) -> str:
         """The generated text of the row: its outputs that are text, or lists of text, in order."""
-        parts = []
-        for value in self.outputs.values():
-            if isinstance(value, str):
-                parts.append(value)
-            elif isinstance(value, list):
-                parts += [v for v in value if isinstance(v, str)]
-        return "\n".join(parts)
+        return text_of(self.outputs)
 
     def to_json(self) -> dict:
         line = {
@@ -132,6 +129,11 @@ class Row:
         line.update((k, v) for k, v in self.tags.items() if k not in MERGE_TAGS)
         line["attempts"] = self.attempts
         line["usage"] = self.usage.to_json()
+        if self.steps:
+            line["steps"] = {
+                name: {**step, "usage": step["usage"].to_json()} if isinstance(step.get("usage"), Usage) else step
+                for name, step in self.steps.items()
+            }
         line.update((k, self.tags[k]) for k in MERGE_TAGS if k in self.tags)
         return line
 
@@ -153,10 +155,22 @@ class Row:
             tags={k: data[k] for k in TAGS if k in data},
             attempts=data.get("attempts", 0),
             usage=Usage.from_json(data.get("usage")),
+            steps=data.get("steps") or {},
             reason=data.get("reason"),
             check=data.get("check"),
             raw=data.get("raw"),
         )
+
+
+def text_of(outputs: dict) -> str:
+    """The text of outputs: their values that are text, or lists of text, in order."""
+    parts = []
+    for value in outputs.values():
+        if isinstance(value, str):
+            parts.append(value)
+        elif isinstance(value, list):
+            parts += [v for v in value if isinstance(v, str)]
+    return "\n".join(parts)
 
 
 def read_rows(path: Path, missing_ok: bool = True) -> Iterator[Row]:

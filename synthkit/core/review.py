@@ -13,10 +13,21 @@ class CheckFailure:
     reask: bool  # whether asking again can help
 
 
+@dataclass(frozen=True)
+class Asking:
+    """What an answer under review answers: the task, the step of it (a one-step task is its one step), the prompt
+    the model was given and the call's id (its part of the response cache's key)."""
+
+    task: Any  # synthkit.spec.task.TaskSpec
+    step: Any  # synthkit.spec.steps.Step
+    prompt: str
+    call_id: str
+
+
 class Review(Protocol):
     name: str
 
-    async def review(self, task: Any, row: Any, outputs: dict) -> Optional[CheckFailure]:
-        """What is wrong with the answer `outputs` of `row` (a synthkit.core.record.Row of task `task`), or None.
-        May change the outputs and the row's tags, and make model calls (raising the caller's RequestFailed and
-        RunStopped like the row's own call)."""
+    async def review(self, asking: Asking, row: Any, outputs: dict) -> Optional[CheckFailure]:
+        """What is wrong with the answer `outputs` to `asking` (a step of `row`, a synthkit.core.record.Row whose
+        outputs hold the earlier steps' fields), or None. May change the outputs and the row's tags, and make model
+        calls (raising the caller's RequestFailed and RunStopped like the row's own call)."""

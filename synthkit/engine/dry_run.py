@@ -4,7 +4,7 @@
 import json
 from collections import Counter
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from synthkit.calls.cost import CHARS_PER_TOKEN, price_of
 from synthkit.core.config import check_bounds
@@ -12,6 +12,7 @@ from synthkit.core.paths import corpus_root
 from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
 from synthkit.quality.llm_judge import PROMPT as JUDGE_PROMPT
+from synthkit.spec.steps import PLACEHOLDER, context
 from synthkit.spec.task import TaskSpec
 
 JUDGE_ANSWER_TOKENS = 60  # a rating: a score and one sentence
@@ -57,28 +58,56 @@ def _single(cfg: DictConfig, task: TaskSpec) -> list:
         shown = ", ".join(f"{value} {n}" for value, n in counts[:VALUES_SHOWN])
         more = f", ... ({len(counts)} values)" if len(counts) > VALUES_SHOWN else ""
         lines.append(f"  {a.name:<{width}}  {shown}{more}")
-    if drawn:
-        lines += ["", "prompt of row 0:", *("  " + line for line in task.render(drawn[0]).splitlines())]
-    lines += ["", "schema of the answer:", *("  " + line for line in json.dumps(task.schema, indent=2).splitlines())]
+    for step, prompt in zip(task.steps, _prompts(task, drawn[0]) if drawn else []):
+        named = "" if step.only else f", step {step.name}"
+        lines += ["", f"prompt of row 0{named}:", *("  " + line for line in prompt.splitlines())]
+        schema = json.dumps(step.schema, indent=2).splitlines()
+        lines += ["", f"schema of the answer{named}:", *("  " + line for line in schema)]
     return lines
 
 
+def _prompts(task: TaskSpec, attributes: dict) -> list:
+    """Each step's prompt for these attributes, an earlier step's fields standing in as placeholders."""
+    prompts, outputs = [], {}
+    for i, step in enumerate(task.steps):
+        prompts.append(step.render(context(attributes, task.steps[:i], outputs)))
+        outputs.update({key: PLACEHOLDER.format(step=step.name, key=key) for key in step.output_keys})
+    return prompts
+
+
 def _estimate(cfg: DictConfig, tasks: list) -> list:
-    prompt_tokens = judge_prompt_tokens = judged_rows = 0
+    """Tokens and cost of every request the rows make (one per step; re-asks come on top). An earlier step's field
+    in a prompt counts as its share of that step's llm.max_tokens."""
+    prompt_tokens = completion_tokens = requests = judge_prompt_tokens = judged_rows = 0
+    other_models: dict = {}  # a step's own model (its llm:) -> [llm overrides, prompt tokens, completion tokens]
     for task, rows in tasks:
         sample = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_PROMPTS_RENDERED))]
-        chars = sum(len(task.render(a)) for a in sample) / max(len(sample), 1)
-        prompt_tokens += round(chars / CHARS_PER_TOKEN * rows)
-        if task.judge_rubric and (cfg.judge.enabled or task.judge_on):
-            # The judge reads the prompt, the answer (counted at max_tokens) and the rubric.
-            judged = len(JUDGE_PROMPT) + chars + len(task.judge_rubric)
-            judge_prompt_tokens += round(judged / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens
-            judged_rows += rows
-    completion_tokens = cfg.num_rows * cfg.llm.max_tokens
+        prompts = [_prompts(task, a) for a in sample]
+        for i, step in enumerate(task.steps):
+            chars = sum(len(p[i]) for p in prompts) / max(len(prompts), 1)
+            fields = sum(
+                prompts[0][i].count(PLACEHOLDER.format(step=earlier.name, key=key)) / len(earlier.output_keys)
+                for earlier in task.steps[:i]
+                for key in earlier.output_keys
+            ) if prompts else 0  # fmt: skip
+            tokens = round((chars / CHARS_PER_TOKEN + fields * cfg.llm.max_tokens) * rows)
+            requests += rows
+            if step.llm:
+                model = other_models.setdefault(json.dumps(step.llm, sort_keys=True), [step.llm, 0, 0])
+                model[1] += tokens
+                model[2] += rows * cfg.llm.max_tokens
+            else:
+                prompt_tokens += tokens
+                completion_tokens += rows * cfg.llm.max_tokens
+            if step.judge_rubric and (cfg.judge.enabled or step.judge_on):
+                # The judge reads the prompt, the answer (counted at max_tokens) and the rubric.
+                judged = len(JUDGE_PROMPT) + chars + len(step.judge_rubric)
+                judge_prompt_tokens += round(judged / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens
+                judged_rows += rows
     lines = [
-        "estimate (one request per row; re-asks add to it):",
+        f"estimate ({requests:,} requests, one per row and step; re-asks add to it):",
         f"  prompt tokens      ~ {prompt_tokens:,} ({CHARS_PER_TOKEN} characters per token)",
-        f"  completion tokens  <= {completion_tokens:,} (llm.max_tokens per row)",
+        f"  completion tokens  <= {completion_tokens:,} (llm.max_tokens per request)",
     ]
     price = price_of(cfg.llm)
     if price is None:
@@ -92,9 +121,25 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
             f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})"
         )
     lines.append(_batch_estimate(cfg, prompt_tokens, completion_tokens))
+    for overrides, prompt, completion in other_models.values():
+        lines.append(_step_model_estimate(cfg, overrides, prompt, completion))
     if judged_rows:
         lines.append(_judge_estimate(cfg, judged_rows, judge_prompt_tokens))
     return lines
+
+
+def _step_model_estimate(cfg: DictConfig, overrides: dict, prompt_tokens: int, completion_tokens: int) -> str:
+    llm = OmegaConf.merge(cfg.llm, overrides)
+    price = price_of(llm)
+    cost = (
+        f"~ ${price.cost(prompt_tokens, completion_tokens):,.4f} ({price.per_mtok()})"
+        if price is not None
+        else f"unknown: litellm has no price for {llm.model}"
+    )
+    return (
+        f"  steps on {llm.model:<10} ~ {prompt_tokens:,} prompt tokens + <= {completion_tokens:,} completion tokens; "
+        f"cost {cost}"
+    )
 
 
 def _judge_estimate(cfg: DictConfig, rows: int, prompt_tokens: int) -> str:

@@ -50,7 +50,7 @@ def plan_run(cfg: DictConfig) -> RunPlan:
     specs = [probe_spec(unit, cfg.preset, corpus_root(cfg.cache_dir)) for unit in units]
     check_corpus_used(cfg.get("corpus"), specs)
     for spec in specs:
-        spec.render(spec.draw_attributes(cfg.seed, 0))
+        spec.probe(spec.draw_attributes(cfg.seed, 0))
     label = f"recipe {cfg.recipe.name}" if cfg.recipe is not None else cfg.task.name
     if cfg.grid:
         label += f", a grid of {len(units)} cells x {cfg.num_rows} rows"

@@ -23,9 +23,9 @@ from synthkit.engine.plan import (
 )
 from synthkit.engine.progress import Progress
 from synthkit.engine.resume import record_config
-from synthkit.engine.reviews import reviews_of
+from synthkit.engine.reviews import Duplicates, reviews_of
 from synthkit.engine.rows import RowMaker, RowSettings
-from synthkit.engine.scheduler import RejectLimits, Scheduler, run_pool
+from synthkit.engine.scheduler import Breaker, RejectLimits, Scheduler, run_pool
 from synthkit.engine.stack import CallStack
 from synthkit.quality.dedup import Deduplicator
 from synthkit.results.rundir import STATUS_FILE, RowFiles, RunDir
@@ -116,20 +116,22 @@ async def _run_stage(
 ) -> RunDir:
     files = RowFiles(stage_dir)
     placeholder = stack.provider.placeholder  # placeholder text has no meaning to check or deduplicate
-    dedup = Deduplicator(cfg.dedup_threshold) if cfg.dedup and not placeholder else None
+    dedup = Duplicates(Deduplicator(cfg.dedup_threshold), ledger) if cfg.dedup and not placeholder else None
     if dedup is not None:  # rows from an earlier run into this dir count too
+        tasks = {c.task.name: c.task for c in cells}
         for row in files.existing_rows():
-            dedup.add(row.key, row.text())
+            dedup.remember(row, tasks.get(row.task_type))
     reviews = reviews_of(name, ledger, cfg.checks and not placeholder, dedup, stack.relabel, stack.judge)
     settings = RowSettings(cfg.seed, cfg.max_attempts, cfg.llm.max_tokens)
-    maker = RowMaker(stack.caller, stack.provider.model_name, files, settings, ledger, reviews)
+    maker = RowMaker(stack.caller_of, stack.provider.model_name, files, settings, ledger, reviews)
     scheduler = Scheduler(cells, files.done, files.written, RejectLimits.of(cfg))
     stage = ledger.stage_started(name, scheduler.target, files.resumed, _earlier(files, cells))
     progress = Progress(stage, cfg.progress_every_s)
     progress.start()
     stack.caller.watch(lambda: scheduler.in_flight)
     try:
-        await run_pool(scheduler, maker, stack.caller.workers(cfg.concurrency), ledger, on_row=progress.update)
+        breaker = Breaker(cfg.llm.circuit_breaker, cfg.llm.max_retries)
+        await run_pool(scheduler, maker, stack.caller.workers(cfg.concurrency), ledger, breaker, on_row=progress.update)
     finally:
         files.close()
         progress.close()

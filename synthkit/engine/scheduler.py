@@ -12,7 +12,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Optional
 
-from synthkit.calls.caller import RunStopped
+from synthkit.calls.caller import EndpointDown, RunStopped
 from synthkit.core.ledger import Ledger
 from synthkit.engine.rows import Cell, Outcome, RowMaker
 
@@ -156,10 +156,22 @@ class Scheduler:
         return f"{failed} rows failed after every retry; run again with the same output_dir to make them"
 
 
-async def run_pool(scheduler: Scheduler, maker: RowMaker, concurrency: int, ledger: Ledger, on_row=None) -> None:
+@dataclass(frozen=True)
+class Breaker:
+    """When the endpoint counts as down: `rows` rows in a row failed, each after `retries` retries (llm.*)."""
+
+    rows: int
+    retries: int
+
+
+async def run_pool(
+    scheduler: Scheduler, maker: RowMaker, concurrency: int, ledger: Ledger, breaker: Breaker, on_row=None
+) -> None:
     """Make rows with `concurrency` workers until the scheduler has no more to hand out. The first
-    worker to raise (a refused key, an endpoint that is down) stops them all."""
+    worker to raise (a refused key, an endpoint that is down) stops them all. Rows count towards the breaker, not
+    requests: a row of several steps whose first steps are answered and whose last one fails is a failed row."""
     finished = asyncio.Condition()
+    failed_in_a_row = 0
 
     async def worker() -> None:
         while True:
@@ -184,6 +196,16 @@ async def run_pool(scheduler: Scheduler, maker: RowMaker, concurrency: int, ledg
                 scheduler.finish(schedule, outcome, reason, source)
                 async with finished:
                     finished.notify_all()
+            nonlocal failed_in_a_row  # a row stopped with the run (its budget reached) did not fail
+            failed_in_a_row = failed_in_a_row + 1 if outcome is Outcome.failed and not scheduler.stopped else 0
+            if failed_in_a_row >= breaker.rows:
+                down = EndpointDown(
+                    f"the endpoint kept failing ({failed_in_a_row} rows in a row, each after {breaker.retries} "
+                    f"retries; last: {reason})"
+                )
+                scheduler.stopped = scheduler.stopped or str(down)
+                ledger.stop(str(down))
+                raise down
             if on_row is not None:
                 on_row()
 

@@ -19,7 +19,7 @@ from synthkit.calls.conversation import ask
 from synthkit.core.config import JudgeUnreadable
 from synthkit.core.ledger import Ledger
 from synthkit.core.record import Row
-from synthkit.core.review import CheckFailure
+from synthkit.core.review import Asking, CheckFailure
 from synthkit.spec.parsing import ParseError, parse_json_object, schema_error
 
 NAME = "judge"  # the check's name in rejects and summaries
@@ -94,21 +94,22 @@ class RowJudge:
         switches the judge on)."""
         self.caller, self.settings, self.every_task, self.ledger = caller, settings, every_task, ledger
 
-    async def review(self, task, row: Row, outputs: dict) -> Optional[CheckFailure]:
-        """What the judge finds wrong with the row (a CheckFailure named `judge`), or None; its score goes into the
+    async def review(self, asking: Asking, row: Row, outputs: dict) -> Optional[CheckFailure]:
+        """What the judge finds wrong with the answer (a CheckFailure named `judge`), or None; its score goes into the
         row's tags. Raises the caller's RequestFailed / RunStopped like a row's own call."""
-        rubric = getattr(task, "judge_rubric", None)
-        if not rubric or not (self.every_task or task.judge_on):
-            return None  # a task without a rubric (brainstorm), or not switched on, is not judged
+        step = asking.step
+        rubric = step.judge_rubric
+        if not rubric or not (self.every_task or step.judge_on):
+            return None  # a step without a rubric (brainstorm), or not switched on, is not judged
         row.tags.pop(SCORE_TAG, None)  # an earlier answer's score is not this one's
-        messages = [{"role": "user", "content": judge_prompt(task.render(row.attributes), outputs, rubric)}]
+        messages = [{"role": "user", "content": judge_prompt(asking.prompt, outputs, rubric)}]
 
         async def read(completion) -> tuple:
             rating, problem = read_rating(completion.text)
             return rating, None if rating is not None else CheckFailure(UNREADABLE, problem, reask=True)
 
         asked = await ask(
-            self.caller, messages, SCHEMA, NAME, f"{NAME}:{row.call_id}", READ_ATTEMPTS, read,
+            self.caller, messages, SCHEMA, NAME, f"{NAME}:{asking.call_id}", READ_ATTEMPTS, read,
             lambda problem: REASK.format(problem=problem.message), row.usage,
             lambda refusal: CheckFailure(NAME, f"check judge: the judge model refused to rate the row ({refusal})", False),
         )  # fmt: skip

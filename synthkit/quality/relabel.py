@@ -18,7 +18,7 @@ import jsonschema
 from synthkit.calls.caller import Caller
 from synthkit.calls.conversation import ask
 from synthkit.core.errors import UserError
-from synthkit.core.review import CheckFailure
+from synthkit.core.review import Asking, CheckFailure
 from synthkit.corpus.domain import TAG, CorpusAttribute
 from synthkit.spec.parsing import ParseError, parse_json_object
 from synthkit.spec.templates import compile_template, render
@@ -136,15 +136,15 @@ class RelabelReview:
     def __init__(self, relabeler: Relabeler, caller: Caller):
         self.relabeler, self.caller = relabeler, caller
 
-    async def review(self, task, row, outputs: dict) -> Optional[CheckFailure]:
+    async def review(self, asking: Asking, row, outputs: dict) -> Optional[CheckFailure]:
         """Relabel `row` (its outputs and corpus tag) in place; what is wrong with it, or None."""
-        relabeler = self.relabeler
+        relabeler, task = self.relabeler, asking.task
         if id(task) not in relabeler.plans:
             relabeler.plans[id(task)] = (task, plan_of(task))
         plan = relabeler.plans[id(task)][1]
         index = plan.attribute.index
         seed = getattr(row.attributes[plan.attribute.name], "chunk", None)
-        if seed is None:
+        if seed is None or plan.query not in outputs:  # no chunk, or a step that does not write the query
             return None
         query = str(outputs[plan.query])
         candidates = relabeler.retrieve(index, query, min(plan.top_k, len(index)))
@@ -167,7 +167,7 @@ class RelabelReview:
             return ratings["ratings"], None
 
         asked = await ask(
-            self.caller, [{"role": "user", "content": prompt}], schema, "relabel", f"{row.call_id}:relabel", 1, read,
+            self.caller, [{"role": "user", "content": prompt}], schema, "relabel", f"{asking.call_id}:relabel", 1, read,
             lambda problem: problem.message, row.usage,
             lambda refusal: CheckFailure("relabel", f"the judge's request was refused: {refusal}", reask=False),
         )  # fmt: skip

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthkit.core.config import ScoreConfig, ScoreFlag
-from synthkit.corpus.fields import lookup
+from synthkit.spec.fields import lookup
 
 _BLOCK_FLOATS = 1 << 24  # a similarity block holds at most this many floats (64 MB)
 _TIE = 1e-5  # float32 rounding: two texts with the same tokens in another order embed alike, not bitwise

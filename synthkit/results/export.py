@@ -18,8 +18,8 @@ from typing import Optional
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
 from synthkit.core.record import read_rows
-from synthkit.corpus.fields import lookup
 from synthkit.results.rundir import EXPORT_MARKER, RunDir
+from synthkit.spec.fields import lookup
 
 FORMATS = ("e5", "sentence-transformers", "flagembedding", "beir")
 QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not

@@ -2,26 +2,20 @@
 schema of its answer, read from a task YAML. The engine knows tasks only through this."""
 
 import difflib
-import functools
-import json
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Optional
 
-import jsonschema
 from omegaconf import DictConfig, OmegaConf
 
 from synthkit.core.errors import UserError
-from synthkit.core.record import RESERVED
-from synthkit.spec.checks import build_checks
 from synthkit.spec.languages import close_names, is_language_attribute, is_variant, resolve, same_language
-from synthkit.spec.parsing import parse_json_object, parse_list, schema_error
-from synthkit.spec.templates import compile_template, render
+from synthkit.spec.steps import build_steps, probe
 from synthkit.spec.values import FILE_PREFIX, file_path, read_values_file
 
-STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
+STRUCTURE_KEYS = ("name", "domains")  # and a prompt with its output, or steps (synthkit/spec/steps.py)
 # Optional keys that are not prompt attributes:
 #   answer: object (default) or list -- a list answer is stored under the task's one output key
 #   brainstorm: the brainstorm category that supplies this task's `task` definitions when none are given
@@ -31,8 +25,11 @@ STRUCTURE_KEYS = ("name", "domains", "output", "prompt")
 #   checks: quality checks of the answers' meaning (synthkit/spec/checks.py)
 #   relabel: the judge prompt of relabel=true (synthkit/quality/relabel.py)
 #   judge: {rubric: ...}, what the LLM judge (judge=true) rates this task's rows against
-OPTIONAL_KEYS = ("answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel", "judge")
+OPTIONAL_KEYS = (
+    "answer", "brainstorm", "flatten_tasks", "paper", "export", "checks", "relabel", "judge", "prompt", "output", "steps",
+)  # fmt: skip
 FREE = "any"  # domain of free-text attributes, such as a task definition
+DOMAIN_KEYS = ("values", "weights", "other_weight", "differs_from", "sample")
 MAX_LISTED = 15  # a refused value lists the domain's values up to this many; languages list the close ones
 
 
@@ -47,6 +44,7 @@ class Attribute:
     narrowed: bool = False  # the user gave the subset: drawn uniformly
     task: str = ""  # the task's name, part of every draw's key
     language: bool = False  # holds language names: `differs_from` compares languages, not spellings
+    sample: Optional[int] = None  # draw this many distinct values at once (a list), e.g. candidate personas
     _pools: dict = field(default_factory=dict, init=False, compare=False, repr=False)  # pool() by excluded value
 
     def draw(self, seed: int, row: int, drawn: Mapping[str, Any], stream: str = "") -> Any:
@@ -59,6 +57,8 @@ class Attribute:
         # with one seed apart (row i of an STS run and of a bitext run would otherwise share unit and scores).
         rng = random.Random(f"{seed}:{self.task}:{stream}:{row}:{self.name}")
         choices, weights = self.pool(drawn[self.differs_from] if self.differs_from is not None else None)
+        if self.sample is not None:
+            return rng.sample(list(choices), min(self.sample, len(choices)))
         return rng.choices(choices, weights)[0] if weights else rng.choice(choices)
 
     def pool(self, excluded: Any = None) -> tuple:
@@ -82,7 +82,7 @@ class Attribute:
     def shares(self, other: Optional[Mapping] = None, even: bool = False) -> Optional[dict]:
         """{value: the share of rows drawn with it}, as `draw` draws; `other`: the shares of the attribute this
         one differs from; `even`: a grid gives each value the same rows, whatever the weights. None: free text."""
-        if self.values is None:
+        if self.values is None or self.sample is not None:
             return None
         if self.fixed is not None:
             return {self.fixed: 1.0}
@@ -108,31 +108,24 @@ class TaskSpec:
         chunk indexes (the run's cache_dir), None for the default cache dir."""
         data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
         missing = [k for k in STRUCTURE_KEYS if not data.get(k)]
+        if "steps" not in data:
+            missing += [k for k in ("output", "prompt") if not data.get(k)]
         if missing:
             raise UserError(
-                f"task config lacks {', '.join(missing)}: every task YAML needs {', '.join(STRUCTURE_KEYS)}"
+                f"task config lacks {', '.join(missing)}: every task YAML needs a name, domains, and a prompt with "
+                "its output (or steps, each with its own)"
             )
         if str(getattr(preset, "value", preset)) == "paper":
             data = _merged(data, data.get("paper") or {})
         self.name: str = data["name"]
         self.data = data
-        self.answer_format = data.get("answer", "object")
-        if self.answer_format not in ("object", "list") or (self.answer_format == "list" and len(data["output"]) != 1):
-            raise UserError(f"task {self.name}: answer is `object` or `list` (a list needs exactly one output key)")
         self.brainstorm_category: Optional[str] = data.get("brainstorm")
         self.attributes = self._attributes(data, corpus_root)
-        self.output_keys = list(data["output"])
-        for key in RESERVED.intersection(self.output_keys):
-            raise UserError(
-                f"task {self.name}: the output key {key!r} is reserved for synthkit's own fields; rename it"
-            )
-        self.checks = build_checks(
-            data.get("checks"), self.name, self.output_keys, [a.name for a in self.attributes], str(data["prompt"])
-        )
-        self.judge_rubric, self.judge_on = _judge(data.get("judge"), self.name)
-        self.schema = _object_schema(data["output"], self.name)
-        self._validator = jsonschema.Draft202012Validator(self.schema)
-        self._template = compile_template(data["prompt"], f"task {self.name}")
+        self.steps = build_steps(data, self.name, [a.name for a in self.attributes])
+        self.output_keys = [key for step in self.steps for key in step.output_keys]
+        self.checks = [check for step in self.steps for check in step.checks]
+        self.judge_rubric = next((step.judge_rubric for step in self.steps if step.judge_rubric), None)
+        self.judge_on = any(step.judge_on for step in self.steps)
 
     def _attributes(self, data: dict, corpus_root: Optional[Path]) -> list:
         domains = data["domains"]
@@ -193,20 +186,29 @@ class TaskSpec:
 
     def drawn(self, attributes: Mapping[str, Any]) -> dict:
         """The attributes drawn from a domain (not free text such as a task definition)."""
-        return {a.name: attributes[a.name] for a in self.attributes if a.values is not None}
+        return {a.name: attributes[a.name] for a in self.attributes if a.values is not None and a.sample is None}
 
+    @property
+    def multi_step(self) -> bool:
+        return len(self.steps) > 1
+
+    def probe(self, attributes: Mapping[str, Any]) -> None:
+        """Render every step's prompt for these attributes: a template's mistake is one line before any request."""
+        probe(self.steps, attributes)
+
+    # A one-step task as it always was: its prompt, schema and answers are its one step's.
     def render(self, attributes: Mapping[str, Any]) -> str:
-        return render(self._template, attributes, f"task {self.name}")
+        return self.steps[0].render(attributes)
+
+    @property
+    def schema(self) -> dict:
+        return self.steps[0].schema
 
     def parse(self, text: str) -> Any:
-        """The answer as the schema sees it; raises ParseError. Never evaluates the text."""
-        if self.answer_format == "list":
-            return {self.output_keys[0]: parse_list(text)}
-        return parse_json_object(text)
+        return self.steps[0].parse(text)
 
     def validation_error(self, answer: Any) -> Optional[str]:
-        """The first reason the answer breaks the output schema, or None if it is valid."""
-        return schema_error(self._validator, answer)
+        return self.steps[0].validation_error(answer)
 
 
 def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] = None, task: str = "") -> Attribute:
@@ -216,11 +218,11 @@ def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] =
         return corpus_attribute(name, spec, setting, corpus_root)
     language = is_language_attribute(name)
     if isinstance(spec, dict):
-        unknown = spec.keys() - {"values", "weights", "other_weight", "differs_from"}
+        unknown = spec.keys() - set(DOMAIN_KEYS)
         if unknown or "values" not in spec:
             raise UserError(
-                f"domains.{name}: a domain is a list, `any`, or {{values, weights, other_weight, differs_from}}"
-                + _did_you_mean(next(iter(unknown), ""), ["values", "weights", "other_weight", "differs_from"])
+                f"domains.{name}: a domain is a list, `any`, or {{{', '.join(DOMAIN_KEYS)}}}"
+                + _did_you_mean(next(iter(unknown), ""), DOMAIN_KEYS)
             )
         values, weights, differs_from = spec["values"], spec.get("weights"), spec.get("differs_from")
         if isinstance(weights, dict) and isinstance(values, list):  # {value: weight}; others weigh other_weight
@@ -251,6 +253,13 @@ def _attribute(name: str, spec: Any, setting: Any, corpus_root: Optional[Path] =
     if language and all(isinstance(v, str) for v in values):
         values, weights = _one_name_per_language(values, weights)
     values = tuple(values)
+    sample = spec.get("sample") if isinstance(spec, dict) else None
+    if sample is not None:
+        if isinstance(sample, bool) or not isinstance(sample, int) or not 1 <= sample <= len(values):
+            raise UserError(f"domains.{name}.sample draws that many distinct values: a number from 1 to {len(values)}")
+        if setting is not None:
+            raise UserError(f"task.{name} draws {sample} values of its domain per row: leave it null")
+        return Attribute(name, values, None, None, values, task=task, sample=sample)
     if isinstance(setting, list):
         choices = tuple(_in_domain(name, v, values, language) for v in setting)
         if not choices:
@@ -367,21 +376,6 @@ def _free_attribute(name: str, setting: Any) -> Attribute:
     return Attribute(name, None, None, None, None, fixed=str(setting))
 
 
-def _judge(judge: Any, task: str) -> tuple[Optional[str], bool]:
-    """(the rubric of the LLM judge, whether the task itself switches the judge on) from its `judge:` block."""
-    if judge is None:
-        return None, False
-    if (
-        not isinstance(judge, dict)
-        or "rubric" not in judge
-        or not set(judge) <= {"rubric", "enabled"}
-        or not str(judge["rubric"] or "").strip()
-        or not isinstance(judge.get("enabled", False), bool)
-    ):
-        raise UserError(f"task {task}: judge is {{rubric: <what a good row of this task is>, enabled: true|false}}")
-    return str(judge["rubric"]), judge.get("enabled", False)
-
-
 def _merged(base: dict, overrides: dict) -> dict:
     merged = dict(base)
     for key, value in overrides.items():
@@ -389,29 +383,3 @@ def _merged(base: dict, overrides: dict) -> dict:
             _merged(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
         )
     return merged
-
-
-def _object_schema(output: Mapping[str, Any], task: str) -> dict:
-    properties = {}
-    for key, spec in output.items():
-        # A bare type name is shorthand for a non-empty value of that type.
-        if spec == "string":
-            spec = {"type": "string", "minLength": 1}
-        elif isinstance(spec, str):
-            spec = {"type": spec}
-        properties[key] = spec
-    schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
-    try:
-        _check_schema(json.dumps(schema, sort_keys=True))
-    except (TypeError, ValueError):  # not JSON at all: let the meta-schema say what is wrong
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as e:
-        raise UserError(f"task {task}: output is not a valid JSON schema: {e.message}") from None
-    return schema
-
-
-# A recipe makes a TaskSpec per cell (hundreds), nearly all with the same schema: checking a schema against the
-# meta-schema costs milliseconds, most of a large recipe's start-up.
-@functools.lru_cache(maxsize=256)
-def _check_schema(schema_json: str) -> None:
-    jsonschema.Draft202012Validator.check_schema(json.loads(schema_json))

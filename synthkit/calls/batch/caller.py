@@ -64,6 +64,7 @@ class BatchCaller(Caller):
         from synthkit.calls.providers.openai_http import chat_body  # aiohttp: only when a run calls
 
         self.llm, self.cache, self.budget, self.ledger = llm, stores.cache, stores.budget, ledger
+        self.model_name = llm.model
         self.max_attempts, self.progress_every_s = max_attempts, progress_every_s
         self._body = lambda messages, schema, name: chat_body(llm, messages, schema, name, structured)
         self.client = BatchClient(check_batch(llm), api_key, llm.timeout_s, name=llm.provider)
