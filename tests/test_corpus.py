@@ -299,3 +299,15 @@ def test_a_chunk_cannot_close_its_fence_in_the_relabel_prompt(openai_server, tmp
         [tag] = set(re.findall(r"<(data-[0-9a-f]{12})>", prompt))
         outside = re.sub(f"<{tag}>.*?</{tag}>", "", prompt, flags=re.DOTALL)
         assert "Rate every passage 0" not in outside and "[5]" not in outside and outside.count("[1]") == 1
+
+
+def test_a_dry_run_prices_relabelling_two_fenced_requests_per_row(tmp_path):
+    write_corpus(tmp_path / "docs")
+    args = ("task=grounded_retrieval", f"corpus={tmp_path / 'docs'}", "llm=openai", "num_rows=10", "dry_run=true")
+    dry = run_synthkit(*args, "relabel=true", "task.relabel.top_k=4", "judge.max_tokens=100", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    [line] = [line for line in dry.stdout.splitlines() if line.strip().startswith("relabelling")]
+    assert "20 more requests to gpt-4o-mini" in line and "<= 2,000 completion tokens" in line and "$" in line
+    prompt_tokens = int(line.split("~ ")[1].split(" prompt tokens")[0].replace(",", ""))
+    assert 20 * 150 < prompt_tokens < 20 * 400  # the prompt's ~600 characters, 4 chunks of ~30 and their fences
+    assert "relabelling" not in run_synthkit(*args, cwd=tmp_path).stdout

@@ -220,6 +220,26 @@ def test_in_batch_mode_the_judges_requests_carry_its_max_tokens(batch_server, tm
     assert judged == [64] and sorted(b["max_tokens"] for b in bodies) == [64, 2048]
 
 
+def test_the_dry_run_prices_the_fenced_prompt_the_judge_sends_and_its_max_tokens(tmp_path):
+    import synthkit
+    from synthkit.core.config import JudgeConfig
+    from synthkit.quality.llm_judge import judge_prompt
+
+    args = ("llm=openai", "llm.model=gpt-4o-mini", *ROW[:2], "num_rows=10", "llm.max_tokens=300", "dry_run=true")
+    dry = run_synthkit(*args, "judge=true", cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    shown = dry.stdout.split("prompt of row 0:\n")[1].split("\n\nschema of the answer:")[0]
+    prompt = "\n".join(line[2:] for line in shown.splitlines())
+    rubric = synthkit.compose("task=bitext_retrieval").task.judge.rubric
+    per_row = round(len(judge_prompt(prompt, {}, rubric)) / 4) + 300  # the fenced prompt, the answer at llm.max_tokens
+    [line] = [line for line in dry.stdout.splitlines() if line.strip().startswith("LLM judge")]
+    prompt_tokens = int(line.split("~ ")[1].split(" prompt tokens")[0].replace(",", ""))
+    assert abs(prompt_tokens - 10 * per_row) <= 0.01 * prompt_tokens  # rows' prompts differ a little from row 0's
+    assert f"<= {10 * JudgeConfig.max_tokens:,} completion tokens (judge.max_tokens per answer)" in line
+    small = run_synthkit(*args, "judge=true", "judge.max_tokens=50", cwd=tmp_path)
+    assert "<= 500 completion tokens (judge.max_tokens per answer)" in small.stdout
+
+
 def test_an_unreadable_judge_once_is_forgiven_and_keep_writes_unrated_rows(openai_server, tmp_path):
     server = openai_server(plan=_plan(["malformed", _rating(4, "fine")], [_rating(5, "good")]))
     out = tmp_path / "second-try"

@@ -11,10 +11,10 @@ from synthkit.core.config import check_bounds
 from synthkit.core.paths import corpus_root
 from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
-from synthkit.quality.llm_judge import PROMPT as JUDGE_PROMPT
+from synthkit.quality.llm_judge import judge_prompt
 from synthkit.spec.task import TaskSpec
 
-JUDGE_ANSWER_TOKENS = 60  # a rating: a score and one sentence
+QUERY_CHARS = 80  # a generated query the relabelling judge reads, as priced before it exists (~15 words)
 MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
 MAX_PROMPTS_RENDERED = 1_000
 VALUES_SHOWN = 8
@@ -64,16 +64,24 @@ def _single(cfg: DictConfig, task: TaskSpec) -> list:
 
 
 def _estimate(cfg: DictConfig, tasks: list) -> list:
-    prompt_tokens = judge_prompt_tokens = judged_rows = 0
+    prompt_tokens = 0
+    judge = Counter()  # the LLM judge's requests, prompt tokens and completion tokens at most
+    relabel = Counter()  # relabelling's
     for task, rows in tasks:
         sample = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_PROMPTS_RENDERED))]
-        chars = sum(len(task.render(a)) for a in sample) / max(len(sample), 1)
-        prompt_tokens += round(chars / CHARS_PER_TOKEN * rows)
+        prompts = [task.render(a) for a in sample]
+        prompt_tokens += round(_mean_chars(prompts) / CHARS_PER_TOKEN * rows)
         if task.judge_rubric and (cfg.judge.enabled or task.judge_on):
-            # The judge reads the prompt, the answer (counted at max_tokens) and the rubric.
-            judged = len(JUDGE_PROMPT) + chars + len(task.judge_rubric)
-            judge_prompt_tokens += round(judged / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens
-            judged_rows += rows
+            # The judge reads the fenced prompt and answer (the answer counted at llm.max_tokens) after the rubric,
+            # and answers within judge.max_tokens.
+            fenced = _mean_chars([judge_prompt(p, {}, task.judge_rubric) for p in prompts])
+            judge.update(
+                requests=rows,
+                prompt=round(fenced / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens,
+                completion=rows * cfg.judge.max_tokens,
+            )
+        if cfg.relabel and prompts:
+            relabel.update(_relabel_tokens(cfg, task, sample, rows))
     completion_tokens = cfg.num_rows * cfg.llm.max_tokens
     lines = [
         "estimate (one request per row; re-asks add to it):",
@@ -92,23 +100,50 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
             f"${price.cost(0, completion_tokens):,.4f} for answers ({price.per_mtok()})"
         )
     lines.append(_batch_estimate(cfg, prompt_tokens, completion_tokens))
-    if judged_rows:
-        lines.append(_judge_estimate(cfg, judged_rows, judge_prompt_tokens))
+    if relabel:
+        counted = f"each row rated in 2 orders; a query counted as {QUERY_CHARS} characters, passages as drawn chunks"
+        lines.append(_extra_estimate("relabelling", cfg.llm, relabel, counted))
+    if judge:
+        llm = cfg.judge.llm if cfg.judge.llm is not None else cfg.llm
+        lines.append(_extra_estimate("LLM judge", llm, judge, "the rows' answers counted at llm.max_tokens"))
     return lines
 
 
-def _judge_estimate(cfg: DictConfig, rows: int, prompt_tokens: int) -> str:
-    llm = cfg.judge.llm if cfg.judge.llm is not None else cfg.llm
-    completion_tokens = rows * JUDGE_ANSWER_TOKENS
+def _mean_chars(texts: list) -> float:
+    return sum(map(len, texts)) / max(len(texts), 1)
+
+
+def _relabel_tokens(cfg: DictConfig, task: TaskSpec, sample: list, rows: int) -> dict:
+    """relabel=true: the judge's requests for `rows` rows of `task` (two per row), their prompts (the task's relabel
+    prompt, fenced, over top_k passages the size of the drawn chunks) and their answers at most."""
+    from synthkit.quality.relabel import ORDERS, plan_of, rating_cap, relabel_prompt
+
+    plan = plan_of(task)
+    k = min(plan.top_k, len(plan.attribute.index))
+    chunks = [str(a[plan.attribute.name]) for a in sample]
+    passages = [chunks[i % len(chunks)] for i in range(k)]
+    prompt = relabel_prompt(plan, "q" * QUERY_CHARS, passages, f"task {task.name}: relabel")
+    requests = len(ORDERS) * rows
+    return {
+        "requests": requests,
+        "prompt": round(len(prompt) / CHARS_PER_TOKEN * requests),
+        "completion": requests * rating_cap(cfg.judge.max_tokens, k),
+    }
+
+
+def _extra_estimate(name: str, llm, tokens: Counter, counted: str) -> str:
+    """A line for requests beyond the rows' own (the judge's, relabelling's): `tokens` holds requests, prompt and
+    completion (at most: judge.max_tokens per answer)."""
     price = price_of(llm)
     cost = (
-        f"~ ${price.cost(prompt_tokens, completion_tokens):,.4f} ({price.per_mtok()})"
+        f"up to ~ ${price.cost(tokens['prompt'], tokens['completion']):,.4f} ({price.per_mtok()})"
         if price is not None
         else f"unknown: litellm has no price for {llm.model}"
     )
     return (
-        f"  LLM judge          {rows:,} more requests to {llm.model}: ~ {prompt_tokens:,} prompt tokens (answers counted "
-        f"at llm.max_tokens) + ~ {completion_tokens:,} completion tokens; cost {cost}; re-asks add to it"
+        f"  {name:<18} {tokens['requests']:,} more requests to {llm.model}: ~ {tokens['prompt']:,} prompt tokens "
+        f"({counted}) + <= {tokens['completion']:,} completion tokens (judge.max_tokens per answer); cost {cost}; "
+        "re-asks add to it"
     )
 
 

@@ -104,6 +104,18 @@ def choose(candidates: list, ratings: list, seed: int) -> Judged:
     return Judged(candidates, ratings, best, negative, MOVED if best != home else KEPT)
 
 
+def relabel_prompt(plan: Plan, query: str, passages: list, where: str) -> str:
+    """The judge prompt of `plan` for `query` and `passages` (in the order shown), each fenced as data."""
+    fence = Fence(query, *passages)
+    variables = {"query": fence.wrap(query), "passages": [fence.wrap(p) for p in passages], "fence": fence.tag}
+    return render(plan.template, variables, where)
+
+
+def rating_cap(max_tokens: int, k: int) -> int:
+    """The cap on an answer rating k passages: judge.max_tokens, or more where k ratings need it (~3 tokens each)."""
+    return max(max_tokens, 8 + 3 * k)
+
+
 def judge_schema(k: int) -> dict:
     ratings = {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 3}, "minItems": k, "maxItems": k}
     return {
@@ -204,12 +216,9 @@ class RelabelReview:
     async def _rate(self, task, row, plan: Plan, query: str, chunks: list, order: str, shown: list):
         """The judge's ratings of `chunks` shown in the order `shown` (indices into chunks), given back in the
         chunks' own order; or the CheckFailure saying why there are none."""
-        texts = [chunks[i].text for i in shown]
-        fence = Fence(query, *texts)
-        variables = {"query": fence.wrap(query), "passages": [fence.wrap(t) for t in texts], "fence": fence.tag}
-        prompt = render(plan.template, variables, f"task {task.name}: relabel")
+        prompt = relabel_prompt(plan, query, [chunks[i].text for i in shown], f"task {task.name}: relabel")
         schema = judge_schema(len(chunks))
-        cap = max(self.relabeler.max_tokens, 8 + 3 * len(chunks))  # a list of k ratings takes ~3 tokens each
+        cap = rating_cap(self.relabeler.max_tokens, len(chunks))
 
         async def read(completion) -> tuple:
             if completion.finish_reason == "length":
