@@ -178,6 +178,7 @@ def test_the_judge_asks_with_its_own_small_max_tokens_and_a_cut_off_rating_is_tr
     rows = [r for r in server.requests() if r not in judged]
     assert rows and {r["body"]["max_tokens"] for r in rows} == {2048}  # the rows' llm.max_tokens, unchanged
     assert "cut off at judge.max_tokens=256" in judged[1]["body"]["messages"][2]["content"]  # asked again once
+    assert "cut off at llm.max_tokens" not in result.stdout  # the summary's advice is about the rows' answers
     # Settable; and a judge that answers in time under a smaller cap rates the row.
     server.reset(_plan([_rating(4, "fine")], [_rating(5, "good")]), 0)
     out = tmp_path / "small"

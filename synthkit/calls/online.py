@@ -95,7 +95,7 @@ class ModelCaller(Caller):
         except BudgetExhausted as e:
             raise BudgetReached(str(e)) from None
         if cached is not None:
-            return self._answered(cached, 0.0, True)
+            return self._answered(cached, 0.0, True, answer_cap)
         try:
             completion = await self._request(messages, schema, schema_name, tokens, wait, max_tokens)
         except RequestFailed as e:
@@ -124,15 +124,16 @@ class ModelCaller(Caller):
             # This answer is paid for: it still becomes a row, and the next call stops the run.
             self._store_down = str(e)
             cost = self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
-        return self._answered(completion, cost, False)
+        return self._answered(completion, cost, False, answer_cap)
 
-    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool, cap: int) -> Answer:
         self.ledger.answered(
             completion.prompt_tokens,
             completion.completion_tokens,
             cost,
             cached,
-            truncated=completion.finish_reason == "length",
+            # cut off at llm.max_tokens (the summary says to raise it); a call's own smaller cap reports its own
+            truncated=completion.finish_reason == "length" and cap == self.llm.max_tokens,
         )
         return Answer(completion, cost, cached)
 

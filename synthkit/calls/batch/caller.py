@@ -100,19 +100,20 @@ class BatchCaller(Caller):
         self, messages: list, schema: dict, schema_name: str, row_id: str, max_tokens: Optional[int]
     ) -> Answer:
         key = call_key(self.llm, messages, schema, row_id, max_tokens)
+        cap = self.llm.max_tokens if max_tokens is None else max_tokens
         cached = await self.cache.get(key) if self.cache is not None else None
         if cached is not None:
-            return self._answered(cached, 0.0, True)
+            return self._answered(cached, 0.0, True, cap)
         if key in self._orphans:
             completion = self._orphans.pop(key)
-            return self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False)
+            return self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False, cap)
         if self._error is not None:
             raise self._error
         pending = _Pending(
             self._body(messages, schema, schema_name, max_tokens=max_tokens),
             asyncio.get_running_loop().create_future(),
             sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN,
-            self.llm.max_tokens if max_tokens is None else max_tokens,
+            cap,
         )
         self._queue[key] = pending
         self._wake.set()
@@ -120,10 +121,11 @@ class BatchCaller(Caller):
             self._collector = asyncio.get_running_loop().create_task(self._collect())
         return await pending.future
 
-    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
-        self.ledger.answered(
-            completion.prompt_tokens, completion.completion_tokens, cost, cached, completion.finish_reason == "length"
-        )
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool, cap: int) -> Answer:
+        # As online: the ledger's `truncated` counts answers cut off at llm.max_tokens (the summary's advice is to
+        # raise it); a call's own smaller cap reports its cut-off answers itself (the judge's `truncated`).
+        truncated = completion.finish_reason == "length" and cap == self.llm.max_tokens
+        self.ledger.answered(completion.prompt_tokens, completion.completion_tokens, cost, cached, truncated)
         return Answer(completion, cost, cached)
 
     async def _collect(self) -> None:
@@ -159,9 +161,11 @@ class BatchCaller(Caller):
     async def _ask(self, round_: dict[str, _Pending]) -> None:
         """One round: reserve its cost, submit what the journal does not hold, answer as batches end."""
         for key in [k for k in round_ if k in self._orphans]:  # answered meanwhile by an earlier run's batch
-            completion = self._orphans.pop(key)
-            round_.pop(key).future.set_result(
-                self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False)
+            completion, pending = self._orphans.pop(key), round_.pop(key)
+            pending.future.set_result(
+                self._answered(
+                    completion, await self.budget.settle(0.0, *_tokens(completion)), False, pending.max_tokens
+                )
             )
         await self._reserve(round_)
         answered = self.journal.answered()
@@ -241,7 +245,7 @@ class BatchCaller(Caller):
             return
         reserved, pending.reserved = pending.reserved, None
         cost = await self.budget.settle(reserved if reserved is not None else 0.0, *_tokens(completion))
-        pending.future.set_result(self._answered(completion, cost, False))
+        pending.future.set_result(self._answered(completion, cost, False, pending.max_tokens))
 
     def status_line(self) -> str:
         entries = [e for e in self.journal.entries.values() if not e.dropped]
