@@ -311,3 +311,22 @@ def test_a_dry_run_prices_relabelling_two_fenced_requests_per_row(tmp_path):
     prompt_tokens = int(line.split("~ ")[1].split(" prompt tokens")[0].replace(",", ""))
     assert 20 * 150 < prompt_tokens < 20 * 400  # the prompt's ~600 characters, 4 chunks of ~30 and their fences
     assert "relabelling" not in run_synthkit(*args, cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize(
+    "step, reason",
+    [
+        ("truncated", "the judge's ratings were truncated at 256 tokens: raise judge.max_tokens"),
+        ('text:{"ratings": [3, 0, 0, 0]} or rather {"ratings": [0, 3, 0, 0]}', "more than one JSON object"),
+    ],
+)
+def test_a_cut_off_or_doubled_relabel_answer_relabels_nothing(openai_server, tmp_path, model_dir, step, reason):
+    write_corpus(tmp_path / "docs")
+    server = openai_server(plan=plan(step))
+    relabel = ["relabel=true", f"embedder.model={model_dir}", "task.relabel.top_k=4", "num_rows=2", "max_attempts=1"]
+    grounded(server, tmp_path, *relabel, "max_reject_rate=1.0", "reject_min_rows=4", "reject_window=4")
+    rejects = read_jsonl(tmp_path / "run" / "rejects.jsonl")
+    assert rejects and all(r["check"] == "relabel" and reason in r["reason"] for r in rejects)
+    assert not read_jsonl(tmp_path / "run" / "data.jsonl")
+    judged = [r["body"] for r in server.requests() if "Rate how well" in str(r)]
+    assert judged and {b["max_tokens"] for b in judged} == {256}
