@@ -43,7 +43,7 @@ MESSAGES = [{"role": "user", "content": "y" * 1200}]
 class Instant:
     model_name, placeholder = "bench", False
 
-    async def complete(self, messages, schema, schema_name):
+    async def complete(self, messages, schema, schema_name, max_tokens=None):
         return ANSWER
 
 

@@ -15,7 +15,9 @@ step repeats. Steps: valid, fenced, malformed, missing_key, wrong_type, empty, d
 connection), sleep:<s> (then valid), status:<code>[:<retry-after>], text:<answer>, truncated (half of a
 valid answer, finish_reason "length"), html (a 200 whose body is an HTML page), refuse:<code>:<message>
 (an OpenAI-style error with that message), nested:<depth> (an answer nested that deep), big:<chars>
-(a valid answer padded to that many characters).
+(a valid answer padded to that many characters), rate:<text> (a relabelling judge that reads the passages: of
+the prompt's last k fenced blocks, k the ratings its schema asks for, those holding <text> are rated 3, the
+others 0, in whatever order they are shown).
 POST /_plan replaces the plan and resets counters; GET /_stats returns counters; POST /_reset
 {"plan": ..., "latency_ms": ...} starts afresh (plan, latency, counters, log), so tests can share a server.
 """
@@ -157,6 +159,10 @@ class Server:
             content = content[: len(content) // 2]
         elif kind == "nested":
             content = "[" * int(arg) + "]" * int(arg)
+        elif kind == "rate":
+            k = schema["properties"]["ratings"]["minItems"]
+            blocks = re.findall(r"<(data-[0-9a-f]+)>\n(.*?)\n</\1>", body["messages"][0]["content"], re.DOTALL)
+            content = json.dumps({"ratings": [3 if arg in text else 0 for _, text in blocks[-k:]]})
         elif kind == "big":
             first = next(iter(valid))
             content = json.dumps({**valid, first: "x " * (int(arg) // 2)})

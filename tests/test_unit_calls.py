@@ -26,10 +26,11 @@ from synthkit.calls.providers.base import (
     refusal,
     retry_after,
 )
+from synthkit.calls.providers.openai_http import chat_body
 from synthkit.calls.stores import cache as cache_module
 from synthkit.calls.stores.base import BudgetExhausted
 from synthkit.calls.stores.budget_file import Budget
-from synthkit.calls.stores.cache import CACHE_FILE, ResponseCache, cache_dir, request_key
+from synthkit.calls.stores.cache import CACHE_FILE, ResponseCache, cache_dir, call_key, request_key
 from synthkit.calls.stores.limits import SharedRate
 from synthkit.core.config import LLMConfig
 from synthkit.errors import UserError
@@ -239,6 +240,17 @@ def test_request_key():
     a = request_key(model="m", messages=[{"role": "user", "content": "x"}], row="0::1")
     assert a == request_key(row="0::1", messages=[{"role": "user", "content": "x"}], model="m")
     assert a != request_key(model="m", messages=[{"role": "user", "content": "x"}], row="0::2")
+
+
+def test_a_calls_own_max_tokens_is_part_of_its_key_and_no_override_keeps_the_keys_of_earlier_releases():
+    llm = LLMConfig(provider="vllm", model="openai/m", api_base="http://127.0.0.1:1/v1")
+    messages, schema = [{"role": "user", "content": "x"}], {"type": "object"}
+    key = call_key(llm, messages, schema, "0::1")
+    assert key == "3bf96605384fe12f2accd440da0b4db7ca85039c4b5291d955346a2e75e4133e"  # as cached before the override
+    assert call_key(llm, messages, schema, "0::1", llm.max_tokens) == key  # the same request
+    assert call_key(llm, messages, schema, "0::1", 256) != key
+    body = chat_body(llm, messages, schema, "rating", True, max_tokens=256)
+    assert body["max_tokens"] == 256 and chat_body(llm, messages, schema, "rating", True)["max_tokens"] == 2048
 
 
 def test_a_cache_written_before_finish_reasons_is_upgraded(tmp_path):

@@ -46,8 +46,12 @@ class Caller(ABC):
     model_name: str  # the model answering, as rows record it
 
     @abstractmethod
-    async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
-        """The answer to `messages` for the row `row_id` (its part of the response cache's key)."""
+    async def call(
+        self, messages: list, schema: dict, schema_name: str, row_id: str, max_tokens: Optional[int] = None
+    ) -> Answer:
+        """The answer to `messages` for the row `row_id` (its part of the response cache's key). `max_tokens`: this
+        request's cap on its answer (the LLM judge's small one) instead of llm.max_tokens; it is sent, reserved
+        against the budget and part of the cache key."""
 
     def workers(self, concurrency: int) -> int:
         """How many rows to keep in flight for `concurrency` requests at once."""

@@ -31,14 +31,16 @@ async def ask(
     reask: Callable[[CheckFailure], str],
     usage: Usage,
     refused: Callable[[RowRefused], CheckFailure],
+    max_tokens: Optional[int] = None,
 ) -> Asked:
     """Ask until `read` accepts an answer ((value, None)), `attempts` answers were asked, or a problem says asking
     again is no use (`reask=False`). Every answer's tokens and cost go into `usage`. A refusal of this request
-    ends the asking with `refused(error)`; the caller's RequestFailed and RunStopped propagate."""
+    ends the asking with `refused(error)`; the caller's RequestFailed and RunStopped propagate. `max_tokens`
+    caps each answer below llm.max_tokens (see Caller.call)."""
     text, problem = "", None
     for attempt in range(1, attempts + 1):
         try:
-            answer = await caller.call(messages, schema, schema_name, call_id)
+            answer = await caller.call(messages, schema, schema_name, call_id, max_tokens)
         except RowRefused as e:
             return Asked(None, refused(e), text, attempt)
         completion = answer.completion

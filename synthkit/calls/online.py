@@ -64,35 +64,39 @@ class ModelCaller(Caller):
             return min(error.retry_after, RETRY_AFTER_CAP_S)
         return random.uniform(0, min(self.llm.backoff_max_s, self.llm.backoff_s * 2 ** (failures - 1)))
 
-    async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
+    async def call(
+        self, messages: list, schema: dict, schema_name: str, row_id: str, max_tokens: Optional[int] = None
+    ) -> Answer:
         """The answer to `messages` for the row `row_id`. Raises RequestFailed when every retry
         failed, RowRefused when the provider refuses this request, and RunStopped when the run must
         make no more requests."""
         if self._store_down is not None:
             raise StoreDown(self._store_down)
         try:
-            return await self._call(messages, schema, schema_name, row_id)
+            return await self._call(messages, schema, schema_name, row_id, max_tokens)
         except StoreUnavailable as e:
             self._store_down = str(e)
             raise StoreDown(str(e)) from None
 
-    async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
-        key = call_key(self.llm, messages, schema, row_id) if self.stores.cache is not None else None
+    async def _call(
+        self, messages: list, schema: dict, schema_name: str, row_id: str, max_tokens: Optional[int]
+    ) -> Answer:
+        key = call_key(self.llm, messages, schema, row_id, max_tokens) if self.stores.cache is not None else None
+        answer_cap = self.llm.max_tokens if max_tokens is None else max_tokens
         prompt_tokens = _estimate(messages)
-        tokens = prompt_tokens + self._mean_completion_tokens  # what the tpm limit reserves for each attempt
+        # What the tpm limit reserves for each attempt.
+        tokens = prompt_tokens + min(self._mean_completion_tokens, answer_cap)
         # Once the first request is done, a request may take its rate slots as it is admitted (one round trip
         # less on a shared store); before, they wait for it (see _first_done).
         early = self.stores.limits.active and self._first_done is not None and self._first_done.is_set()
         try:
-            cached, reserved, wait = await self.stores.admit(
-                key, prompt_tokens, self.llm.max_tokens, tokens if early else None
-            )
+            cached, reserved, wait = await self.stores.admit(key, prompt_tokens, answer_cap, tokens if early else None)
         except BudgetExhausted as e:
             raise BudgetReached(str(e)) from None
         if cached is not None:
-            return self._answered(cached, 0.0, True)
+            return self._answered(cached, 0.0, True, answer_cap)
         try:
-            completion = await self._request(messages, schema, schema_name, tokens, wait)
+            completion = await self._request(messages, schema, schema_name, tokens, wait, max_tokens)
         except RequestFailed:
             await self.stores.budget.release(reserved)
             raise
@@ -101,8 +105,9 @@ class ModelCaller(Caller):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.stores.budget.release(reserved), RELEASE_WAIT_S)
             raise
-        # A running mean makes the next reservations closer to what answers really take.
-        self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
+        if max_tokens is None:  # a running mean of the rows' answers (not the judge's short ratings) makes the
+            # next reservations closer to what answers really take
+            self._mean_completion_tokens += (completion.completion_tokens - self._mean_completion_tokens) / 16
         if len(completion.text) > MAX_ANSWER_CHARS:
             completion = replace(completion, text=completion.text[:MAX_ANSWER_CHARS], finish_reason=OVERSIZE)
         try:
@@ -111,25 +116,26 @@ class ModelCaller(Caller):
             # This answer is paid for: it still becomes a row, and the next call stops the run.
             self._store_down = str(e)
             cost = self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
-        return self._answered(completion, cost, False)
+        return self._answered(completion, cost, False, answer_cap)
 
-    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool, cap: int) -> Answer:
         self.ledger.answered(
             completion.prompt_tokens,
             completion.completion_tokens,
             cost,
             cached,
-            truncated=completion.finish_reason == "length",
+            # cut off at llm.max_tokens (the summary says to raise it); a call's own smaller cap reports its own
+            truncated=completion.finish_reason == "length" and cap == self.llm.max_tokens,
         )
         return Answer(completion, cost, cached)
 
     async def _request(
-        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float]
+        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float], max_tokens
     ) -> Completion:
         if self._first_done is None:
             self._first_done = asyncio.Event()
             try:
-                completion = await self._request_with_retries(messages, schema, schema_name, tokens, None)
+                completion = await self._request_with_retries(messages, schema, schema_name, tokens, None, max_tokens)
                 # The client's setup delayed this request past its reserved slot by an unknown time:
                 # reserve one more slot from now, so that the next request cannot follow it too closely.
                 await self.stores.limits.acquire(0)
@@ -142,10 +148,10 @@ class ModelCaller(Caller):
         await self._first_done.wait()
         if self._refused is not None:
             raise self._refused
-        return await self._request_with_retries(messages, schema, schema_name, tokens, wait)
+        return await self._request_with_retries(messages, schema, schema_name, tokens, wait, max_tokens)
 
     async def _request_with_retries(
-        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float]
+        self, messages: list, schema: dict, schema_name: str, tokens: int, wait: Optional[float], max_tokens
     ) -> Completion:
         async def attempt() -> Completion:
             await self.stores.limits.acquire(tokens)
@@ -153,7 +159,7 @@ class ModelCaller(Caller):
 
         async def sent() -> Completion:
             self.ledger.request_sent()
-            return await self.provider.complete(messages, schema, schema_name)
+            return await self.provider.complete(messages, schema, schema_name, max_tokens)
 
         try:
             if wait is None:

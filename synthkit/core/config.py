@@ -124,7 +124,10 @@ class JudgeConfig:
     llm: Optional[LLMConfig] = None
     min_score: int = 3
     reask: bool = True  # false: a row under min_score is rejected at once
-    unreadable: JudgeUnreadable = JudgeUnreadable.reject  # after one re-ask of the judge
+    unreadable: JudgeUnreadable = JudgeUnreadable.reject  # after one re-ask of the judge (a cut-off rating alike)
+    # The cap on each rating's answer (and relabelling's), whichever model rates: a rating is a score and one
+    # sentence, and a model that loops would otherwise spend the row's llm.max_tokens on it.
+    max_tokens: int = 256
 
 
 @dataclass
@@ -204,6 +207,7 @@ BOUNDS = {
     "scoring.top_k": (1, None, False),
     "scoring.batch_size": (1, None, False),
     "judge.min_score": (1, 5, False),
+    "judge.max_tokens": (1, None, False),
     "judge.llm.max_tokens": (1, None, False),
     "judge.llm.timeout_s": (0, None, True),
     "judge.llm.temperature": (0, None, False),

@@ -11,11 +11,11 @@ from synthkit.core.config import check_bounds
 from synthkit.core.paths import corpus_root
 from synthkit.corpus.domain import check_corpus_used
 from synthkit.engine.plan import needs_brainstorm, probe_spec, units_of
-from synthkit.quality.llm_judge import PROMPT as JUDGE_PROMPT
+from synthkit.quality.llm_judge import judge_prompt
 from synthkit.spec.steps import PLACEHOLDER, context
 from synthkit.spec.task import TaskSpec
 
-JUDGE_ANSWER_TOKENS = 60  # a rating: a score and one sentence
+QUERY_CHARS = 80  # a generated query the relabelling judge reads, as priced before it exists (~15 words)
 MAX_ROWS_DRAWN = 10_000  # enough to show a distribution; keeps dry runs instant for big runs
 MAX_PROMPTS_RENDERED = 1_000
 VALUES_SHOWN = 8
@@ -78,19 +78,21 @@ def _prompts(task: TaskSpec, attributes: dict) -> list:
 def _estimate(cfg: DictConfig, tasks: list) -> list:
     """Tokens and cost of every request the rows make (one per step; re-asks come on top). An earlier step's field
     in a prompt counts as its share of that step's llm.max_tokens."""
-    prompt_tokens = completion_tokens = requests = judge_prompt_tokens = judged_rows = 0
+    prompt_tokens = completion_tokens = requests = 0
     other_models: dict = {}  # a step's own model (its llm:) -> [llm overrides, prompt tokens, completion tokens]
+    judge = Counter()  # the LLM judge's requests, prompt tokens and completion tokens at most
+    relabel = Counter()  # relabelling's
     for task, rows in tasks:
         sample = [task.draw_attributes(cfg.seed, row) for row in range(min(rows, MAX_PROMPTS_RENDERED))]
         prompts = [_prompts(task, a) for a in sample]
         for i, step in enumerate(task.steps):
-            chars = sum(len(p[i]) for p in prompts) / max(len(prompts), 1)
+            step_prompts = [p[i] for p in prompts]
             fields = sum(
                 prompts[0][i].count(PLACEHOLDER.format(step=earlier.name, key=key)) / len(earlier.output_keys)
                 for earlier in task.steps[:i]
                 for key in earlier.output_keys
             ) if prompts else 0  # fmt: skip
-            tokens = round((chars / CHARS_PER_TOKEN + fields * cfg.llm.max_tokens) * rows)
+            tokens = round((_mean_chars(step_prompts) / CHARS_PER_TOKEN + fields * cfg.llm.max_tokens) * rows)
             requests += rows
             if step.llm:
                 model = other_models.setdefault(json.dumps(step.llm, sort_keys=True), [step.llm, 0, 0])
@@ -100,10 +102,16 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
                 prompt_tokens += tokens
                 completion_tokens += rows * cfg.llm.max_tokens
             if step.judge_rubric and (cfg.judge.enabled or step.judge_on):
-                # The judge reads the prompt, the answer (counted at max_tokens) and the rubric.
-                judged = len(JUDGE_PROMPT) + chars + len(step.judge_rubric)
-                judge_prompt_tokens += round(judged / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens
-                judged_rows += rows
+                # The judge reads the fenced prompt and answer (the answer counted at llm.max_tokens) after the
+                # rubric, and answers within judge.max_tokens.
+                fenced = _mean_chars([judge_prompt(p, {}, step.judge_rubric) for p in step_prompts])
+                judge.update(
+                    requests=rows,
+                    prompt=round(fenced / CHARS_PER_TOKEN * rows) + rows * cfg.llm.max_tokens,
+                    completion=rows * cfg.judge.max_tokens,
+                )
+        if cfg.relabel and prompts:
+            relabel.update(_relabel_tokens(cfg, task, sample, rows))
     lines = [
         f"estimate ({requests:,} requests, one per row and step; re-asks add to it):",
         f"  prompt tokens      ~ {prompt_tokens:,} ({CHARS_PER_TOKEN} characters per token)",
@@ -123,8 +131,12 @@ def _estimate(cfg: DictConfig, tasks: list) -> list:
     lines.append(_batch_estimate(cfg, prompt_tokens, completion_tokens))
     for overrides, prompt, completion in other_models.values():
         lines.append(_step_model_estimate(cfg, overrides, prompt, completion))
-    if judged_rows:
-        lines.append(_judge_estimate(cfg, judged_rows, judge_prompt_tokens))
+    if relabel:
+        counted = f"each row rated in 2 orders; a query counted as {QUERY_CHARS} characters, passages as drawn chunks"
+        lines.append(_extra_estimate("relabelling", cfg.llm, relabel, counted))
+    if judge:
+        llm = cfg.judge.llm if cfg.judge.llm is not None else cfg.llm
+        lines.append(_extra_estimate("LLM judge", llm, judge, "the rows' answers counted at llm.max_tokens"))
     return lines
 
 
@@ -142,18 +154,41 @@ def _step_model_estimate(cfg: DictConfig, overrides: dict, prompt_tokens: int, c
     )
 
 
-def _judge_estimate(cfg: DictConfig, rows: int, prompt_tokens: int) -> str:
-    llm = cfg.judge.llm if cfg.judge.llm is not None else cfg.llm
-    completion_tokens = rows * JUDGE_ANSWER_TOKENS
+def _mean_chars(texts: list) -> float:
+    return sum(map(len, texts)) / max(len(texts), 1)
+
+
+def _relabel_tokens(cfg: DictConfig, task: TaskSpec, sample: list, rows: int) -> dict:
+    """relabel=true: the judge's requests for `rows` rows of `task` (two per row), their prompts (the task's relabel
+    prompt, fenced, over top_k passages the size of the drawn chunks) and their answers at most."""
+    from synthkit.quality.relabel import ORDERS, plan_of, rating_cap, relabel_prompt
+
+    plan = plan_of(task)
+    k = min(plan.top_k, len(plan.attribute.index))
+    chunks = [str(a[plan.attribute.name]) for a in sample]
+    passages = [chunks[i % len(chunks)] for i in range(k)]
+    prompt = relabel_prompt(plan, "q" * QUERY_CHARS, passages, f"task {task.name}: relabel")
+    requests = len(ORDERS) * rows
+    return {
+        "requests": requests,
+        "prompt": round(len(prompt) / CHARS_PER_TOKEN * requests),
+        "completion": requests * rating_cap(cfg.judge.max_tokens, k),
+    }
+
+
+def _extra_estimate(name: str, llm, tokens: Counter, counted: str) -> str:
+    """A line for requests beyond the rows' own (the judge's, relabelling's): `tokens` holds requests, prompt and
+    completion (at most: judge.max_tokens per answer)."""
     price = price_of(llm)
     cost = (
-        f"~ ${price.cost(prompt_tokens, completion_tokens):,.4f} ({price.per_mtok()})"
+        f"up to ~ ${price.cost(tokens['prompt'], tokens['completion']):,.4f} ({price.per_mtok()})"
         if price is not None
         else f"unknown: litellm has no price for {llm.model}"
     )
     return (
-        f"  LLM judge          {rows:,} more requests to {llm.model}: ~ {prompt_tokens:,} prompt tokens (answers counted "
-        f"at llm.max_tokens) + ~ {completion_tokens:,} completion tokens; cost {cost}; re-asks add to it"
+        f"  {name:<18} {tokens['requests']:,} more requests to {llm.model}: ~ {tokens['prompt']:,} prompt tokens "
+        f"({counted}) + <= {tokens['completion']:,} completion tokens (judge.max_tokens per answer); cost {cost}; "
+        "re-asks add to it"
     )
 
 

@@ -42,7 +42,7 @@ class CallStack:
         if cfg.relabel:  # embedder and corpus embeddings ready (or refused) before the output dir is made
             from synthkit.quality.relabel import make_relabeler
 
-            relabeler = make_relabeler(cfg.embedder, specs)
+            relabeler = make_relabeler(cfg.embedder, specs, cfg.judge.max_tokens)
         llm = OmegaConf.to_object(cfg.llm)
         provider = make_provider(llm)
         judge = plan_judge(cfg.judge, cfg.max_cost_usd, specs) if not provider.placeholder else None

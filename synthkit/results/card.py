@@ -8,6 +8,7 @@ from pathlib import Path
 
 from synthkit.core.config import ScoreFlag
 from synthkit.core.record import Row
+from synthkit.quality.relabel import GECKO_MOVED_SHARE, INCONSISTENT
 from synthkit.results.judge_card import judge_section
 from synthkit.results.rundir import RunDir
 from synthkit.results.schema import infer, merge, yaml_features
@@ -67,6 +68,7 @@ def write_card(run) -> Path:
     if rejects.reasons:
         lines += [*_table(["reason (check)", "rows"], rejects.reasons.most_common()), ""]
     lines += judge_section(rows.judge_scores, rejects.judge_scores, run)
+    lines += _relabel_section(rows.relabelled)
     cost = "unknown (unpriced model)" if rows.unpriced or rejects.unpriced else f"${rows.cost + rejects.cost:.4f}"
     lines += [
         "## Tokens and cost",
@@ -93,6 +95,7 @@ class _Tally:
         self.models, self.task_types, self.cells = Counter(), Counter(), Counter()
         self.languages, self.reasons = Counter(), Counter()
         self.judge_scores: Counter = Counter()  # (task type, the LLM judge's score)
+        self.relabelled: dict = {}  # task type -> Counter of rows relabelled, positives moved, seeds kept inconsistent
         self.attributes: dict = {}
         self.lengths: dict = {}
         for row in rows:
@@ -111,7 +114,13 @@ class _Tally:
             self.reasons[r.check or r.reason.split(":")[0]] += 1
         if isinstance(r.tags.get("judge_score"), int) and (not r.rejected or r.check == "judge"):
             self.judge_scores[r.task_type, r.tags["judge_score"]] += 1
-        from_corpus = (r.tags.get("corpus") or {}).get("attribute")
+        corpus = r.tags.get("corpus") or {}
+        if "seed_chunk" in corpus:
+            tally = self.relabelled.setdefault(r.task_type, Counter())
+            tally["rows"] += 1
+            tally["moved"] += corpus.get("positive") != corpus["seed_chunk"]
+            tally["inconsistent"] += corpus.get("relabel") == INCONSISTENT
+        from_corpus = corpus.get("attribute")
         for name, value in r.attributes.items():
             if name == from_corpus:  # a chunk of the user's documents, one value per row: not a distribution
                 continue
@@ -249,6 +258,27 @@ def _status_section(run: RunDir) -> list:
             "",
         ]
     return lines
+
+
+def _relabel_section(relabelled: dict) -> list:
+    """relabel=true: per task type, the share of positives the rater moved off their seed chunk, next to Gecko's."""
+    if not relabelled:
+        return []
+    table = [
+        (task, t["rows"], f"{t['moved']} ({t['moved'] / t['rows']:.0%})", t["inconsistent"])
+        for task, t in sorted(relabelled.items())
+    ]
+    return [
+        "## Relabelling",
+        "",
+        "Each query's retrieved chunks were rated by the LLM twice, in retrieval order and reversed; the seed chunk "
+        "stayed the positive unless another was rated clearly better in both orders, and where the two ratings "
+        f"disagreed (`relabel: {INCONSISTENT}` in the row's `corpus` tag) the seed was kept. Gecko reports about "
+        f"{GECKO_MOVED_SHARE:.0%} of positives moved; many more suggest a rater that does not read the passages.",
+        "",
+        *_table(["task type", "rows relabelled", "positives moved", "seed kept: rater inconsistent"], table),
+        "",
+    ]
 
 
 def _config_section(run: RunDir) -> list:

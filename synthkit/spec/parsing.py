@@ -38,6 +38,48 @@ def parse_json_object(text: str) -> dict:
     raise ParseError("the answer holds no JSON object")
 
 
+def parse_only_json_object(text: str) -> dict:
+    """The one JSON object of `text`, read strictly for answers that are verdicts (a judge's rating): the whole
+    answer, the one fenced block, or a single object in prose. Unlike parse_json_object it never picks among
+    objects: a second object (or any other brace) outside the one read makes the answer unreadable, since a
+    verdict that quotes the row's `{"score": 5}` before its own `{"score": 1}` holds two."""
+    if not text or not text.strip():
+        raise ParseError("the answer is empty")
+    try:
+        value = json.loads(text.strip())
+    except (ValueError, RecursionError):
+        pass
+    else:
+        return _only_object(value)
+    fences = list(_FENCE.finditer(text))
+    if len(fences) > 1:
+        raise ParseError(f"the answer holds {len(fences)} fenced blocks; exactly one JSON object is wanted")
+    if fences:
+        outside = text[: fences[0].start()] + text[fences[0].end() :]
+        if "{" in outside:
+            raise ParseError("the answer holds JSON outside its fenced block; exactly one JSON object is wanted")
+        try:
+            return _only_object(json.loads(fences[0].group(1).strip()))
+        except (ValueError, RecursionError):
+            raise ParseError("the fenced block is not one JSON object") from None
+    start = text.find("{")
+    if start < 0:
+        raise ParseError("the answer holds no JSON object")
+    try:
+        value, end = _DECODER.raw_decode(text, start)
+    except (ValueError, RecursionError):
+        raise ParseError("the answer's JSON object is malformed or cut short") from None
+    if "{" in text[end:]:
+        raise ParseError("the answer holds more than one JSON object; exactly one is wanted")
+    return value
+
+
+def _only_object(value) -> dict:
+    if not isinstance(value, dict):
+        raise ParseError(f"the answer is a JSON {type(value).__name__}, not an object")
+    return value
+
+
 _ITEM = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+(.+?)\s*$")
 
 

@@ -8,6 +8,7 @@ and the response cache's key as custom_id: the same config gives the same rows o
 and cached answers are never sent."""
 
 import asyncio
+import functools
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -44,6 +45,7 @@ class _Pending:
     body: dict
     future: asyncio.Future
     prompt_tokens: int
+    max_tokens: int  # the request's cap on its answer: what its reservation counts
     reserved: Any = None  # the budget's reservation (an amount, or a shared store's token)
     error: Optional[str] = None  # why the last submission brought no answer
     refused: bool = False  # the provider refused this request itself (HTTP 400/422): asking again is no use
@@ -66,7 +68,7 @@ class BatchCaller(Caller):
         self.llm, self.cache, self.budget, self.ledger = llm, stores.cache, stores.budget, ledger
         self.model_name = llm.model
         self.max_attempts, self.progress_every_s = max_attempts, progress_every_s
-        self._body = lambda messages, schema, name: chat_body(llm, messages, schema, name, structured)
+        self._body = functools.partial(chat_body, llm, structured=structured)
         self.client = BatchClient(check_batch(llm), api_key, llm.timeout_s, name=llm.provider)
         self.journal = BatchJournal(journal)
         # The rows in flight (the scheduler's count, set per stage): a round goes when all of them wait.
@@ -86,27 +88,33 @@ class BatchCaller(Caller):
     def watch(self, rows_in_flight: Callable[[], int]) -> None:
         self.rows_in_flight = rows_in_flight
 
-    async def call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
+    async def call(
+        self, messages: list, schema: dict, schema_name: str, row_id: str, max_tokens: Optional[int] = None
+    ) -> Answer:
         """The answer to `messages` for the row `row_id`, through a batch."""
         try:
-            return await self._call(messages, schema, schema_name, row_id)
+            return await self._call(messages, schema, schema_name, row_id, max_tokens)
         except StoreUnavailable as e:
             raise StoreDown(str(e)) from None
 
-    async def _call(self, messages: list, schema: dict, schema_name: str, row_id: str) -> Answer:
-        key = call_key(self.llm, messages, schema, row_id)
+    async def _call(
+        self, messages: list, schema: dict, schema_name: str, row_id: str, max_tokens: Optional[int]
+    ) -> Answer:
+        key = call_key(self.llm, messages, schema, row_id, max_tokens)
+        cap = self.llm.max_tokens if max_tokens is None else max_tokens
         cached = await self.cache.get(key) if self.cache is not None else None
         if cached is not None:
-            return self._answered(cached, 0.0, True)
+            return self._answered(cached, 0.0, True, cap)
         if key in self._orphans:
             completion = self._orphans.pop(key)
-            return self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False)
+            return self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False, cap)
         if self._error is not None:
             raise self._error
         pending = _Pending(
-            self._body(messages, schema, schema_name),
+            self._body(messages, schema, schema_name, max_tokens=max_tokens),
             asyncio.get_running_loop().create_future(),
             sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN,
+            cap,
         )
         self._queue[key] = pending
         self._wake.set()
@@ -114,10 +122,11 @@ class BatchCaller(Caller):
             self._collector = asyncio.get_running_loop().create_task(self._collect())
         return await pending.future
 
-    def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
-        self.ledger.answered(
-            completion.prompt_tokens, completion.completion_tokens, cost, cached, completion.finish_reason == "length"
-        )
+    def _answered(self, completion: Completion, cost: Optional[float], cached: bool, cap: int) -> Answer:
+        # As online: the ledger's `truncated` counts answers cut off at llm.max_tokens (the summary's advice is to
+        # raise it); a call's own smaller cap reports its cut-off answers itself (the judge's `truncated`).
+        truncated = completion.finish_reason == "length" and cap == self.llm.max_tokens
+        self.ledger.answered(completion.prompt_tokens, completion.completion_tokens, cost, cached, truncated)
         return Answer(completion, cost, cached)
 
     async def _collect(self) -> None:
@@ -153,9 +162,11 @@ class BatchCaller(Caller):
     async def _ask(self, round_: dict[str, _Pending]) -> None:
         """One round: reserve its cost, submit what the journal does not hold, answer as batches end."""
         for key in [k for k in round_ if k in self._orphans]:  # answered meanwhile by an earlier run's batch
-            completion = self._orphans.pop(key)
-            round_.pop(key).future.set_result(
-                self._answered(completion, await self.budget.settle(0.0, *_tokens(completion)), False)
+            completion, pending = self._orphans.pop(key), round_.pop(key)
+            pending.future.set_result(
+                self._answered(
+                    completion, await self.budget.settle(0.0, *_tokens(completion)), False, pending.max_tokens
+                )
             )
         await self._reserve(round_)
         answered = self.journal.answered()
@@ -208,7 +219,7 @@ class BatchCaller(Caller):
         not fit stop the run as online ones do (BudgetReached)."""
         for key, pending in list(round_.items()):
             try:
-                pending.reserved = await self.budget.reserve(pending.prompt_tokens, self.llm.max_tokens)
+                pending.reserved = await self.budget.reserve(pending.prompt_tokens, pending.max_tokens)
             except BudgetExhausted as e:
                 pending.future.set_exception(BudgetReached(str(e)))
                 del round_[key]
@@ -235,7 +246,7 @@ class BatchCaller(Caller):
             return
         reserved, pending.reserved = pending.reserved, None
         cost = await self.budget.settle(reserved if reserved is not None else 0.0, *_tokens(completion))
-        pending.future.set_result(self._answered(completion, cost, False))
+        pending.future.set_result(self._answered(completion, cost, False, pending.max_tokens))
 
     def status_line(self) -> str:
         entries = [e for e in self.journal.entries.values() if not e.dropped]

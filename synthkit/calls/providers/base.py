@@ -38,7 +38,10 @@ class Provider(Protocol):
     model_name: str
     placeholder: bool  # True when rows are not model output
 
-    async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion: ...
+    async def complete(
+        self, messages: list, schema: dict, schema_name: str, max_tokens: Optional[int] = None
+    ) -> Completion:
+        """One attempt; `max_tokens` caps this answer instead of llm.max_tokens."""
 
     async def aclose(self) -> None: ...
 

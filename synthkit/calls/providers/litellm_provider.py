@@ -45,8 +45,10 @@ class LiteLLMProvider:
         }
         self._structured = structured
 
-    async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:
+    async def complete(self, messages: list, schema: dict, schema_name: str, max_tokens=None) -> Completion:
         kwargs = dict(self._kwargs)
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
         if self._structured:
             kwargs["response_format"] = {
                 "type": "json_schema",

@@ -12,7 +12,7 @@ class MockProvider:
     model_name = PLACEHOLDER_MODEL
     placeholder = True
 
-    async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:
+    async def complete(self, messages: list, schema: dict, schema_name: str, max_tokens=None) -> Completion:
         # Derived from the prompt so that different rows get different placeholder text.
         tag = hashlib.sha256(messages[0]["content"].encode()).hexdigest()[:10]
         answer = {key: _placeholder(key, spec, tag) for key, spec in schema["properties"].items()}

@@ -36,8 +36,8 @@ class OpenAIHTTPProvider:
             )
         return self._session
 
-    async def complete(self, messages: list, schema: dict, schema_name: str) -> Completion:
-        body = chat_body(self._llm, messages, schema, schema_name, self._structured)
+    async def complete(self, messages: list, schema: dict, schema_name: str, max_tokens=None) -> Completion:
+        body = chat_body(self._llm, messages, schema, schema_name, self._structured, max_tokens)
         try:
             async with self._client().post(self._url, json=body) as response:
                 if response.status != 200:
@@ -89,13 +89,16 @@ def _snippet(raw: bytes) -> str:
     return " ".join(raw[:200].decode("utf-8", "replace").split()) or "(empty)"
 
 
-def chat_body(llm: LLMConfig, messages: list, schema: dict, schema_name: str, structured: bool) -> dict:
-    """The /chat/completions request body; the batch client sends the very same one."""
+def chat_body(
+    llm: LLMConfig, messages: list, schema: dict, schema_name: str, structured: bool, max_tokens: Optional[int] = None
+) -> dict:
+    """The /chat/completions request body (`max_tokens`: the call's own cap, else llm.max_tokens); the batch client
+    sends the very same one."""
     body = {
         "model": served_name(llm.model),
         "temperature": llm.temperature,
         "top_p": llm.top_p,
-        "max_tokens": llm.max_tokens,
+        "max_tokens": llm.max_tokens if max_tokens is None else max_tokens,
         "messages": messages,
     }
     if structured:

@@ -48,8 +48,9 @@ def request_key(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def call_key(llm, messages: list, schema: dict, row_id: str) -> str:
-    """The request key of a call of the run's model (online and in batches alike, so each finds the other's)."""
+def call_key(llm, messages: list, schema: dict, row_id: str, max_tokens: Optional[int] = None) -> str:
+    """The request key of a call of the run's model (online and in batches alike, so each finds the other's);
+    `max_tokens` is the call's own cap, when it has one (llm.max_tokens otherwise: existing keys stay as they were)."""
     return request_key(
         model=llm.model,
         api_base=llm.api_base,
@@ -57,7 +58,7 @@ def call_key(llm, messages: list, schema: dict, row_id: str) -> str:
         schema=schema,
         temperature=llm.temperature,
         top_p=llm.top_p,
-        max_tokens=llm.max_tokens,
+        max_tokens=llm.max_tokens if max_tokens is None else max_tokens,
         row=row_id,
     )
 
