@@ -2,7 +2,7 @@
 
 Uploads, in one commit, what a run publishes (RunDir.published_files: the rows, rejects and brainstorm, the dataset
 card rewritten first so its `configs:` list the exports present, plots, the resolved config and exports). Only files
-inside the run dir leave the machine: a link out of it is skipped. The token comes from the HF_TOKEN environment
+inside the run dir leave the machine: a link out of it is skipped with a warning. The token comes from the HF_TOKEN environment
 variable only: a flag would end up in shell history and logs."""
 
 import os
@@ -15,7 +15,7 @@ TOKEN_ENV = "HF_TOKEN"
 
 
 def push(run: RunDir, repo: str, private: bool = False) -> tuple:
-    """(the repo's URL, the files left out because they lead out of the run dir)."""
+    """(the repo's URL, (path, why) of the files left out: links out of the run dir, FIFOs, devices)."""
     if not run.data.is_file():
         raise UserError(f"{run.path} holds no {run.data.name}: give a run's output dir")
     token = os.environ.get(TOKEN_ENV)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from synthkit.core.errors import UserError
+from synthkit.core.paths import files_inside, not_read
 from synthkit.core.record import Row, read_rows
 from synthkit.core.secrets import redact
 
@@ -229,20 +230,27 @@ class RunDir:
             key=lambda job: (len(job.path.name), job.path.name),
         )
 
-    def published_files(self) -> list:
-        """What `synthkit push` uploads, as paths relative to the dir. A link is followed only where it stays
-        inside the dir: a link out of it (to ~/.netrc, say) would upload a file the user never named."""
+    def published_files(self) -> tuple:
+        """What `synthkit push` uploads, as paths relative to the dir; and (path, why) of what it leaves out. A link
+        is followed only where it stays inside the dir: a link out of it (to ~/.netrc, say) would upload a file
+        the user never named. A FIFO or device is left out too (reading it would block)."""
         root = self.path.resolve()
         files, skipped = [], []
         for name in PUBLISHED:
             path = self.path / name
-            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] * path.is_file()
-            for p in found:
-                if root not in p.resolve().parents:
-                    skipped.append(p.relative_to(self.path).as_posix())
-                    continue
-                files.append(p.relative_to(self.path).as_posix())
-        return files, skipped
+            if not (path.is_symlink() or path.exists()):
+                continue  # not made by this run
+            why = not_read(path, root)
+            if why:
+                skipped.append((path, why))
+            elif path.is_dir():
+                found, left_out = files_inside(path, root)
+                files += found
+                skipped += left_out
+            else:
+                files.append(path)
+        relative = lambda p: p.relative_to(self.path).as_posix()  # noqa: E731
+        return [relative(p) for p in files], [(relative(p), why) for p, why in skipped]
 
     def export_files(self) -> list:
         """(config name, path relative to the dir) of the Parquet and JSONL files of every export."""
@@ -251,7 +259,8 @@ class RunDir:
             return files
         for fmt in sorted(p for p in self.exports.iterdir() if p.is_dir()):
             # Parquet/JSONL only: a save_to_disk folder beside them holds the same rows as Arrow shards.
-            found = sorted(p for p in fmt.rglob("*") if p.suffix in (".jsonl", ".parquet") and p.is_file())
+            # Only what `push` uploads: a link out of the run dir is neither uploaded nor listed.
+            found, _ = files_inside(fmt, self.path.resolve(), lambda p: p.suffix in (".jsonl", ".parquet"))
             files += [
                 (fmt.name if len(found) == 1 else f"{fmt.name}-{p.stem}", p.relative_to(self.path).as_posix())
                 for p in found

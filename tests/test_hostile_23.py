@@ -1,0 +1,122 @@
+"""Issue 23, a hostile run's findings: nothing leaves the machine that the user did not name (links out of a run
+dir or a corpus folder, FIFOs that would block), batch mode under a provider that echoes keys, floods and invents
+states, a cost cap that says what stopped it, no tracebacks, the Python API's preview, and the smaller ones
+(an evicting Redis, a foreign output_dir, an endpoint that cannot be reached)."""
+
+import json
+import os
+
+import pytest
+from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
+
+SECRET = "machine api.example.com login me password TOPSECRET-hunter2-do-not-send"
+
+
+def secret_file(tmp_path):
+    """A file outside everything the user names (their ~/.netrc)."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / ".netrc").write_text(SECRET + "\n", encoding="utf-8")
+    (home / "private").mkdir(exist_ok=True)
+    (home / "private" / "notes.txt").write_text(SECRET + "\n", encoding="utf-8")
+    (home / "private" / "rows.jsonl").write_text(json.dumps({"secret": SECRET}) + "\n", encoding="utf-8")
+    return home
+
+
+# 1. Files outside what the user named never leave the machine.
+
+
+def test_files_inside_reads_only_regular_files_inside_the_folder(tmp_path):
+    from synthkit.core.paths import files_inside
+
+    home = secret_file(tmp_path)
+    folder = tmp_path / "folder"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("a")
+    (folder / "sub" / "b.txt").write_text("b")
+    (folder / "to-netrc.txt").symlink_to(home / ".netrc")
+    (folder / "linked").symlink_to(home / "private", target_is_directory=True)
+    (folder / "to-a.txt").symlink_to(folder / "a.txt")  # a link inside the folder is read
+    (folder / "dangling.txt").symlink_to(tmp_path / "nothing")
+    os.mkfifo(folder / "pipe.txt")
+    files, skipped = files_inside(folder, folder.resolve())
+    assert [p.relative_to(folder).as_posix() for p in files] == ["a.txt", "sub/b.txt", "to-a.txt"]
+    why = {p.name: reason for p, reason in skipped}
+    assert set(why) == {"to-netrc.txt", "linked", "dangling.txt", "pipe.txt"}
+    assert "a link out of" in why["to-netrc.txt"] and "a link out of" in why["linked"]
+    assert why["dangling.txt"] == "a link to nothing" and "FIFO" in why["pipe.txt"]
+
+
+@pytest.fixture
+def hub():
+    from hub_server import HubServer
+
+    server = HubServer("hf_test_SecretTokenThatMustNotLand")
+    yield server
+    server.stop()
+
+
+def test_push_uploads_no_file_that_a_link_leads_to_outside_the_run_dir(tmp_path, hub, monkeypatch):
+    import huggingface_hub.constants
+
+    home = secret_file(tmp_path)
+    run = tmp_path / "run"
+    assert run_synthkit("llm=mock", "num_rows=3", f"output_dir={run}", cwd=tmp_path).returncode == 0
+    exported = run_synthkit("export", str(run), "--to", "e5", "--allow-placeholder", cwd=tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    (run / "exports" / "e5" / "e5.jsonl").unlink()
+    (run / "exports" / "e5" / "e5.jsonl").symlink_to(home / ".netrc")
+    (run / "exports" / "linked").symlink_to(home / "private", target_is_directory=True)
+    (run / "exports" / "dangling.jsonl").symlink_to(tmp_path / "nothing")
+    (run / "exports" / "copy.jsonl").symlink_to(run / "data.jsonl")  # inside the run dir: uploaded
+    os.mkfifo(run / "exports" / "pipe.jsonl")
+    (run / "plots").symlink_to(home / "private", target_is_directory=True)
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
+    result = run_synthkit("push", str(run), "--repo", "me/rows", cwd=tmp_path, env={"HF_TOKEN": hub.token})
+    assert result.returncode == 0, result.stderr
+    uploaded = hub.files["me/rows"]
+    assert "data.jsonl" in uploaded and uploaded["exports/copy.jsonl"] == (run / "data.jsonl").read_bytes()
+    assert not any(SECRET.encode() in content for content in uploaded.values())
+    assert not {"exports/e5/e5.jsonl", "exports/pipe.jsonl"} & set(uploaded)
+    assert not [p for p in uploaded if p.startswith(("exports/linked", "plots/"))]
+    warned = [line for line in result.stderr.splitlines() if line.startswith("synthkit: warning: not uploaded:")]
+    for name in ("exports/e5/e5.jsonl", "exports/linked", "exports/dangling.jsonl", "exports/pipe.jsonl", "plots"):
+        assert any(f" {name}: " in line for line in warned), (name, result.stderr)
+    assert b"exports/e5/e5.jsonl" not in uploaded["README.md"]  # the card lists no config of a file left out
+
+
+def test_a_corpus_folder_sends_no_linked_file_from_outside_it_and_skips_a_fifo(openai_server, tmp_path):
+    home = secret_file(tmp_path)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(3):
+        (docs / f"doc{i}.txt").write_text(f"Bread number {i} is baked from flour, water and salt in an oven.")
+    (docs / "secret.txt").symlink_to(home / ".netrc")
+    (docs / "private").symlink_to(home / "private", target_is_directory=True)
+    os.mkfifo(docs / "pipe.jsonl")  # read plainly, it blocks until a writer comes: for ever
+    server = openai_server()
+    out = tmp_path / "run"
+    result = run_synthkit(
+        *server_llm(server), "task=grounded_retrieval", f"corpus={docs}", "num_rows=6", "checks=false",
+        f"output_dir={out}", cwd=tmp_path, subprocess_=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    for name in ("secret.txt", "private", "pipe.jsonl"):
+        assert f"{name} skipped" in result.stderr, result.stderr
+    sent = json.dumps(server.requests())
+    assert "TOPSECRET" not in sent and "Bread number" in sent
+    assert "TOPSECRET" not in (out / "data.jsonl").read_text()
+    assert {r["corpus"]["document"] for r in read_jsonl(out / "data.jsonl")} <= {f"doc{i}.txt" for i in range(3)}
+
+
+def test_a_fifo_named_as_a_corpus_or_a_values_file_is_one_line_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "pipe.jsonl")
+    os.mkfifo(tmp_path / "definitions.txt")
+    for args, needle in (
+        (["task=grounded_retrieval", f"corpus={tmp_path / 'pipe.jsonl'}"], "is a FIFO"),
+        (["task=text_classification", f"task.task=file:{tmp_path / 'definitions.txt'}"], "is a FIFO"),
+        (["task=text_classification", f"task.task=file:{tmp_path / 'pipe.jsonl'}"], "is a FIFO"),
+    ):
+        result = run_synthkit("llm=mock", "num_rows=2", *args, cwd=tmp_path, subprocess_=True, timeout=60)
+        assert_one_line_error(result, needle)
