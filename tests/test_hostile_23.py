@@ -120,3 +120,114 @@ def test_a_fifo_named_as_a_corpus_or_a_values_file_is_one_line_not_a_hang(tmp_pa
     ):
         result = run_synthkit("llm=mock", "num_rows=2", *args, cwd=tmp_path, subprocess_=True, timeout=60)
         assert_one_line_error(result, needle)
+
+
+# 3. Batch mode under a hostile provider: its text is printable and bounded everywhere, its statuses bounded.
+
+KEY = "plainvalue-KeyThatMustNeverLand-0123456789"  # shaped like no provider's key: only its variable says so
+BATCH = ["llm.batch=true", "llm.batch_poll_s=0.01", "llm.api_key_env=MY_BATCH_KEY"]
+
+
+def test_printable_redacts_escapes_and_bounds_text(monkeypatch):
+    from synthkit.core.text import printable
+
+    monkeypatch.setenv("SOME_API_KEY", KEY)
+    text = printable(f"\x1b[31mbad key {KEY}\x1b[0m\r\n\u202eevil\x07" + "A" * 5_000_000, 300)
+    assert KEY not in text and "[REDACTED]" in text
+    assert "\x1b" not in text and "\\x1b[31m" in text and "\\u202e" in text and "\\x07" in text
+    assert "\n" not in text and "\r" not in text and len(text) < 400 and "5,000,0" in text
+    assert printable("in_progress", 40) == "in_progress"  # what needs no change is not changed
+
+
+def set_config(server, **config) -> None:
+    import urllib.request
+
+    request = urllib.request.Request(server.url + "/_config", data=json.dumps(config).encode(), method="POST")
+    urllib.request.urlopen(request, timeout=30).read()
+
+
+def test_a_provider_echoing_the_key_in_a_5mb_error_with_escapes_reaches_no_file_or_screen(batch_server, tmp_path):
+    server = batch_server()
+    set_config(server, reject="\x1b[2J\x1b[31mInvalid key {key}\x1b[0m " + "A" * 5_000_000)
+    out = tmp_path / "run"
+    env = {"MY_BATCH_KEY": KEY}
+    result = run_synthkit(*server_llm(server), *BATCH, "num_rows=3", f"output_dir={out}", cwd=tmp_path, env=env)
+    line = assert_one_line_error(result, "rejected batch", "Invalid key [REDACTED]")
+    assert len(result.stderr) < 3000 and "\x1b" not in result.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert KEY.encode() not in data and len(data) < 20_000, path
+            assert b"\x1b" not in data and b"\\u001b" not in data, path
+    shown = run_synthkit("batches", str(out), cwd=tmp_path, env=env)
+    assert shown.returncode == 0, shown.stderr
+    assert KEY not in shown.stdout and "\x1b" not in shown.stdout and len(shown.stdout) < 3000
+    assert "[REDACTED]" in line
+
+
+def test_synthkit_batches_prints_a_journal_of_raw_provider_text_printable(tmp_path):
+    """A journal written before this release, or by hand, may hold raw provider text: the printer cleans it."""
+    run = tmp_path / "run"
+    assert run_synthkit("llm=mock", "num_rows=1", f"output_dir={run}", cwd=tmp_path).returncode == 0
+    flood = f"\x1b]0;pwned\x07{KEY} " + "B" * 1_000_000
+    events = [
+        {"event": "planned", "local_id": "a-00000", "custom_ids": ["x"], "t": 0},
+        {"event": "created", "local_id": "a-00000", "batch_id": "batch_\x1b[31mred"},
+        {"event": "status", "local_id": "a-00000", "status": flood, "counts": {"completed": flood}, "errors": flood},
+    ]
+    (run / "batches.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    shown = run_synthkit("batches", str(run), "--offline", cwd=tmp_path, env={"OLD_API_KEY": KEY})
+    assert shown.returncode == 0, shown.stderr
+    assert KEY not in shown.stdout and "\x1b" not in shown.stdout and "\x07" not in shown.stdout
+    assert len(shown.stdout) < 3000 and "\\x1b" in shown.stdout
+
+
+@pytest.mark.parametrize("status, needle", [("paused", "status 'paused'"), ("", "no status")])
+def test_a_batch_in_a_status_the_api_does_not_have_fails_after_a_bound(batch_server, tmp_path, status, needle):
+    from synthkit.calls.batch.rounds import STRANGE_STATUS_CHECKS
+
+    server = batch_server(polls=1, status=status)
+    out = tmp_path / "run"
+    result = run_synthkit(*server_llm(server), *BATCH[:2], "num_rows=3", f"output_dir={out}", cwd=tmp_path)
+    assert_one_line_error(result, needle, f"{STRANGE_STATUS_CHECKS} checks in a row", "counts it as failed")
+    stats = server.stats()
+    assert stats["retrieves"] <= STRANGE_STATUS_CHECKS + 2 and stats["cancels"] == 1
+    events = [json.loads(line) for line in (out / "batches.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "collected" and len(events[-1]["failed"]) == 3  # asked again on a rerun
+
+
+def test_kill_9_during_a_create_on_a_server_that_lists_no_batches_says_what_to_do(batch_server, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = batch_server(polls=1, list=False, create_delay_s=60)
+    out = tmp_path / "run"
+    args = [*server_llm(server), *BATCH[:2], "num_rows=4", f"output_dir={out}", "card=false"]
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHKIT_RUN_ID"}
+    env["SYNTHKIT_CACHE_DIR"] = str(tmp_path / "synthkit-cache")
+    process = subprocess.Popen([sys.executable, "-m", "synthkit", *args], cwd=tmp_path, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and '"creating"' not in _read(out / "batches.jsonl"):
+        time.sleep(0.05)
+    time.sleep(0.3)  # the create is at the server, its answer 60 s away
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert server.stats()["batches_created"] == 1
+    resumed = run_synthkit(*args, cwd=tmp_path)
+    assert_one_line_error(resumed, "does not list batches", "cancel it there", f"synthkit batches {out} --cancel")
+    forgotten = run_synthkit("batches", str(out), "--cancel", cwd=tmp_path)
+    assert forgotten.returncode == 0, forgotten.stderr
+    assert "creation was never confirmed" in forgotten.stdout
+    set_config(server, polls=1, list=False)
+    again = run_synthkit(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(read_jsonl(out / "data.jsonl")) == 4
+
+
+def _read(path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""

@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
+from synthkit.core.text import MESSAGE_CHARS, printable
+
 
 @dataclass
 class Tally:
@@ -179,8 +181,9 @@ class Ledger:
         self.current.tally.duplicates += 1
 
     def stop(self, reason: str) -> None:
-        """No more rows in this stage (and so in this run)."""
-        self.current.stopped_early = self.current.stopped_early or reason
+        """No more rows in this stage (and so in this run). The reason may quote a provider: it is printed and
+        stored printable."""
+        self.current.stopped_early = self.current.stopped_early or printable(reason, MESSAGE_CHARS)
 
     # Readings.
     @property

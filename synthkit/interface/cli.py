@@ -280,7 +280,7 @@ def summary(result) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    from synthkit.core.secrets import redact
+    from synthkit.core.text import MESSAGE_CHARS, printable
 
-    print(f"synthkit: error: {redact(message)}", file=sys.stderr)
+    print(f"synthkit: error: {printable(message, MESSAGE_CHARS)}", file=sys.stderr)
     sys.exit(code)

@@ -7,6 +7,7 @@ import warnings
 
 from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
 from synthkit.core.config import LLMConfig
+from synthkit.core.text import printable
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 
@@ -88,4 +89,4 @@ def _retry_after(error: Exception) -> float | None:
 
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+    return printable(f"{type(error).__name__}: {text[0] if text else ''}")

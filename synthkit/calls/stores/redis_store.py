@@ -22,6 +22,7 @@ from synthkit.calls.stores.base import StoreUnavailable
 from synthkit.calls.stores.limits import EndpointLimits, rate_name
 from synthkit.core.errors import UserError
 from synthkit.core.secrets import url_password_refusal
+from synthkit.core.text import printable
 
 if TYPE_CHECKING:
     from synthkit.calls.providers.base import Completion
@@ -313,7 +314,8 @@ def _hint(error: Exception) -> str:
 
 
 def _reason(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """The server's reason, printable (it reaches stderr and error lines)."""
+    return printable(str(error).strip().splitlines()[0]) if str(error).strip() else type(error).__name__
 
 
 class RedisCache:
