@@ -231,3 +231,30 @@ def _read(path) -> str:
         return path.read_text()
     except OSError:
         return ""
+
+
+# 4. The cost cap says what stopped it, and reservations shrink to what fits.
+
+
+def test_a_cap_filled_by_reservations_waits_instead_of_stopping_with_nothing_spent(
+    openai_server, make, tmp_path, capfd
+):
+    """$10 per million tokens: a request reserves ~$0.023 (its prompt and llm.max_tokens=2048 of answer), so two
+    reservations fill max_cost_usd=0.05, while an answer costs ~$0.002. The run must spend the cap, not stop at
+    two requests with "$0.0000 spent"."""
+    from synthkit.errors import UserError
+
+    server = openai_server()
+    args = ["llm.input_cost_per_mtok=10", "llm.output_cost_per_mtok=10", "max_cost_usd=0.05", "concurrency=32"]
+    with pytest.raises(UserError) as stopped:
+        make(*args, "num_rows=200", "checks=false", "dedup=false", server=server)
+    message = str(stopped.value)
+    assert "max_cost_usd=0.05 reached" in message and "spent" in message and "reserved by requests" in message
+    assert "raise max_cost_usd" in message
+    out = tmp_path / "run"
+    costs = [r["usage"]["cost_usd"] for r in read_jsonl(out / "data.jsonl") + read_jsonl(out / "rejects.jsonl")]
+    assert len(costs) == server.stats()["requests"] >= 10
+    assert 0.05 <= sum(costs) <= 0.05 + max(costs) + 1e-9  # the cap spent, passed by one request at most
+    assert json.loads((out / "synthkit-spent.json").read_text())["spent"] == pytest.approx(sum(costs))
+    notes = [line for line in capfd.readouterr().err.splitlines() if "max_cost_usd=0.05 holds about" in line]
+    assert len(notes) == 1 and "lower llm.max_tokens" in notes[0]
