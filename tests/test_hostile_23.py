@@ -258,3 +258,63 @@ def test_a_cap_filled_by_reservations_waits_instead_of_stopping_with_nothing_spe
     assert json.loads((out / "synthkit-spent.json").read_text())["spent"] == pytest.approx(sum(costs))
     notes = [line for line in capfd.readouterr().err.splitlines() if "max_cost_usd=0.05 holds about" in line]
     assert len(notes) == 1 and "lower llm.max_tokens" in notes[0]
+
+
+# 5. Never a traceback.
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed when the block ends: nothing listens there
+
+
+def test_push_to_a_hub_that_cannot_be_reached_is_one_line(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    run = tmp_path / "run"
+    assert run_synthkit("llm=mock", "num_rows=2", f"output_dir={run}", cwd=tmp_path).returncode == 0
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    result = run_synthkit("push", str(run), "--repo", "me/rows", cwd=tmp_path, env={"HF_TOKEN": "hf_" + "x" * 30})
+    assert_one_line_error(result, "cannot reach the Hub at " + endpoint, "HF_ENDPOINT")
+
+
+@pytest.mark.parametrize(
+    "overrides, kwargs, needle",
+    [
+        ((123,), {}, "overrides are strings"),
+        ((None,), {}, "overrides are strings"),
+        ((["llm=mock", "num_rows=2"],), {}, "unpack it"),
+        (("llm=mock",), {"config_dir": "/nonexistent/configs"}, "config_dir /nonexistent/configs is not a directory"),
+        (("llm=mock",), {"config_dir": 5}, "is not a path"),
+    ],
+)
+def test_the_python_api_refuses_what_it_cannot_take_in_one_line(tmp_path, overrides, kwargs, needle):
+    import synthkit
+    from synthkit.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        synthkit.generate(*overrides, f"output_dir={tmp_path / 'run'}", **kwargs)
+    with pytest.raises(UserError, match=needle):
+        synthkit.compose(*overrides, **kwargs)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_launcher_that_fails_before_its_jobs_is_one_line(tmp_path):
+    result = run_synthkit(
+        "-m", "+launcher=joblib", "hydra.launcher.n_jobs=0", "llm=mock", "num_rows=2",
+        f"output_dir={tmp_path / 'sweep'}", cwd=tmp_path,
+    )  # fmt: skip
+    assert_one_line_error(result, "launcher (joblib) failed", "n_jobs == 0", "hydra.launcher")
+
+
+def test_the_slurm_launcher_without_srun_is_one_line(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    result = run_synthkit(
+        "-m", "+launcher=slurm", "llm=mock", "num_rows=2", f"output_dir={tmp_path / 'sweep'}", cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert_one_line_error(result, "launcher (submitit) failed", "srun", "+launcher=submitit_local")

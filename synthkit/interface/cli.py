@@ -99,9 +99,10 @@ def _main_hydra() -> None:
     except COMPOSITION_ERRORS as e:
         _fail(composition_error(e))
     except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
-        if "can be specified" not in str(e):
-            raise
-        _fail(str(e))
+        if "can be specified" in str(e):
+            _fail(str(e))
+        _fail_if_launcher(e)
+        raise
     except BrokenPipeError:  # output piped into e.g. `head`: the reader left, the run is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
@@ -112,8 +113,36 @@ def _main_hydra() -> None:
     except KeyboardInterrupt as e:
         why = f"stopped by {e}" if str(e).startswith("SIG") else "interrupted"
         _fail(f"{why}; rows written so far are kept, run again with the same output_dir to resume", code=130)
+    except Exception as e:
+        _fail_if_launcher(e)
+        raise
     finally:
         report.unlink(missing_ok=True)
+
+
+# Where a sweep's launcher runs (Hydra's launcher plugins and what they drive): an error raised there, before or
+# around synthkit's jobs, is a setting or an environment to fix (no `srun` on this machine, n_jobs=0), not a bug.
+LAUNCHER_PACKAGES = ("hydra_plugins", "submitit", "joblib", "ray")
+
+
+def _fail_if_launcher(error: BaseException) -> None:
+    """One line for an error a launcher raised itself; anything else (a bug) keeps its traceback."""
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    launcher = next((i for i, m in enumerate(frames) if m.split(".")[0] in LAUNCHER_PACKAGES), None)
+    job_code = any(m.startswith("synthkit") for m in frames[launcher or 0 :]) or "synthkit" in str(error.__cause__)
+    if launcher is None or frames[-1].split(".")[0] not in LAUNCHER_PACKAGES or job_code:
+        return
+    hint = (
+        "run the sweep on a SLURM login node, or its jobs on this machine with +launcher=submitit_local or "
+        "+launcher=joblib"
+        if "srun" in str(error)
+        else "check the hydra.launcher.* settings"
+    )
+    first = (str(error).strip().splitlines() or [""])[0]
+    _fail(f"the sweep's launcher ({frames[-1].split('.')[0]}) failed: {type(error).__name__}: {first}; {hint}")
 
 
 @contextlib.contextmanager

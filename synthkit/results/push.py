@@ -6,6 +6,7 @@ inside the run dir leave the machine: a link out of it is skipped with a warning
 variable only: a flag would end up in shell history and logs."""
 
 import os
+import socket
 
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
@@ -54,11 +55,21 @@ def push(run: RunDir, repo: str, private: bool = False) -> tuple:
     return f"{api.endpoint}/datasets/{repo}", outside
 
 
+HTTP_CLIENTS = ("httpx", "httpcore", "requests", "urllib3", "aiohttp")
+
+
 def _network_error(error: Exception) -> bool:
-    """An HTTP client's connection, DNS or timeout error (huggingface_hub speaks httpx or requests by version)."""
-    return any(
-        cls.__module__.split(".")[0] in ("httpx", "httpcore", "requests", "urllib3") for cls in type(error).__mro__
-    )
+    """An HTTP client's connection, DNS or timeout error, or one it wraps (huggingface_hub speaks httpx, httpx2 or
+    requests by version: a numbered fork counts as its client)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)) or any(
+            cls.__module__.split(".")[0].rstrip("0123456789") in HTTP_CLIENTS for cls in type(error).__mro__
+        ):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _http_error(error, repo: str) -> str:
