@@ -318,3 +318,25 @@ def test_the_slurm_launcher_without_srun_is_one_line(tmp_path):
         env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert_one_line_error(result, "launcher (submitit) failed", "srun", "+launcher=submitit_local")
+
+
+# 6. The Python API does what it says: preview=N makes N rows and projects the cost, from the cache too.
+
+
+def test_the_python_api_previews_and_a_cached_preview_projects_a_real_cost(openai_server, make, tmp_path):
+    server = openai_server()
+    price = ["llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=2", "num_rows=1000", "preview=4"]
+    first = make(*price, server=server)
+    rows = read_jsonl(tmp_path / "run" / "data.jsonl")
+    assert len(rows) == 4 == server.stats()["requests"]  # not a paid run of 1000 rows
+    paid = sum(r["usage"]["cost_usd"] for r in rows)
+    assert first.preview.rows == 4 and first.preview.full_rows == 1000 and paid > 0
+    assert first.preview.cost_per_row_usd == pytest.approx(paid / 4)
+    assert first.preview.projected_cost_usd == pytest.approx(paid / 4 * 1000)
+    assert "for num_rows=1,000" in first.preview.text and "preview" in repr(first)
+    again = make(*price, server=server, name="again")  # the same rows: every answer from the cache
+    assert server.stats()["requests"] == 4 and again.result.ledger.totals().cached == 4
+    assert again.preview.projected_cost_usd == pytest.approx(first.preview.projected_cost_usd)
+    assert f"~${paid / 4 * 1000:,.2f} for num_rows=1,000" in again.preview.text
+    whole = make("llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=2", "num_rows=6", server=server, name="all")
+    assert whole.preview is None and len(read_jsonl(tmp_path / "all" / "data.jsonl")) == 6

@@ -175,6 +175,9 @@ class ModelCaller(Caller):
             cost,
             cached,
             truncated=completion.finish_reason == "length",
+            cached_cost_usd=self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
+            if cached
+            else None,
         )
         return Answer(completion, cost, cached)
 

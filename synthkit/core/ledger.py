@@ -24,7 +24,8 @@ class Tally:
     cached: int = 0  # answers replayed from the response cache
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # paid in this run
+    cached_cost_usd: float = 0.0  # what the answers replayed from the cache cost when they were paid (a preview's rate)
     truncated: int = 0  # answers cut off by llm.max_tokens
     reasons: Counter = field(default_factory=Counter)  # why rows were rejected: the check, or the kind of reason
     checked: Counter = field(default_factory=Counter)  # task type -> answers that reached the task's checks
@@ -44,6 +45,7 @@ class Tally:
             "prompt_tokens",
             "completion_tokens",
             "cost_usd",
+            "cached_cost_usd",
             "truncated",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -145,11 +147,15 @@ class Ledger:
         cost_usd: Optional[float],
         cached: bool,
         truncated: bool = False,
+        cached_cost_usd: Optional[float] = None,
     ) -> None:
+        """`cost_usd`: paid now (0 for an answer from the cache); `cached_cost_usd`: what a cached one is worth at
+        the run's price."""
         tally = self.current.tally
         tally.prompt_tokens += prompt_tokens
         tally.completion_tokens += completion_tokens
         tally.cost_usd += cost_usd or 0.0
+        tally.cached_cost_usd += cached_cost_usd or 0.0
         tally.cached += cached
         tally.truncated += truncated
 

@@ -207,9 +207,9 @@ def _run(cfg) -> None:
     overrides = tuple(hydra_cfg.overrides.task)
     # In a sweep, a job that fails or stops early is reported and the others go on.
     sweep_dir = Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
-    full_rows = cfg.num_rows
-    if cfg.preview:
-        cfg.num_rows = cfg.preview
+    from synthkit.engine.preview import preview_rows
+
+    full_rows = preview_rows(cfg)
     try:
         result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides, job=job_stream(overrides))
     except UserError as e:

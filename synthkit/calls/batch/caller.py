@@ -117,8 +117,14 @@ class BatchCaller(Caller):
         return await pending.future
 
     def _answered(self, completion: Completion, cost: Optional[float], cached: bool) -> Answer:
+        worth = self.budget.cost(completion.prompt_tokens, completion.completion_tokens) if cached else None
         self.ledger.answered(
-            completion.prompt_tokens, completion.completion_tokens, cost, cached, completion.finish_reason == "length"
+            completion.prompt_tokens,
+            completion.completion_tokens,
+            cost,
+            cached,
+            completion.finish_reason == "length",
+            cached_cost_usd=worth,
         )
         return Answer(completion, cost, cached)
 
