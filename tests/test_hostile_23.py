@@ -340,3 +340,134 @@ def test_the_python_api_previews_and_a_cached_preview_projects_a_real_cost(opena
     assert f"~${paid / 4 * 1000:,.2f} for num_rows=1,000" in again.preview.text
     whole = make("llm.input_cost_per_mtok=1", "llm.output_cost_per_mtok=2", "num_rows=6", server=server, name="all")
     assert whole.preview is None and len(read_jsonl(tmp_path / "all" / "data.jsonl")) == 6
+
+
+# 8. The smaller ones.
+
+
+def test_a_redis_that_evicts_keys_is_refused_and_one_without_a_limit_warned(tmp_path, capsys):
+    import redis
+    from redis_server import RedisServer
+
+    from synthkit.calls.stores.redis_store import RedisStore
+    from synthkit.errors import UserError
+
+    server = RedisServer(tmp_path / "redis")
+    try:
+        client = redis.Redis.from_url(server.url)
+        client.config_set("maxmemory-policy", "allkeys-lru")
+        client.config_set("maxmemory", "100mb")
+        result = run_synthkit("llm=mock", f"store={server.url}", f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+        assert_one_line_error(result, "maxmemory-policy allkeys-lru", "maxmemory-policy noeviction")
+        assert not (tmp_path / "run").exists()
+        client.config_set("maxmemory", "0")
+        client.config_set("maxmemory-policy", "volatile-ttl")
+        RedisStore(server.url)  # no limit: it evicts nothing yet, so a warning
+        assert "maxmemory-policy volatile-ttl" in capsys.readouterr().err
+        client.config_set("maxmemory-policy", "noeviction")
+        client.config_set("maxmemory", "100mb")
+        RedisStore(server.url)
+        assert capsys.readouterr().err == ""
+        client.close()
+    finally:
+        server.stop()
+    with pytest.raises(UserError):  # the server is gone: still one line
+        RedisStore(server.url)
+
+
+def test_an_output_dir_with_another_programs_hydra_folder_is_refused(tmp_path):
+    out = tmp_path / "theirs"
+    (out / ".hydra").mkdir(parents=True)
+    for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
+        (out / ".hydra" / name).write_text("their: own\n")
+    result = run_synthkit("llm=mock", "num_rows=2", f"output_dir={out}", cwd=tmp_path)
+    assert_one_line_error(result, "already holds files synthkit did not write (.hydra)")
+    assert sorted(p.name for p in out.rglob("*")) == [".hydra", "config.yaml", "hydra.yaml", "overrides.yaml"]
+    assert (out / ".hydra" / "config.yaml").read_text() == "their: own\n"
+
+
+def test_a_sweep_job_refused_before_it_ran_is_run_again_into_its_dir(tmp_path):
+    from synthkit.results.rundir import RunDir
+
+    job = RunDir(tmp_path / "sweep" / "0")
+    job.path.mkdir(parents=True)
+    job.record_refusal("task.unit='word' is not allowed", ["task.unit=word"])
+    result = run_synthkit("llm=mock", "num_rows=2", f"output_dir={job.path}", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert len(read_jsonl(job.data)) == 2
+
+
+def test_a_refused_run_leaves_no_empty_outputs_folder(tmp_path):
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for args in (["task.unit=word"], ["llm=openai"], ["llm=mock", "-m", "+launcher=joblib", "hydra.launcher.n_jobs=0"]):
+        result = run_synthkit("llm=mock", "num_rows=2", *args, cwd=fresh, env={"OPENAI_API_KEY": ""})
+        assert result.returncode != 0
+        assert [p.name for p in fresh.iterdir() if p.name != "synthkit-cache"] == [], args
+    (fresh / "outputs").mkdir()  # the user's own folder, empty: it stays
+    assert run_synthkit("llm=mock", "task.unit=word", cwd=fresh).returncode != 0
+    assert (fresh / "outputs").is_dir() and not any((fresh / "outputs").iterdir())
+
+
+@pytest.mark.parametrize("client", ["http", "litellm", "batch"])
+def test_an_endpoint_that_refuses_connections_ends_the_run_at_once_naming_llm_api_base(tmp_path, client):
+    base = f"http://127.0.0.1:{_closed_port()}/v1"
+    llm = ["llm=vllm", f"llm.api_base={base}", "llm.model=openai/test-model"]
+    llm += ["llm.batch=true", "llm.batch_poll_s=5"] if client == "batch" else [f"llm.client={client}"]
+    # Five rows a circuit breaker would end after 5 x 6 retries; backoff_s makes each retry wait long.
+    result = run_synthkit(*llm, "num_rows=5", "llm.backoff_s=30", f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert_one_line_error(result, f"cannot connect to llm.api_base={base}", "is the server running")
+
+
+def test_a_host_that_does_not_resolve_ends_the_run_at_once(tmp_path):
+    base = "http://no-such-host.invalid:8000/v1"
+    llm = ["llm=vllm", f"llm.api_base={base}", "llm.model=openai/test-model", "llm.backoff_s=30"]
+    result = run_synthkit(*llm, "num_rows=5", f"output_dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert_one_line_error(result, f"cannot connect to llm.api_base={base}")
+
+
+def test_options_may_come_after_the_overrides(tmp_path):
+    configs = tmp_path / "my_configs" / "task"
+    configs.mkdir(parents=True)
+    (configs / "faq.yaml").write_text(
+        "name: faq\nlanguage: English\ndomains: {language: [English]}\noutput: {question: string, answer: string}\n"
+        'prompt: "Write a FAQ question and its answer in {{ language }}."\n'
+    )
+    out = tmp_path / "run"
+    result = run_synthkit(
+        "task=faq", "--config-dir", str(tmp_path / "my_configs"), "llm=mock", "num_rows=2", f"output_dir={out}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [r["task_type"] for r in read_jsonl(out / "data.jsonl")] == ["faq", "faq"]
+    shown = run_synthkit("llm=mock", "--cfg", "job", "num_rows=7", cwd=tmp_path)
+    assert shown.returncode == 0 and "num_rows: 7" in shown.stdout, shown.stderr
+    assert_one_line_error(run_synthkit("llm=mock", "--config-dir", cwd=tmp_path), "--config-dir needs a value")
+
+
+def test_an_endpoint_that_answered_and_then_refuses_connections_is_retried_not_given_up_at_once(
+    openai_server, tmp_path
+):
+    """A server restarting mid-run refuses connections for a while: that is transient, so the retries and the
+    circuit breaker decide, as before."""
+    import subprocess
+    import sys
+    import time
+
+    server = openai_server(latency_ms=100)
+    out = tmp_path / "run"
+    args = [*server_llm(server, client="http"), "llm.backoff_s=0.02", "llm.backoff_max_s=0.2", "llm.max_retries=2"]
+    args += ["llm.circuit_breaker=3", "num_rows=400", "concurrency=2", f"output_dir={out}", "card=false"]
+    env = {k: v for k, v in os.environ.items() if k != "SYNTHKIT_RUN_ID"}
+    env["SYNTHKIT_CACHE_DIR"] = str(tmp_path / "synthkit-cache")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "synthkit", *args], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(read_jsonl(out / "data.jsonl")) < 2:
+        time.sleep(0.05)
+    server.stop()
+    _, stderr = process.communicate(timeout=120)
+    errors = [line for line in stderr.decode().splitlines() if line.startswith("synthkit: error:")]
+    assert process.returncode == 1 and len(errors) == 1, stderr.decode()
+    assert "the endpoint kept failing" in errors[0] and "cannot connect to llm.api_base" not in errors[0]

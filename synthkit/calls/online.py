@@ -24,7 +24,7 @@ from synthkit.calls.caller import (
     StoreDown,
 )
 from synthkit.calls.cost import CHARS_PER_TOKEN
-from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
+from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed, RowRefused
 from synthkit.calls.stores.base import BudgetBusy, BudgetExhausted, Stores, StoreUnavailable
 from synthkit.calls.stores.cache import call_key
 from synthkit.core.config import LLMConfig
@@ -53,6 +53,7 @@ class ModelCaller(Caller):
         # bunch the next requests past the limits (and a wrong key costs one request).
         self._first_done: Optional[asyncio.Event] = None if stores.limits.active else _done()
         self._refused: Optional[ProviderRefused] = None
+        self._endpoint_answered = False  # any answer at all (an error too): a refused connection is then transient
         self._budget_freed = asyncio.Event()  # set (and replaced) whenever a reservation of this caller settles
         self._noted_room = False
         # The retries after a first failure (which is waited for outside, to keep the happy path lean).
@@ -211,7 +212,18 @@ class ModelCaller(Caller):
 
         async def sent() -> Completion:
             self.ledger.request_sent()
-            return await self.provider.complete(messages, schema, schema_name)
+            try:
+                completion = await self.provider.complete(messages, schema, schema_name)
+            except RequestFailed as e:
+                if e.cannot_connect and not self._endpoint_answered:
+                    raise EndpointDown(self._unreachable(e)) from None
+                self._endpoint_answered = self._endpoint_answered or e.status is not None
+                raise
+            except (ProviderRefused, RowRefused):
+                self._endpoint_answered = True
+                raise
+            self._endpoint_answered = True
+            return completion
 
         try:
             if wait is None:
@@ -226,6 +238,15 @@ class ModelCaller(Caller):
                 with retry:
                     completion = await attempt()
             return completion
+
+    def _unreachable(self, error: RequestFailed) -> str:
+        """One line for an endpoint no request ever got an answer from: retrying for minutes would not help."""
+        where = (
+            f"llm.api_base={self.llm.api_base}"
+            if self.llm.api_base
+            else f"{self.llm.provider}'s API (llm.api_base is not set: the default endpoint for {self.llm.model})"
+        )
+        return f"cannot connect to {where} ({error}): is the server running there, and are the host and port right?"
 
 
 def _estimate(messages: list) -> int:

@@ -5,9 +5,9 @@ traceback."""
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SUBCOMMANDS = {
@@ -28,7 +28,6 @@ SUBCOMMANDS = {
         "show a batch-mode run's provider batches; --cancel cancels open ones",
     ),
 }
-_STARTED = time.time()
 
 
 def main() -> None:
@@ -43,12 +42,47 @@ def main() -> None:
 
     try:
         refuse_secret_overrides(sys.argv[1:])
+        sys.argv[1:] = options_first(sys.argv[1:])
     except UserError as e:
         _fail(str(e))
     from synthkit.core.compose import expand_aliases
 
     sys.argv[1:] = expand_aliases(sys.argv[1:])
     _main_hydra()
+
+
+# Hydra's command-line options that take a value (--info takes one if it is given).
+VALUE_OPTIONS = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c", "--package",
+                 "-p", "--experimental-rerun"}  # fmt: skip
+OPTIONAL_VALUE_OPTIONS = {"--info", "-i"}
+
+
+def options_first(argv: list) -> list:
+    """The options before the overrides, each with its value: Hydra's argparse takes no override after an option
+    (`synthkit llm=mock --config-dir my_configs task=faq` would be "unrecognized arguments: task=faq")."""
+    from synthkit.core.errors import UserError
+
+    options, overrides, i = [], [], 0
+    while i < len(argv):
+        arg, value = argv[i], argv[i + 1] if i + 1 < len(argv) else None
+        takes = arg in VALUE_OPTIONS or (arg in OPTIONAL_VALUE_OPTIONS and _is_value(value))
+        if arg in VALUE_OPTIONS and not _is_value(value):
+            raise UserError(f"{arg} needs a value, e.g. synthkit {arg} {_EXAMPLES.get(arg, 'VALUE')} <overrides>")
+        if takes:
+            options += [arg, value]
+        else:
+            (options if arg.startswith("-") else overrides).append(arg)
+        i += 2 if takes else 1
+    return options + overrides
+
+
+def _is_value(token) -> bool:
+    """An option's value: not another option, nor an override (key=value)."""
+    return token is not None and not token.startswith("-") and not _OVERRIDE.match(token)
+
+
+_EXAMPLES = {"--config-dir": "my_configs", "-cd": "my_configs", "--cfg": "job", "-c": "job"}
+_OVERRIDE = re.compile(r"[+~]*[A-Za-z_][\w.@/-]*=")
 
 
 def _subcommand(name: str, argv: list) -> None:
@@ -142,6 +176,9 @@ def _fail_if_launcher(error: BaseException) -> None:
         else "check the hydra.launcher.* settings"
     )
     first = (str(error).strip().splitlines() or [""])[0]
+    from synthkit.results.rundir import drop_made_dirs
+
+    drop_made_dirs()  # the sweep dir Hydra made for jobs that never ran
     _fail(f"the sweep's launcher ({frames[-1].split('.')[0]}) failed: {type(error).__name__}: {first}; {hint}")
 
 
@@ -235,11 +272,9 @@ def _run(cfg) -> None:
 
 def _drop_if_made_empty(out_dir: Path) -> None:
     """Hydra makes the output dir before the run can refuse: a refused run leaves nothing behind."""
-    try:
-        if out_dir.is_dir() and not any(out_dir.iterdir()) and out_dir.stat().st_mtime >= _STARTED - 1:
-            out_dir.rmdir()
-    except OSError:
-        pass
+    from synthkit.results.rundir import drop_made_dirs
+
+    drop_made_dirs(out_dir)
 
 
 def _print(text: str) -> None:

@@ -42,11 +42,53 @@ SCORES_FILE = "scores.jsonl"
 SCORES_SUMMARY_FILE = "scores_summary.json"
 EXPORTS_DIR = "exports"
 EXPORT_MARKER = ".synthkit-export"  # in every export dir synthkit wrote: only those are replaced by --force
-# What may already be in a dir synthkit has not claimed: Hydra's config of this very run.
-FOREIGN_OK = {HYDRA_DIR, LOCK_FILE}
+# What may already be in a dir synthkit has not claimed (it holds no RUN_FILE yet): the lock of a run killed before it
+# wrote anything, and what a sweep job refused before it ran leaves (RunDir.record_refusal): its status and .hydra/
+# with synthkit's own files only. Another program's .hydra/ (Hydra writes hydra.yaml there) is not synthkit's.
+FOREIGN_OK = {LOCK_FILE, STATUS_FILE}
+OWN_HYDRA_FILES = {"config.yaml", "overrides.yaml"}
 # What `synthkit push` uploads (folders whole). Anything else (the resume fingerprint, the status file, Hydra's
 # overrides and logs) stays local.
 PUBLISHED = (DATA_FILE, REJECTS_FILE, CARD_FILE, BRAINSTORM_DIR, PLOTS_DIR, CONFIG_FILE, EXPORTS_DIR)
+
+
+# Folders Hydra is about to make for this process's run or sweep (its dir -> the first of them that did not exist):
+# noted by the NewDirs callback (synthkit.results.sweep) before Hydra makes them, so that a run refused before it
+# wrote anything removes them, and nothing the user had (no empty outputs/ is left behind).
+_MADE: dict = {}
+HYDRA_LEFTOVERS = ("multirun.yaml",)  # what Hydra writes into a sweep dir before any job runs
+
+
+def note_new_dirs(path) -> None:
+    path = Path(path).absolute()
+    first = None
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        first = folder
+    if first is not None:
+        _MADE[path] = first
+
+
+def drop_made_dirs(path=None) -> None:
+    """Remove the dirs noted for `path` (None: every dir noted) as far as they are empty, up to the first that
+    did not exist before the run; a dir that existed, or holds anything but Hydra's own leftovers, stays."""
+    for made, first in list(_MADE.items()):
+        if path is not None and made != Path(path).absolute():
+            continue
+        del _MADE[made]
+        try:
+            if made.is_dir() and {p.name for p in made.iterdir()} <= set(HYDRA_LEFTOVERS):
+                for name in HYDRA_LEFTOVERS:
+                    (made / name).unlink(missing_ok=True)
+            folder = made
+            while True:
+                folder.rmdir()  # fails on a folder that is not empty: what is above it stays too
+                if folder == first:
+                    break
+                folder = folder.parent
+        except OSError:
+            pass
 
 
 def storage_error(path: Path, error: OSError) -> UserError:
@@ -290,7 +332,7 @@ class RunDir:
         if path.exists() and not path.is_dir():
             raise UserError(f"output_dir={path} is a file: choose a directory")
         if path.is_dir() and not self.run_file.exists():
-            foreign = sorted(p.name for p in path.iterdir() if p.name not in FOREIGN_OK)
+            foreign = sorted(p.name for p in path.iterdir() if not _own(p))
             if foreign:
                 raise UserError(
                     f"output_dir={path} already holds files synthkit did not write ({', '.join(foreign[:3])}"
@@ -366,6 +408,13 @@ class RunDir:
 
     def open_rows(self) -> "RowFiles":
         return RowFiles(self)
+
+
+def _own(path: Path) -> bool:
+    """Whether an entry of a dir synthkit has not claimed yet is one synthkit writes before it claims it."""
+    if path.name == HYDRA_DIR:
+        return path.is_dir() and not path.is_symlink() and {p.name for p in path.iterdir()} <= OWN_HYDRA_FILES
+    return path.name in FOREIGN_OK and path.is_file() and not path.is_symlink()
 
 
 class RowFiles:

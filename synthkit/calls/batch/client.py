@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 
-from synthkit.calls.providers.base import ProviderRefused, RequestFailed, retry_after
+from synthkit.calls.providers.base import ProviderRefused, RequestFailed, cannot_connect, retry_after
 from synthkit.calls.providers.openai_http import REFUSALS, error_body, error_message
 from synthkit.core.errors import UserError
 from synthkit.core.text import printable
@@ -27,6 +27,11 @@ _ID = re.compile(
 )  # OpenAI's ids: batch_..., file-...  # batch metadata naming the journal entry it was created for
 # 405 and 501: a server that does not serve this method or path at all; retrying for half an hour is no use.
 BATCH_REFUSALS = (*REFUSALS, 405, 501)
+
+
+class Unreachable(RequestFailed):
+    """No connection could be made to an endpoint that never answered (a wrong llm.api_base, a server that is not
+    running): retrying for half an hour would not help."""
 
 
 def request_line(custom_id: str, body: dict) -> bytes:
@@ -76,6 +81,7 @@ class BatchClient:
         self._timeout = timeout_s
         self.name = name
         self._session: aiohttp.ClientSession | None = None
+        self._answered = False  # any answer at all: a refused connection is then transient
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made inside the running loop
@@ -87,6 +93,7 @@ class BatchClient:
     async def _call(self, method: str, path: str, raw: bool = False, **kwargs):
         try:
             async with self._client().request(method, self._base + path, **kwargs) as response:
+                self._answered = True
                 if response.status == 200:
                     return await response.read() if raw else _object(await response.read(), self.name, method, path)
                 detail = error_message(await error_body(response))
@@ -98,6 +105,14 @@ class BatchClient:
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer to {method} {path} within {self._timeout:g} s") from None
         except aiohttp.ClientError as e:
+            if cannot_connect(e) and not self._answered:
+                raise Unreachable(
+                    printable(
+                        f"cannot connect to llm.api_base={self._base} ({type(e).__name__}: {e}): is the server "
+                        "running there, and are the host and port right?"
+                    ),
+                    cannot_connect=True,
+                ) from None
             raise RequestFailed(printable(f"{type(e).__name__}: {e}")) from None
 
     async def upload(self, data: bytes, filename: str) -> str:

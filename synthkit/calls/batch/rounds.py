@@ -16,6 +16,7 @@ from synthkit.calls.batch.client import (
     MAX_BYTES,
     MAX_REQUESTS,
     BatchClient,
+    Unreachable,
     plan_batches,
     read_jsonl,
     request_line,
@@ -232,6 +233,8 @@ async def _retrying(step: Callable[[], Awaitable[T]], attempts: int, pause_s: fl
     for attempt in range(attempts):
         try:
             return await step()
+        except Unreachable as e:
+            raise UserError(str(e)) from None
         except RequestFailed as e:
             if attempt == attempts - 1:
                 raise UserError(

@@ -5,7 +5,7 @@ import logging
 import os
 import warnings
 
-from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
+from synthkit.calls.providers.base import Completion, RequestFailed, cannot_connect, refusal, retry_after
 from synthkit.core.config import LLMConfig
 from synthkit.core.text import printable
 
@@ -68,7 +68,9 @@ class LiteLLMProvider:
             }.get(type(e), getattr(e, "status_code", 400))
             raise refusal(status, _first_line(e), self._llm.api_key_env, self._llm.provider, self.model_name) from None
         except Exception as e:  # litellm maps every transport and server failure to its own types
-            raise RequestFailed(_first_line(e), getattr(e, "status_code", None), _retry_after(e)) from None
+            raise RequestFailed(
+                _first_line(e), getattr(e, "status_code", None), _retry_after(e), cannot_connect=cannot_connect(e)
+            ) from None
         usage = getattr(response, "usage", None)
         choice = response.choices[0]
         return Completion(

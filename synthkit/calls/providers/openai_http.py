@@ -9,7 +9,7 @@ from typing import Optional
 
 import aiohttp
 
-from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
+from synthkit.calls.providers.base import Completion, RequestFailed, cannot_connect, refusal, retry_after
 from synthkit.core.config import LLMConfig
 from synthkit.core.text import printable
 
@@ -48,7 +48,7 @@ class OpenAIHTTPProvider:
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer within llm.timeout_s={self._llm.timeout_s}") from None
         except aiohttp.ClientError as e:
-            raise RequestFailed(printable(f"{type(e).__name__}: {e}")) from None
+            raise RequestFailed(printable(f"{type(e).__name__}: {e}"), cannot_connect=cannot_connect(e)) from None
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):  # a proxy's HTML error page, a body cut short: like a 5xx

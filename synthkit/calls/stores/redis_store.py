@@ -217,6 +217,7 @@ class RedisStore:
         try:
             client = redis.Redis.from_url(self.url, **self._options())
             client.ping()
+            self._check_memory_policy(client)
         except (TypeError, ValueError) as e:  # an option in the query string that redis does not know
             raise UserError(f"store={self.url!r} is not a valid URL ({e}): write store=redis://host:port/db") from None
         except redis.AuthenticationError as e:
@@ -233,6 +234,30 @@ class RedisStore:
         finally:
             if client is not None:
                 client.close()
+
+    def _check_memory_policy(self, client) -> None:
+        """A server that evicts keys under memory pressure could drop the budget's (the cap would be overspent) or
+        the rate schedules': refused once it has a memory limit, warned of while it has none."""
+        import redis
+
+        try:
+            config = client.config_get("maxmemory*")
+        except redis.ResponseError:  # CONFIG is disabled (a managed Redis): it cannot be read, so it is not judged
+            return
+        policy = str(config.get("maxmemory-policy") or "noeviction")
+        if policy == "noeviction":
+            return
+        fix = "set maxmemory-policy noeviction on it (CONFIG SET maxmemory-policy noeviction, or in redis.conf)"
+        if str(config.get("maxmemory") or "0") != "0":
+            raise UserError(
+                f"the store at {self.url} evicts keys when its memory is full (maxmemory-policy {policy}): "
+                f"the budget's keys could be dropped and max_cost_usd overspent; {fix}"
+            )
+        print(
+            f"synthkit: warning: the store at {self.url} has maxmemory-policy {policy}: once a memory limit is set it "
+            f"evicts keys, the budget's among them; {fix}",
+            file=sys.stderr,
+        )
 
     @property
     def client(self):
