@@ -70,19 +70,45 @@ def test_push_uploads_no_file_that_a_link_leads_to_outside_the_run_dir(tmp_path,
     (run / "exports" / "dangling.jsonl").symlink_to(tmp_path / "nothing")
     (run / "exports" / "copy.jsonl").symlink_to(run / "data.jsonl")  # inside the run dir: uploaded
     os.mkfifo(run / "exports" / "pipe.jsonl")
-    (run / "plots").symlink_to(home / "private", target_is_directory=True)
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", hub.url)
-    result = run_synthkit("push", str(run), "--repo", "me/rows", cwd=tmp_path, env={"HF_TOKEN": hub.token})
+    env = {"HF_TOKEN": hub.token}
+    result = run_synthkit("push", str(run), "--repo", "me/rows", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     uploaded = hub.files["me/rows"]
     assert "data.jsonl" in uploaded and uploaded["exports/copy.jsonl"] == (run / "data.jsonl").read_bytes()
     assert not any(SECRET.encode() in content for content in uploaded.values())
     assert not {"exports/e5/e5.jsonl", "exports/pipe.jsonl"} & set(uploaded)
-    assert not [p for p in uploaded if p.startswith(("exports/linked", "plots/"))]
+    assert not [p for p in uploaded if p.startswith("exports/linked")]
     warned = [line for line in result.stderr.splitlines() if line.startswith("synthkit: warning: not uploaded:")]
-    for name in ("exports/e5/e5.jsonl", "exports/linked", "exports/dangling.jsonl", "exports/pipe.jsonl", "plots"):
+    for name in ("exports/e5/e5.jsonl", "exports/linked", "exports/dangling.jsonl", "exports/pipe.jsonl"):
         assert any(f" {name}: " in line for line in warned), (name, result.stderr)
     assert b"exports/e5/e5.jsonl" not in uploaded["README.md"]  # the card lists no config of a file left out
+    # A file of the run itself that leads out (its text would go into the card, or it would be uploaded whole):
+    # the push is refused before anything is sent.
+    for name, target in ((".hydra/config.yaml", home / ".netrc"), ("plots", home / "private")):
+        hub.files.clear()
+        saved = run / (name + ".saved")
+        (run / name).rename(saved)
+        (run / name).symlink_to(target, target_is_directory=target.is_dir())
+        refused = run_synthkit("push", str(run), "--repo", "me/rows", cwd=tmp_path, env=env)
+        assert_one_line_error(refused, f"{run / name} is a link out of")
+        assert not hub.files
+        (run / name).unlink()
+        saved.rename(run / name)
+
+
+def test_a_run_dir_whose_files_lead_out_of_it_is_neither_resumed_nor_exported(tmp_path):
+    """A planted data.jsonl -> ~/.netrc: a resume would append rows to it, an export would read it."""
+    home = secret_file(tmp_path)
+    run = tmp_path / "run"
+    assert run_synthkit("llm=mock", "num_rows=2", f"output_dir={run}", cwd=tmp_path).returncode == 0
+    (run / "data.jsonl").unlink()
+    (run / "data.jsonl").symlink_to(home / ".netrc")
+    resumed = run_synthkit("llm=mock", "num_rows=4", f"output_dir={run}", cwd=tmp_path)
+    assert_one_line_error(resumed, "data.jsonl is a link out of")
+    exported = run_synthkit("export", str(run), "--to", "e5", "--allow-placeholder", cwd=tmp_path)
+    assert_one_line_error(exported, "data.jsonl is a link out of")
+    assert (home / ".netrc").read_text() == SECRET + "\n" and not (run / "exports").exists()
 
 
 def test_a_corpus_folder_sends_no_linked_file_from_outside_it_and_skips_a_fifo(openai_server, tmp_path):

@@ -19,6 +19,7 @@ def push(run: RunDir, repo: str, private: bool = False) -> tuple:
     """(the repo's URL, (path, why) of the files left out: links out of the run dir, FIFOs, devices)."""
     if not run.data.is_file():
         raise UserError(f"{run.path} holds no {run.data.name}: give a run's output dir")
+    run.check_own_files()  # the card is written from them: a link out would put its target in the card
     token = os.environ.get(TOKEN_ENV)
     if not token:
         raise UserError(f"{TOKEN_ENV} is not set: export a Hugging Face token with write access to push")

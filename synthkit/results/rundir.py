@@ -50,6 +50,10 @@ OWN_HYDRA_FILES = {"config.yaml", "overrides.yaml"}
 # What `synthkit push` uploads (folders whole). Anything else (the resume fingerprint, the status file, Hydra's
 # overrides and logs) stays local.
 PUBLISHED = (DATA_FILE, REJECTS_FILE, CARD_FILE, BRAINSTORM_DIR, PLOTS_DIR, CONFIG_FILE, EXPORTS_DIR)
+# Every file and folder synthkit reads or writes in a run dir: none may lead out of it (check_own_files).
+OWN_FILES = (DATA_FILE, REJECTS_FILE, RUN_FILE, STATUS_FILE, SPENT_FILE, LOCK_FILE, HYDRA_DIR, CONFIG_FILE,
+             OVERRIDES_FILE, BRAINSTORM_DIR, TASKS_FILE, BATCHES_FILE, CARD_FILE, PLOTS_DIR, COVERAGE_FILE, SCORES_FILE,
+             SCORES_SUMMARY_FILE, EXPORTS_DIR)  # fmt: skip
 
 
 # Folders Hydra is about to make for this process's run or sweep (its dir -> the first of them that did not exist):
@@ -125,7 +129,25 @@ class RunDir:
         run = cls(path) if path.is_dir() or not path.is_file() else cls(path.parent, data=path)
         if not run.data.is_file():
             raise UserError(f"{source} holds no {DATA_FILE}: give {what}")
+        run.check_own_files()
         return run
+
+    def check_own_files(self) -> None:
+        """One line if a file of the run (or a folder of its files) leads out of its dir, or is a FIFO or a device:
+        synthkit reads and writes a run's own files only (a planted data.jsonl -> ~/.netrc must not reach a card, an
+        export or the Hub, nor rows be appended to a file elsewhere). A data file the user named is theirs."""
+        if not self.path.is_dir():
+            return
+        root = self.path.resolve()
+        for name in OWN_FILES:
+            path = self.path / name
+            if (path == self.data and self._data is not None) or not (path.is_symlink() or path.exists()):
+                continue
+            why = not_read(path, root)
+            if why:
+                raise UserError(
+                    f"{path} is {why}: synthkit uses a run's own files only; remove it or choose another dir"
+                )
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -331,6 +353,7 @@ class RunDir:
             raise UserError("output_dir is empty or '.': give a new directory, e.g. output_dir=outputs/my-run")
         if path.exists() and not path.is_dir():
             raise UserError(f"output_dir={path} is a file: choose a directory")
+        self.check_own_files()
         if path.is_dir() and not self.run_file.exists():
             foreign = sorted(p.name for p in path.iterdir() if not _own(p))
             if foreign:
