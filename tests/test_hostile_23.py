@@ -469,6 +469,9 @@ def test_options_may_come_after_the_overrides(tmp_path):
     shown = run_synthkit("llm=mock", "--cfg", "job", "num_rows=7", cwd=tmp_path)
     assert shown.returncode == 0 and "num_rows: 7" in shown.stdout, shown.stderr
     assert_one_line_error(run_synthkit("llm=mock", "--config-dir", cwd=tmp_path), "--config-dir needs a value")
+    assert_one_line_error(run_synthkit("--cfg", "jobs", "llm=mock", cwd=tmp_path), "choose one of job, hydra, all")
+    info = run_synthkit("--info", "llm=mock", "num_rows=7", cwd=tmp_path)  # a bare --info takes no override
+    assert info.returncode == 0 and "num_rows: 7" in info.stdout, info.stderr
 
 
 def test_an_endpoint_that_answered_and_then_refuses_connections_is_retried_not_given_up_at_once(

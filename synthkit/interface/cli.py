@@ -59,21 +59,30 @@ OPTIONAL_VALUE_OPTIONS = {"--info", "-i"}
 
 def options_first(argv: list) -> list:
     """The options before the overrides, each with its value: Hydra's argparse takes no override after an option
-    (`synthkit llm=mock --config-dir my_configs task=faq` would be "unrecognized arguments: task=faq")."""
+    (`synthkit llm=mock --config-dir my_configs task=faq` would be "unrecognized arguments: task=faq"). A bare
+    --info goes last, where it cannot take an override for its value. A value Hydra would refuse with its usage
+    text is one line here."""
     from synthkit.core.errors import UserError
 
-    options, overrides, i = [], [], 0
+    options, overrides, last, i = [], [], [], 0
     while i < len(argv):
         arg, value = argv[i], argv[i + 1] if i + 1 < len(argv) else None
         takes = arg in VALUE_OPTIONS or (arg in OPTIONAL_VALUE_OPTIONS and _is_value(value))
         if arg in VALUE_OPTIONS and not _is_value(value):
             raise UserError(f"{arg} needs a value, e.g. synthkit {arg} {_EXAMPLES.get(arg, 'VALUE')} <overrides>")
+        if takes and arg in CHOICES and value not in CHOICES[arg]:
+            raise UserError(f"{arg} {value}: choose one of {', '.join(CHOICES[arg])}")
         if takes:
             options += [arg, value]
         else:
-            (options if arg.startswith("-") else overrides).append(arg)
+            (last if arg in OPTIONAL_VALUE_OPTIONS else options if arg.startswith("-") else overrides).append(arg)
         i += 2 if takes else 1
-    return options + overrides
+    return options + overrides + last
+
+
+_CFG = ("job", "hydra", "all")
+_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+CHOICES = {"--cfg": _CFG, "-c": _CFG, "--info": _INFO, "-i": _INFO}
 
 
 def _is_value(token) -> bool:
