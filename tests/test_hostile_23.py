@@ -500,3 +500,13 @@ def test_an_endpoint_that_answered_and_then_refuses_connections_is_retried_not_g
     errors = [line for line in stderr.decode().splitlines() if line.startswith("synthkit: error:")]
     assert process.returncode == 1 and len(errors) == 1, stderr.decode()
     assert "the endpoint kept failing" in errors[0] and "cannot connect to llm.api_base" not in errors[0]
+
+
+def test_a_preview_prints_a_models_escape_codes_escaped(openai_server, tmp_path):
+    answer = {"S1": "\x1b[2J\x1b]0;owned\x07Hello there", "S2": "Hallo dort " * 100, "S3": "Hallo"}
+    server = openai_server(plan={"default": [f"text:{json.dumps(answer)}"]})
+    result = run_synthkit(
+        *server_llm(server), "preview=1", "checks=false", f"output_dir={tmp_path / 'p'}", cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\\x1b[2J" in result.stdout

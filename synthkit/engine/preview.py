@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from synthkit.core.record import read_rows
+from synthkit.core.text import printable
 
 SHOWN_CHARS = 400  # of each output field
 MAX_SHOWN = 12  # rows printed at most
@@ -64,12 +65,10 @@ def _report(result, written: int, full_rows: int, tokens: float, per_row: Option
     ]
     for row in shown:
         where = f" [{row.cell}]" if row.cell else ""
-        lines.append(
-            f"--- {row.task_type}{where}, row {row.row}: " + ", ".join(f"{k}={v}" for k, v in row.attributes.items())
-        )
-        for key, value in row.outputs.items():
-            text = " ".join(str(value).split())
-            text = text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS] + " ..."
+        drawn = ", ".join(f"{k}={printable(v, SHOWN_CHARS)}" for k, v in row.attributes.items())
+        lines.append(f"--- {row.task_type}{where}, row {row.row}: {drawn}")
+        for key, value in row.outputs.items():  # a model's text: its escape codes must not drive the terminal
+            text = printable(value, SHOWN_CHARS)
             lines += textwrap.wrap(f"{key}: {text}", width=110, initial_indent="  ", subsequent_indent="      ")
         lines.append("")
     if written:
