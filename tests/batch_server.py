@@ -16,7 +16,12 @@ built from each request's response_format like tests/openai_server.py's. The con
      "max_requests": 50000, "max_bytes": 209715200,   # the provider's limits
      "output_extra": [],    # raw lines appended to every output file (a provider's garbage)
      "output_lost": false,  # the output file is named but gone (GET .../content answers 404)
+     "status": null,        # a status every batch reports once validated, for ever ("paused"; "" drops the key)
+     "list": true,          # false: GET /v1/batches answers 404, as servers that list no batches do
+     "create_delay_s": 0,   # POST /v1/batches makes the batch, then waits this long before it answers
      "seed": 0}
+
+In `reject`, `{key}` stands for the key the batch was created with (a provider that echoes it in its error).
 
 Failures are drawn per (custom_id, how often it was submitted), so a resubmitted request gets a
 fresh draw. POST /_config replaces the config; GET /_stats counts uploads, creations (also per
@@ -49,6 +54,9 @@ DEFAULTS = {
     "seed": 0,
     "output_extra": [],
     "output_lost": False,
+    "status": None,
+    "list": True,
+    "create_delay_s": 0,
 }
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
@@ -185,12 +193,17 @@ class Server:
             "metadata": metadata,
         }
         self.batches[batch_id] = batch
-        self.hidden[batch_id] = {"retrieves": 0, "requests": None, "problem": self._validate(file_id)}
+        problem = self._validate(file_id)
+        if problem:
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            problem["message"] = problem["message"].replace("{key}", key)
+        self.hidden[batch_id] = {"retrieves": 0, "requests": None, "problem": problem}
         self.stats["batches_created"] += 1
         local_id = (metadata or {}).get("synthkit_local_id")
         if local_id:
             counts = self.stats["created_by_local_id"]
             counts[local_id] = counts.get(local_id, 0) + 1
+        await asyncio.sleep(self.config["create_delay_s"])
         return web.json_response(batch)
 
     def _validate(self, file_id: str) -> dict | None:
@@ -345,8 +358,12 @@ class Server:
         if batch is None:
             return _error(404, "No such batch")
         self.stats["retrieves"] += 1
-        if batch["status"] not in TERMINAL:
+        stuck = self.config["status"] is not None and batch["status"] == "in_progress"
+        if batch["status"] not in TERMINAL and not stuck:
             self._advance(batch)
+        if self.config["status"] is not None and batch["status"] == "in_progress":
+            shown = {k: v for k, v in batch.items() if k != "status"}
+            return web.json_response({**shown, "status": self.config["status"]} if self.config["status"] else shown)
         return web.json_response(batch)
 
     async def cancel(self, request: web.Request) -> web.Response:
@@ -366,6 +383,8 @@ class Server:
     async def list(self, request: web.Request) -> web.Response:
         self._note_auth(request)
         self.stats["lists"] += 1
+        if not self.config["list"]:
+            return _error(404, "Not Found")
         limit = min(int(request.query.get("limit", 20)), 100)
         newest_first = list(reversed(self.batches.values()))
         after = request.query.get("after")

@@ -13,6 +13,8 @@ from synthkit.calls.providers import Completion
 
 MAX_ANSWER_CHARS = 256_000  # an answer longer than this is kept cut short (cache, rejects) and rejected
 OVERSIZE = "oversize"  # the finish reason of an answer cut short here
+BUDGET_CHECK_S = 1.0  # a request waiting for room under max_cost_usd asks again at least this often (other processes)
+BUDGET_WAIT_S = 600.0  # ... and stops the run after this long (reservations of a process that died, on a store)
 
 
 class RunStopped(Exception):

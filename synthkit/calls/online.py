@@ -8,20 +8,24 @@ import asyncio
 import contextlib
 import functools
 import random
+import sys
 from dataclasses import replace
 from typing import Optional
 
 from synthkit.calls.caller import (
+    BUDGET_CHECK_S,
+    BUDGET_WAIT_S,
     MAX_ANSWER_CHARS,
     OVERSIZE,
     Answer,
     BudgetReached,
     Caller,
+    EndpointDown,
     StoreDown,
 )
 from synthkit.calls.cost import CHARS_PER_TOKEN
-from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed
-from synthkit.calls.stores.base import BudgetExhausted, Stores, StoreUnavailable
+from synthkit.calls.providers import Completion, Provider, ProviderRefused, RequestFailed, RowRefused
+from synthkit.calls.stores.base import BudgetBusy, BudgetExhausted, Stores, StoreUnavailable
 from synthkit.calls.stores.cache import call_key
 from synthkit.core.config import LLMConfig
 from synthkit.core.ledger import Ledger
@@ -49,6 +53,9 @@ class ModelCaller(Caller):
         # bunch the next requests past the limits (and a wrong key costs one request).
         self._first_done: Optional[asyncio.Event] = None if stores.limits.active else _done()
         self._refused: Optional[ProviderRefused] = None
+        self._endpoint_answered = False  # any answer at all (an error too): a refused connection is then transient
+        self._budget_freed = asyncio.Event()  # set (and replaced) whenever a reservation of this caller settles
+        self._noted_room = False
         # The retries after a first failure (which is waited for outside, to keep the happy path lean).
         self._retrying = functools.partial(
             AsyncRetrying,
@@ -89,21 +96,18 @@ class ModelCaller(Caller):
         # Once the first request is done, a request may take its rate slots as it is admitted (one round trip
         # less on a shared store); before, they wait for it (see _first_done).
         early = self.stores.limits.active and self._first_done is not None and self._first_done.is_set()
-        try:
-            cached, reserved, wait = await self.stores.admit(key, prompt_tokens, answer_cap, tokens if early else None)
-        except BudgetExhausted as e:
-            raise BudgetReached(str(e)) from None
+        cached, reserved, wait = await self._admit(key, prompt_tokens, answer_cap, tokens if early else None)
         if cached is not None:
             return self._answered(cached, 0.0, True, answer_cap)
         try:
             completion = await self._request(messages, schema, schema_name, tokens, wait, max_tokens)
         except RequestFailed:
-            await self.stores.budget.release(reserved)
+            await self._release(reserved)
             raise
         except BaseException:
             # Stopping (Ctrl-C, a store gone for good) must not hang on the store.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.stores.budget.release(reserved), RELEASE_WAIT_S)
+                await asyncio.wait_for(self._release(reserved), RELEASE_WAIT_S)
             raise
         if max_tokens is None:  # a running mean of the rows' answers (not the judge's short ratings) makes the
             # next reservations closer to what answers really take
@@ -116,7 +120,54 @@ class ModelCaller(Caller):
             # This answer is paid for: it still becomes a row, and the next call stops the run.
             self._store_down = str(e)
             cost = self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
+        finally:
+            self._room_freed()
         return self._answered(completion, cost, False, answer_cap)
+
+    async def _admit(self, key, prompt_tokens: int, answer_cap: int, slot_tokens: Optional[int]) -> tuple:
+        """Stores.admit; while requests in flight leave no room under max_cost_usd, wait for them to settle
+        (they mostly cost far less than they reserved) instead of ending the run with the cap far from spent."""
+        waited = 0.0
+        while True:
+            freed = self._budget_freed
+            try:
+                return await self.stores.admit(key, prompt_tokens, answer_cap, slot_tokens)
+            except BudgetExhausted as e:
+                raise BudgetReached(str(e)) from None
+            except BudgetBusy as e:
+                if waited >= BUDGET_WAIT_S:
+                    raise BudgetReached(
+                        f"{e}, for {BUDGET_WAIT_S:g} s (a process that died keeps its reservation on a shared store "
+                        "until its lease ends): raise max_cost_usd, or lower llm.max_tokens"
+                    ) from None
+                self._note_room(e)
+                started = asyncio.get_running_loop().time()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(freed.wait(), BUDGET_CHECK_S)
+                waited += asyncio.get_running_loop().time() - started
+
+    def _note_room(self, busy: BudgetBusy) -> None:
+        """Once: a cap that holds few requests in flight while far from spent slows a run down; say why."""
+        cap = busy.cap
+        if self._noted_room or busy.spent > cap / 2:
+            return
+        self._noted_room = True
+        print(
+            f"synthkit: note: max_cost_usd={cap:g} holds about {max(1, int(cap / busy.estimate))} requests in "
+            f"flight: each reserves up to ${busy.estimate:.4f} (its prompt and llm.max_tokens={self.llm.max_tokens} "
+            "of answer) until it is answered, and the others wait; lower llm.max_tokens for more at once",
+            file=sys.stderr,
+        )
+
+    async def _release(self, reserved) -> None:
+        try:
+            await self.stores.budget.release(reserved)
+        finally:
+            self._room_freed()
+
+    def _room_freed(self) -> None:
+        freed, self._budget_freed = self._budget_freed, asyncio.Event()
+        freed.set()
 
     def _answered(self, completion: Completion, cost: Optional[float], cached: bool, cap: int) -> Answer:
         self.ledger.answered(
@@ -126,6 +177,9 @@ class ModelCaller(Caller):
             cached,
             # cut off at llm.max_tokens (the summary says to raise it); a call's own smaller cap reports its own
             truncated=completion.finish_reason == "length" and cap == self.llm.max_tokens,
+            cached_cost_usd=self.stores.budget.cost(completion.prompt_tokens, completion.completion_tokens)
+            if cached
+            else None,
         )
         return Answer(completion, cost, cached)
 
@@ -159,7 +213,18 @@ class ModelCaller(Caller):
 
         async def sent() -> Completion:
             self.ledger.request_sent()
-            return await self.provider.complete(messages, schema, schema_name, max_tokens)
+            try:
+                completion = await self.provider.complete(messages, schema, schema_name, max_tokens)
+            except RequestFailed as e:
+                if e.cannot_connect and not self._endpoint_answered:
+                    raise EndpointDown(self._unreachable(e)) from None
+                self._endpoint_answered = self._endpoint_answered or e.status is not None
+                raise
+            except (ProviderRefused, RowRefused):
+                self._endpoint_answered = True
+                raise
+            self._endpoint_answered = True
+            return completion
 
         try:
             if wait is None:
@@ -174,6 +239,15 @@ class ModelCaller(Caller):
                 with retry:
                     completion = await attempt()
             return completion
+
+    def _unreachable(self, error: RequestFailed) -> str:
+        """One line for an endpoint no request ever got an answer from: retrying for minutes would not help."""
+        where = (
+            f"llm.api_base={self.llm.api_base}"
+            if self.llm.api_base
+            else f"{self.llm.provider}'s API (llm.api_base is not set: the default endpoint for {self.llm.model})"
+        )
+        return f"cannot connect to {where} ({error}): is the server running there, and are the host and port right?"
 
 
 def _estimate(messages: list) -> int:

@@ -49,9 +49,10 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
 
     from synthkit.core.config import register
 
+    check_overrides(overrides)
     refuse_secret_overrides(overrides)
     register()
-    extra = [f"hydra.searchpath=[file://{Path(config_dir).resolve()}]"] if config_dir else []
+    extra = [f"hydra.searchpath=[file://{checked_config_dir(config_dir)}]"] if config_dir is not None else []
     GlobalHydra.instance().clear()
     try:
         with initialize_config_module("synthkit.conf", version_base="1.3"):
@@ -60,6 +61,34 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
         raise UserError(composition_error(e)) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def check_overrides(overrides: tuple) -> None:
+    """The Python API takes overrides as the command line does: strings, one argument each."""
+    for override in overrides:
+        if isinstance(override, (list, tuple)):
+            raise UserError(
+                f"overrides are separate string arguments, not a {type(override).__name__}: unpack it, "
+                "synthkit.generate(*overrides)"
+            )
+        if not isinstance(override, str):
+            raise UserError(
+                f"overrides are strings as on the command line ('task=text_retrieval', 'num_rows=100'), "
+                f"not {override!r} ({type(override).__name__})"
+            )
+
+
+def checked_config_dir(config_dir) -> Path:
+    """The folder of a user's own configs, as --config-dir takes it: one line if it is not a folder (Hydra would
+    compose the packaged configs alone, silently)."""
+    if not isinstance(config_dir, (str, Path)) or not str(config_dir).strip():
+        raise UserError(f"config_dir={config_dir!r} is not a path: give the folder that holds your configs")
+    path = Path(config_dir).expanduser()
+    if not path.is_dir():
+        raise UserError(
+            f"config_dir {config_dir} is not a directory: give the folder that holds your configs (task/, llm/...)"
+        )
+    return path.resolve()
 
 
 def _composition_errors() -> tuple:

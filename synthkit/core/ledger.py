@@ -8,6 +8,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Optional
 
+from synthkit.core.text import MESSAGE_CHARS, printable
+
 
 @dataclass
 class Tally:
@@ -22,7 +24,8 @@ class Tally:
     cached: int = 0  # answers replayed from the response cache
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float = 0.0  # paid in this run
+    cached_cost_usd: float = 0.0  # what the answers replayed from the cache cost when they were paid (a preview's rate)
     truncated: int = 0  # answers cut off by llm.max_tokens
     reasons: Counter = field(default_factory=Counter)  # why rows were rejected: the check, or the kind of reason
     checked: Counter = field(default_factory=Counter)  # task type -> answers that reached the task's checks
@@ -42,6 +45,7 @@ class Tally:
             "prompt_tokens",
             "completion_tokens",
             "cost_usd",
+            "cached_cost_usd",
             "truncated",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
@@ -146,11 +150,15 @@ class Ledger:
         cost_usd: Optional[float],
         cached: bool,
         truncated: bool = False,
+        cached_cost_usd: Optional[float] = None,
     ) -> None:
+        """`cost_usd`: paid now (0 for an answer from the cache); `cached_cost_usd`: what a cached one is worth at
+        the run's price."""
         tally = self.current.tally
         tally.prompt_tokens += prompt_tokens
         tally.completion_tokens += completion_tokens
         tally.cost_usd += cost_usd or 0.0
+        tally.cached_cost_usd += cached_cost_usd or 0.0
         tally.cached += cached
         tally.truncated += truncated
 
@@ -182,8 +190,9 @@ class Ledger:
         self.current.tally.duplicates += 1
 
     def stop(self, reason: str) -> None:
-        """No more rows in this stage (and so in this run)."""
-        self.current.stopped_early = self.current.stopped_early or reason
+        """No more rows in this stage (and so in this run). The reason may quote a provider: it is printed and
+        stored printable."""
+        self.current.stopped_early = self.current.stopped_early or printable(reason, MESSAGE_CHARS)
 
     # Readings.
     @property

@@ -75,7 +75,8 @@ def open_index(path: str, field: str, id_field: str, settings: ChunkSettings, ro
         if key in _OPEN:
             return _OPEN[key]
         directory = (root or corpus_root(None)) / key
-        reader = Reader(source if source.is_dir() else source.parent, files, field, id_field)
+        folder = source.is_dir()
+        reader = Reader(source if folder else source.parent, files, field, id_field, folder=folder)
         if not (directory / "chunks.bin").is_file():
             _build(directory, reader, settings, identity)
         _OPEN[key] = CorpusIndex(directory, reader, [p.suffix for p in files])

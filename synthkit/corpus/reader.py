@@ -3,12 +3,14 @@ offset), a Parquet row (by row number) or a whole text or Markdown file. Bad inp
 binary file, a field that is not there) is a one-line UserError naming the fix."""
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
+from synthkit.core.paths import files_inside, inside, open_regular, special_file
 
 JSONL = (".jsonl", ".ndjson")
 PARQUET = (".parquet",)
@@ -25,11 +27,13 @@ class Document:
 
 
 def corpus_files(path: Path) -> list:
-    """The files of a corpus: the file itself, or every supported file under a directory, in a fixed order."""
+    """The files of a corpus: the file itself, or every supported file under a directory, in a fixed order. In a
+    folder only what lies inside it is read: a link out of it (to ~/secret.txt, say) would send a file the user
+    never named to the model, and a FIFO or device would block the run; each is skipped with a warning."""
     if not path.exists():
         raise UserError(f"corpus {path} does not exist: give a JSONL, Parquet, text or Markdown file, or a folder")
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        files = _folder_files(path)
         if not files:
             raise UserError(f"corpus {path} holds no {', '.join(SUFFIXES)} files")
         return files
@@ -37,14 +41,29 @@ def corpus_files(path: Path) -> list:
         raise UserError(
             f"corpus {path}: {path.suffix or 'no suffix'} is not a corpus format; use {', '.join(SUFFIXES)}"
         )
+    kind = special_file(path)
+    if kind:
+        raise UserError(f"corpus {path} is {kind}, not a file: give a JSONL, Parquet, text or Markdown file")
     return [path]
+
+
+def _folder_files(folder: Path) -> list:
+    files, skipped = files_inside(folder, folder.resolve(), lambda path: path.suffix.lower() in SUFFIXES)
+    for path, why in skipped:
+        print(
+            f"synthkit: warning: corpus {folder}: {path.relative_to(folder).as_posix()} skipped: {why}", file=sys.stderr
+        )
+    return files
 
 
 class Reader:
     """Reads the documents of `files`; `field` and `id_field` name the text and id of JSONL and Parquet records."""
 
-    def __init__(self, root: Path, files: list, field: str, id_field: str):
+    def __init__(self, root: Path, files: list, field: str, id_field: str, folder: bool = False):
+        """`folder`: the corpus is the folder `root`, and a file read must still lie inside it (a file swapped for
+        a link out of it after the listing is refused, not read)."""
         self.root, self.files, self.field, self.id_field = root, files, field, id_field
+        self._inside = root.resolve() if folder else None
         self._parquet: dict = {}  # file -> (ParquetFile, row-group starts), opened once
         self._group: tuple = (None, None, None)  # (file, group, table): consecutive chunks share a row group
 
@@ -56,24 +75,33 @@ class Reader:
             elif suffix in PARQUET:
                 yield from self._parquet_rows(number, path)
             else:
-                yield Document(number, 0, self._text_id(path), _decode(path, path.read_bytes()))
+                yield Document(number, 0, self._text_id(path), _decode(path, self._read(path)))
 
     def document(self, file: int, locator: int) -> Document:
         path = self.files[file]
         suffix = path.suffix.lower()
         if suffix in JSONL:
-            with open(path, "rb") as f:
+            with self._open(path) as f:
                 f.seek(locator)
                 return self._record(file, locator, path, f.readline(), None)
         if suffix in PARQUET:
             return self._parquet_row(file, path, locator)
-        return Document(file, 0, self._text_id(path), _decode(path, path.read_bytes()))
+        return Document(file, 0, self._text_id(path), _decode(path, self._read(path)))
+
+    def _open(self, path: Path):
+        if self._inside is not None and not inside(path, self._inside):
+            raise UserError(f"corpus {path} now leads out of the corpus folder {self.root}: it is not read")
+        return open_regular(path, "corpus")
+
+    def _read(self, path: Path) -> bytes:
+        with self._open(path) as f:
+            return f.read()
 
     def _text_id(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix() if path != self.root else path.name
 
     def _jsonl(self, number: int, path: Path) -> Iterator[Document]:
-        with open(path, "rb") as f:
+        with self._open(path) as f:
             line_number = 0
             while True:
                 offset = f.tell()
@@ -124,9 +152,11 @@ class Reader:
                 import pyarrow.parquet as pq
             except ImportError:
                 raise UserError(f"corpus {path}: Parquet needs pyarrow: {pip_install('corpus')}") from None
+            source = self._open(path)  # kept open: row groups are read from it as chunks are drawn
             try:
-                handle = pq.ParquetFile(path)
+                handle = pq.ParquetFile(source)
             except Exception as e:  # noqa: BLE001 - pyarrow raises its own error types for damaged files
+                source.close()
                 raise UserError(f"corpus {path} is not a Parquet file ({type(e).__name__})") from None
             names = handle.schema_arrow.names
             if self.field not in names:

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from synthkit.core.config import check_bounds
 from synthkit.core.errors import UserError
-from synthkit.core.paths import corpus_root
+from synthkit.core.paths import corpus_root, special_file
 from synthkit.core.record import read_rows
 from synthkit.core.secrets import key_like_name
 from synthkit.corpus.domain import check_corpus_used
@@ -238,7 +238,7 @@ def _definitions(unit: Unit, brainstormed: Optional[Path], pools: dict) -> Optio
 def _brainstorm_file(unit: Unit) -> Optional[Path]:
     """The brainstorm output that `task.task=file:...jsonl` names, if it is one."""
     path = file_path(unit.task.get(DEFINITION))
-    if path is None or path.suffix != ".jsonl":
+    if path is None or path.suffix != ".jsonl" or special_file(path):  # a FIFO is refused by its reader, not read
         return None
     try:
         with open(path, encoding="utf-8") as f:

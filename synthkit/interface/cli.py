@@ -5,9 +5,9 @@ traceback."""
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SUBCOMMANDS = {
@@ -28,7 +28,6 @@ SUBCOMMANDS = {
         "show a batch-mode run's provider batches; --cancel cancels open ones",
     ),
 }
-_STARTED = time.time()
 
 
 def main() -> None:
@@ -43,12 +42,56 @@ def main() -> None:
 
     try:
         refuse_secret_overrides(sys.argv[1:])
+        sys.argv[1:] = options_first(sys.argv[1:])
     except UserError as e:
         _fail(str(e))
     from synthkit.core.compose import expand_aliases
 
     sys.argv[1:] = expand_aliases(sys.argv[1:])
     _main_hydra()
+
+
+# Hydra's command-line options that take a value (--info takes one if it is given).
+VALUE_OPTIONS = {"--config-dir", "-cd", "--config-path", "-cp", "--config-name", "-cn", "--cfg", "-c", "--package",
+                 "-p", "--experimental-rerun"}  # fmt: skip
+OPTIONAL_VALUE_OPTIONS = {"--info", "-i"}
+
+
+def options_first(argv: list) -> list:
+    """The options before the overrides, each with its value: Hydra's argparse takes no override after an option
+    (`synthkit llm=mock --config-dir my_configs task=faq` would be "unrecognized arguments: task=faq"). A bare
+    --info goes last, where it cannot take an override for its value. A value Hydra would refuse with its usage
+    text is one line here."""
+    from synthkit.core.errors import UserError
+
+    options, overrides, last, i = [], [], [], 0
+    while i < len(argv):
+        arg, value = argv[i], argv[i + 1] if i + 1 < len(argv) else None
+        takes = arg in VALUE_OPTIONS or (arg in OPTIONAL_VALUE_OPTIONS and _is_value(value))
+        if arg in VALUE_OPTIONS and not _is_value(value):
+            raise UserError(f"{arg} needs a value, e.g. synthkit {arg} {_EXAMPLES.get(arg, 'VALUE')} <overrides>")
+        if takes and arg in CHOICES and value not in CHOICES[arg]:
+            raise UserError(f"{arg} {value}: choose one of {', '.join(CHOICES[arg])}")
+        if takes:
+            options += [arg, value]
+        else:
+            (last if arg in OPTIONAL_VALUE_OPTIONS else options if arg.startswith("-") else overrides).append(arg)
+        i += 2 if takes else 1
+    return options + overrides + last
+
+
+_CFG = ("job", "hydra", "all")
+_INFO = ("all", "config", "defaults", "defaults-tree", "plugins", "searchpath")
+CHOICES = {"--cfg": _CFG, "-c": _CFG, "--info": _INFO, "-i": _INFO}
+
+
+def _is_value(token) -> bool:
+    """An option's value: not another option, nor an override (key=value)."""
+    return token is not None and not token.startswith("-") and not _OVERRIDE.match(token)
+
+
+_EXAMPLES = {"--config-dir": "my_configs", "-cd": "my_configs", "--cfg": "job", "-c": "job"}
+_OVERRIDE = re.compile(r"[+~]*[A-Za-z_][\w.@/-]*=")
 
 
 def _subcommand(name: str, argv: list) -> None:
@@ -99,9 +142,10 @@ def _main_hydra() -> None:
     except COMPOSITION_ERRORS as e:
         _fail(composition_error(e))
     except ValueError as e:  # Hydra's own command-line checks, e.g. -m with --cfg
-        if "can be specified" not in str(e):
-            raise
-        _fail(str(e))
+        if "can be specified" in str(e):
+            _fail(str(e))
+        _fail_if_launcher(e)
+        raise
     except BrokenPipeError:  # output piped into e.g. `head`: the reader left, the run is done
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
@@ -112,8 +156,39 @@ def _main_hydra() -> None:
     except KeyboardInterrupt as e:
         why = f"stopped by {e}" if str(e).startswith("SIG") else "interrupted"
         _fail(f"{why}; rows written so far are kept, run again with the same output_dir to resume", code=130)
+    except Exception as e:
+        _fail_if_launcher(e)
+        raise
     finally:
         report.unlink(missing_ok=True)
+
+
+# Where a sweep's launcher runs (Hydra's launcher plugins and what they drive): an error raised there, before or
+# around synthkit's jobs, is a setting or an environment to fix (no `srun` on this machine, n_jobs=0), not a bug.
+LAUNCHER_PACKAGES = ("hydra_plugins", "submitit", "joblib", "ray")
+
+
+def _fail_if_launcher(error: BaseException) -> None:
+    """One line for an error a launcher raised itself; anything else (a bug) keeps its traceback."""
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        tb = tb.tb_next
+    launcher = next((i for i, m in enumerate(frames) if m.split(".")[0] in LAUNCHER_PACKAGES), None)
+    job_code = any(m.startswith("synthkit") for m in frames[launcher or 0 :]) or "synthkit" in str(error.__cause__)
+    if launcher is None or frames[-1].split(".")[0] not in LAUNCHER_PACKAGES or job_code:
+        return
+    hint = (
+        "run the sweep on a SLURM login node, or its jobs on this machine with +launcher=submitit_local or "
+        "+launcher=joblib"
+        if "srun" in str(error)
+        else "check the hydra.launcher.* settings"
+    )
+    first = (str(error).strip().splitlines() or [""])[0]
+    from synthkit.results.rundir import drop_made_dirs
+
+    drop_made_dirs()  # the sweep dir Hydra made for jobs that never ran
+    _fail(f"the sweep's launcher ({frames[-1].split('.')[0]}) failed: {type(error).__name__}: {first}; {hint}")
 
 
 @contextlib.contextmanager
@@ -178,9 +253,9 @@ def _run(cfg) -> None:
     overrides = tuple(hydra_cfg.overrides.task)
     # In a sweep, a job that fails or stops early is reported and the others go on.
     sweep_dir = Path(hydra_cfg.sweep.dir) if hydra_cfg.mode == RunMode.MULTIRUN else None
-    full_rows = cfg.num_rows
-    if cfg.preview:
-        cfg.num_rows = cfg.preview
+    from synthkit.engine.preview import preview_rows
+
+    full_rows = preview_rows(cfg)
     try:
         result = generate(cfg, out_dir, shared_dir=sweep_dir, overrides=overrides, job=job_stream(overrides))
     except Interrupted as e:  # Ctrl-C, SIGTERM, SIGHUP: what was made, then the one line (main)
@@ -209,11 +284,9 @@ def _run(cfg) -> None:
 
 def _drop_if_made_empty(out_dir: Path) -> None:
     """Hydra makes the output dir before the run can refuse: a refused run leaves nothing behind."""
-    try:
-        if out_dir.is_dir() and not any(out_dir.iterdir()) and out_dir.stat().st_mtime >= _STARTED - 1:
-            out_dir.rmdir()
-    except OSError:
-        pass
+    from synthkit.results.rundir import drop_made_dirs
+
+    drop_made_dirs(out_dir)
 
 
 def _print(text: str) -> None:
@@ -283,7 +356,7 @@ def summary(result) -> str:
 
 
 def _fail(message: str, code: int = 2) -> None:
-    from synthkit.core.secrets import redact
+    from synthkit.core.text import MESSAGE_CHARS, printable
 
-    print(f"synthkit: error: {redact(message)}", file=sys.stderr)
+    print(f"synthkit: error: {printable(message, MESSAGE_CHARS)}", file=sys.stderr)
     sys.exit(code)

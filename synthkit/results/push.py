@@ -2,10 +2,11 @@
 
 Uploads, in one commit, what a run publishes (RunDir.published_files: the rows, rejects and brainstorm, the dataset
 card rewritten first so its `configs:` list the exports present, plots, the resolved config and exports). Only files
-inside the run dir leave the machine: a link out of it is skipped. The token comes from the HF_TOKEN environment
+inside the run dir leave the machine: a link out of it is skipped with a warning. The token comes from the HF_TOKEN environment
 variable only: a flag would end up in shell history and logs."""
 
 import os
+import socket
 
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
@@ -15,9 +16,10 @@ TOKEN_ENV = "HF_TOKEN"
 
 
 def push(run: RunDir, repo: str, private: bool = False) -> tuple:
-    """(the repo's URL, the files left out because they lead out of the run dir)."""
+    """(the repo's URL, (path, why) of the files left out: links out of the run dir, FIFOs, devices)."""
     if not run.data.is_file():
         raise UserError(f"{run.path} holds no {run.data.name}: give a run's output dir")
+    run.check_own_files()  # the card is written from them: a link out would put its target in the card
     token = os.environ.get(TOKEN_ENV)
     if not token:
         raise UserError(f"{TOKEN_ENV} is not set: export a Hugging Face token with write access to push")
@@ -54,11 +56,21 @@ def push(run: RunDir, repo: str, private: bool = False) -> tuple:
     return f"{api.endpoint}/datasets/{repo}", outside
 
 
+HTTP_CLIENTS = ("httpx", "httpcore", "requests", "urllib3", "aiohttp")
+
+
 def _network_error(error: Exception) -> bool:
-    """An HTTP client's connection, DNS or timeout error (huggingface_hub speaks httpx or requests by version)."""
-    return any(
-        cls.__module__.split(".")[0] in ("httpx", "httpcore", "requests", "urllib3") for cls in type(error).__mro__
-    )
+    """An HTTP client's connection, DNS or timeout error, or one it wraps (huggingface_hub speaks httpx, httpx2 or
+    requests by version: a numbered fork counts as its client)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ConnectionError, TimeoutError, socket.gaierror)) or any(
+            cls.__module__.split(".")[0].rstrip("0123456789") in HTTP_CLIENTS for cls in type(error).__mro__
+        ):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _http_error(error, repo: str) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Optional
 
 from synthkit.core.errors import UserError
+from synthkit.core.paths import files_inside, not_read
 from synthkit.core.record import Row, read_rows
 from synthkit.core.secrets import redact
 
@@ -41,11 +42,57 @@ SCORES_FILE = "scores.jsonl"
 SCORES_SUMMARY_FILE = "scores_summary.json"
 EXPORTS_DIR = "exports"
 EXPORT_MARKER = ".synthkit-export"  # in every export dir synthkit wrote: only those are replaced by --force
-# What may already be in a dir synthkit has not claimed: Hydra's config of this very run.
-FOREIGN_OK = {HYDRA_DIR, LOCK_FILE}
+# What may already be in a dir synthkit has not claimed (it holds no RUN_FILE yet): the lock of a run killed before it
+# wrote anything, and what a sweep job refused before it ran leaves (RunDir.record_refusal): its status and .hydra/
+# with synthkit's own files only. Another program's .hydra/ (Hydra writes hydra.yaml there) is not synthkit's.
+FOREIGN_OK = {LOCK_FILE, STATUS_FILE}
+OWN_HYDRA_FILES = {"config.yaml", "overrides.yaml"}
 # What `synthkit push` uploads (folders whole). Anything else (the resume fingerprint, the status file, Hydra's
 # overrides and logs) stays local.
 PUBLISHED = (DATA_FILE, REJECTS_FILE, CARD_FILE, BRAINSTORM_DIR, PLOTS_DIR, CONFIG_FILE, EXPORTS_DIR)
+# Every file and folder synthkit reads or writes in a run dir: none may lead out of it (check_own_files).
+OWN_FILES = (DATA_FILE, REJECTS_FILE, RUN_FILE, STATUS_FILE, SPENT_FILE, LOCK_FILE, HYDRA_DIR, CONFIG_FILE,
+             OVERRIDES_FILE, BRAINSTORM_DIR, TASKS_FILE, BATCHES_FILE, CARD_FILE, PLOTS_DIR, COVERAGE_FILE, SCORES_FILE,
+             SCORES_SUMMARY_FILE, EXPORTS_DIR)  # fmt: skip
+
+
+# Folders Hydra is about to make for this process's run or sweep (its dir -> the first of them that did not exist):
+# noted by the NewDirs callback (synthkit.results.sweep) before Hydra makes them, so that a run refused before it
+# wrote anything removes them, and nothing the user had (no empty outputs/ is left behind).
+_MADE: dict = {}
+HYDRA_LEFTOVERS = ("multirun.yaml",)  # what Hydra writes into a sweep dir before any job runs
+
+
+def note_new_dirs(path) -> None:
+    path = Path(path).absolute()
+    first = None
+    for folder in [path, *path.parents]:
+        if folder.exists():
+            break
+        first = folder
+    if first is not None:
+        _MADE[path] = first
+
+
+def drop_made_dirs(path=None) -> None:
+    """Remove the dirs noted for `path` (None: every dir noted) as far as they are empty, up to the first that
+    did not exist before the run; a dir that existed, or holds anything but Hydra's own leftovers, stays."""
+    for made, first in list(_MADE.items()):
+        if path is not None and made != Path(path).absolute():
+            continue
+        del _MADE[made]
+        try:
+            if made.is_dir() and {p.name for p in made.iterdir()} <= set(HYDRA_LEFTOVERS):
+                for name in HYDRA_LEFTOVERS:
+                    (made / name).unlink(missing_ok=True)
+            folder = made
+            while True:
+                folder.rmdir()  # fails on a folder that is not empty: what is above it stays too
+                if folder == first:
+                    break
+                folder = folder.parent
+        except OSError:
+            pass
 
 
 def storage_error(path: Path, error: OSError) -> UserError:
@@ -82,7 +129,25 @@ class RunDir:
         run = cls(path) if path.is_dir() or not path.is_file() else cls(path.parent, data=path)
         if not run.data.is_file():
             raise UserError(f"{source} holds no {DATA_FILE}: give {what}")
+        run.check_own_files()
         return run
+
+    def check_own_files(self) -> None:
+        """One line if a file of the run (or a folder of its files) leads out of its dir, or is a FIFO or a device:
+        synthkit reads and writes a run's own files only (a planted data.jsonl -> ~/.netrc must not reach a card, an
+        export or the Hub, nor rows be appended to a file elsewhere). A data file the user named is theirs."""
+        if not self.path.is_dir():
+            return
+        root = self.path.resolve()
+        for name in OWN_FILES:
+            path = self.path / name
+            if (path == self.data and self._data is not None) or not (path.is_symlink() or path.exists()):
+                continue
+            why = not_read(path, root)
+            if why:
+                raise UserError(
+                    f"{path} is {why}: synthkit uses a run's own files only; remove it or choose another dir"
+                )
 
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
@@ -229,20 +294,27 @@ class RunDir:
             key=lambda job: (len(job.path.name), job.path.name),
         )
 
-    def published_files(self) -> list:
-        """What `synthkit push` uploads, as paths relative to the dir. A link is followed only where it stays
-        inside the dir: a link out of it (to ~/.netrc, say) would upload a file the user never named."""
+    def published_files(self) -> tuple:
+        """What `synthkit push` uploads, as paths relative to the dir; and (path, why) of what it leaves out. A link
+        is followed only where it stays inside the dir: a link out of it (to ~/.netrc, say) would upload a file
+        the user never named. A FIFO or device is left out too (reading it would block)."""
         root = self.path.resolve()
         files, skipped = [], []
         for name in PUBLISHED:
             path = self.path / name
-            found = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] * path.is_file()
-            for p in found:
-                if root not in p.resolve().parents:
-                    skipped.append(p.relative_to(self.path).as_posix())
-                    continue
-                files.append(p.relative_to(self.path).as_posix())
-        return files, skipped
+            if not (path.is_symlink() or path.exists()):
+                continue  # not made by this run
+            why = not_read(path, root)
+            if why:
+                skipped.append((path, why))
+            elif path.is_dir():
+                found, left_out = files_inside(path, root)
+                files += found
+                skipped += left_out
+            else:
+                files.append(path)
+        relative = lambda p: p.relative_to(self.path).as_posix()  # noqa: E731
+        return [relative(p) for p in files], [(relative(p), why) for p, why in skipped]
 
     def export_files(self) -> list:
         """(config name, path relative to the dir) of the Parquet and JSONL files of every export."""
@@ -251,7 +323,8 @@ class RunDir:
             return files
         for fmt in sorted(p for p in self.exports.iterdir() if p.is_dir()):
             # Parquet/JSONL only: a save_to_disk folder beside them holds the same rows as Arrow shards.
-            found = sorted(p for p in fmt.rglob("*") if p.suffix in (".jsonl", ".parquet") and p.is_file())
+            # Only what `push` uploads: a link out of the run dir is neither uploaded nor listed.
+            found, _ = files_inside(fmt, self.path.resolve(), lambda p: p.suffix in (".jsonl", ".parquet"))
             files += [
                 (fmt.name if len(found) == 1 else f"{fmt.name}-{p.stem}", p.relative_to(self.path).as_posix())
                 for p in found
@@ -280,8 +353,9 @@ class RunDir:
             raise UserError("output_dir is empty or '.': give a new directory, e.g. output_dir=outputs/my-run")
         if path.exists() and not path.is_dir():
             raise UserError(f"output_dir={path} is a file: choose a directory")
+        self.check_own_files()
         if path.is_dir() and not self.run_file.exists():
-            foreign = sorted(p.name for p in path.iterdir() if p.name not in FOREIGN_OK)
+            foreign = sorted(p.name for p in path.iterdir() if not _own(p))
             if foreign:
                 raise UserError(
                     f"output_dir={path} already holds files synthkit did not write ({', '.join(foreign[:3])}"
@@ -357,6 +431,13 @@ class RunDir:
 
     def open_rows(self) -> "RowFiles":
         return RowFiles(self)
+
+
+def _own(path: Path) -> bool:
+    """Whether an entry of a dir synthkit has not claimed yet is one synthkit writes before it claims it."""
+    if path.name == HYDRA_DIR:
+        return path.is_dir() and not path.is_symlink() and {p.name for p in path.iterdir()} <= OWN_HYDRA_FILES
+    return path.name in FOREIGN_OK and path.is_file() and not path.is_symlink()
 
 
 class RowFiles:

@@ -12,10 +12,21 @@ from omegaconf import DictConfig
 
 from synthkit.core.config import ScoreFlag
 from synthkit.quality.dedup import Deduplicator
-from synthkit.results.rundir import RunDir
+from synthkit.results.rundir import RunDir, note_new_dirs
 
 # The CLI names a file here before a multirun; the callback writes the jobs that failed into it.
 REPORT_ENV = "SYNTHKIT_SWEEP_REPORT"
+
+
+class NewDirs(Callback):
+    """Registered in conf/config.yaml: before Hydra makes the run's dir (or the sweep's), note which of its folders
+    are new, so that a refused run leaves nothing behind (synthkit.results.rundir.drop_made_dirs)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        note_new_dirs(config.hydra.run.dir)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        note_new_dirs(config.hydra.sweep.dir)
 
 
 class MergeSweep(Callback):

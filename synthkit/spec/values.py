@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from synthkit.core.errors import UserError
+from synthkit.core.paths import open_regular
 
 FILE_PREFIX = "file:"
 MAX_VALUES_FILE_BYTES = 64 * 2**20  # a values file is read whole: refuse what cannot be one
@@ -25,7 +26,8 @@ def read_values_file(name: str, path: Path) -> list:
             raise UserError(
                 f"task.{name}: {path} is larger than {MAX_VALUES_FILE_BYTES >> 20} MB; is it a list of values?"
             )
-        raw = path.read_bytes()
+        with open_regular(path, f"task.{name}:") as f:  # a FIFO would block the run for ever
+            raw = f.read()
     except OSError as e:
         raise UserError(f"task.{name}: cannot read {path}: {e.strerror}") from None
     if b"\x00" in raw:

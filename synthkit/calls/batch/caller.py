@@ -20,6 +20,8 @@ from synthkit.calls.batch.journal import TERMINAL, BatchJournal
 from synthkit.calls.batch.price import check_batch
 from synthkit.calls.batch.rounds import BatchResult, run_batches
 from synthkit.calls.caller import (
+    BUDGET_CHECK_S,
+    BUDGET_WAIT_S,
     MAX_ANSWER_CHARS,
     OVERSIZE,
     Answer,
@@ -30,7 +32,7 @@ from synthkit.calls.caller import (
 )
 from synthkit.calls.cost import CHARS_PER_TOKEN
 from synthkit.calls.providers import Completion, RequestFailed, RowRefused
-from synthkit.calls.stores.base import BudgetExhausted, Stores, StoreUnavailable
+from synthkit.calls.stores.base import BudgetBusy, BudgetExhausted, Stores, StoreUnavailable
 from synthkit.calls.stores.cache import call_key
 from synthkit.core.config import LLMConfig
 from synthkit.core.errors import UserError
@@ -81,6 +83,7 @@ class BatchCaller(Caller):
         self._collector: Optional[asyncio.Task] = None
         self._error: Optional[BaseException] = None
         self._failed_rows_in_a_row = 0
+        self._busy_since: Optional[float] = None  # since when requests wait for another process's reservations
 
     def workers(self, concurrency: int) -> int:
         return max(concurrency, self.llm.batch_max_requests)  # a round goes when every row in flight waits
@@ -126,7 +129,10 @@ class BatchCaller(Caller):
         # As online: the ledger's `truncated` counts answers cut off at llm.max_tokens (the summary's advice is to
         # raise it); a call's own smaller cap reports its cut-off answers itself (the judge's `truncated`).
         truncated = completion.finish_reason == "length" and cap == self.llm.max_tokens
-        self.ledger.answered(completion.prompt_tokens, completion.completion_tokens, cost, cached, truncated)
+        worth = self.budget.cost(completion.prompt_tokens, completion.completion_tokens) if cached else None
+        self.ledger.answered(
+            completion.prompt_tokens, completion.completion_tokens, cost, cached, truncated, cached_cost_usd=worth
+        )
         return Answer(completion, cost, cached)
 
     async def _collect(self) -> None:
@@ -168,7 +174,7 @@ class BatchCaller(Caller):
                     completion, await self.budget.settle(0.0, *_tokens(completion)), False, pending.max_tokens
                 )
             )
-        await self._reserve(round_)
+        deferred = await self._reserve(round_)
         answered = self.journal.answered()
         again = frozenset(k for k in round_ if k in answered)  # the journal's answer is lost to this run
         held = self.journal.settled() - again
@@ -190,6 +196,9 @@ class BatchCaller(Caller):
         finally:
             if ticker is not None:
                 ticker.cancel()
+        if deferred:  # the round's reservations are settled now: they go in the next
+            self._queue.update(deferred)
+            self._wake.set()
         for key, pending in round_.items():
             if pending.future.done():
                 continue
@@ -213,16 +222,40 @@ class BatchCaller(Caller):
                 self._queue[key] = pending  # the next round asks it again
                 self._wake.set()
 
-    async def _reserve(self, round_: dict[str, _Pending]) -> None:
+    async def _reserve(self, round_: dict[str, _Pending]) -> dict[str, _Pending]:
         """Reserve the most each request of the round may cost before it is sent, one by one (a reservation
-        on a shared store is a token per request): max_cost_usd holds across rounds. Rows whose requests do
-        not fit stop the run as online ones do (BudgetReached)."""
+        on a shared store is a token per request): max_cost_usd holds across rounds. Requests that do not fit
+        beside the round's reservations are taken out of it for the next round (the round's answers mostly cost
+        far less than they reserved), and returned; once the cap is spent, rows stop as online (BudgetReached)."""
+        deferred: dict[str, _Pending] = {}
+        last_busy = None
         for key, pending in list(round_.items()):
             try:
                 pending.reserved = await self.budget.reserve(pending.prompt_tokens, pending.max_tokens)
             except BudgetExhausted as e:
                 pending.future.set_exception(BudgetReached(str(e)))
                 del round_[key]
+            except BudgetBusy as busy:
+                deferred[key] = round_.pop(key)
+                last_busy = busy
+        if deferred and not round_:
+            await self._wait_for_room(deferred, last_busy)
+        else:
+            self._busy_since = None
+        return deferred
+
+    async def _wait_for_room(self, deferred: dict[str, _Pending], busy: BudgetBusy) -> None:
+        """Nothing of this run holds a reservation: another process sharing the budget does. Wait for it to
+        settle, within a bound."""
+        loop = asyncio.get_running_loop()
+        self._busy_since = self._busy_since or loop.time()
+        if loop.time() - self._busy_since < BUDGET_WAIT_S:
+            await asyncio.sleep(min(self.llm.batch_poll_s, BUDGET_CHECK_S))
+            return
+        stop = BudgetReached(f"{busy}, for {BUDGET_WAIT_S:g} s: raise max_cost_usd, or lower llm.max_tokens")
+        for pending in deferred.values():
+            pending.future.set_exception(stop)
+        deferred.clear()
 
     async def _release(self, pending: _Pending) -> None:
         reserved, pending.reserved = pending.reserved, None

@@ -7,21 +7,31 @@ retry may fix, ProviderRefused for what it cannot."""
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
 
-from synthkit.calls.providers.base import ProviderRefused, RequestFailed, retry_after
-from synthkit.calls.providers.openai_http import REFUSALS, error_message
+from synthkit.calls.providers.base import ProviderRefused, RequestFailed, cannot_connect, retry_after
+from synthkit.calls.providers.openai_http import REFUSALS, error_body, error_message
 from synthkit.core.errors import UserError
+from synthkit.core.text import printable
 
 ENDPOINT = "/v1/chat/completions"
 # OpenAI's limits per batch (https://platform.openai.com/docs/guides/batch).
 MAX_REQUESTS = 50_000
 MAX_BYTES = 200 * 1024 * 1024
-LOCAL_ID_KEY = "synthkit_local_id"  # batch metadata naming the journal entry it was created for
+LOCAL_ID_KEY = "synthkit_local_id"
+_ID = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9._:~+=@-]{0,199}"
+)  # OpenAI's ids: batch_..., file-...  # batch metadata naming the journal entry it was created for
 # 405 and 501: a server that does not serve this method or path at all; retrying for half an hour is no use.
 BATCH_REFUSALS = (*REFUSALS, 405, 501)
+
+
+class Unreachable(RequestFailed):
+    """No connection could be made to an endpoint that never answered (a wrong llm.api_base, a server that is not
+    running): retrying for half an hour would not help."""
 
 
 def request_line(custom_id: str, body: dict) -> bytes:
@@ -71,6 +81,7 @@ class BatchClient:
         self._timeout = timeout_s
         self.name = name
         self._session: aiohttp.ClientSession | None = None
+        self._answered = False  # any answer at all: a refused connection is then transient
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made inside the running loop
@@ -82,10 +93,10 @@ class BatchClient:
     async def _call(self, method: str, path: str, raw: bool = False, **kwargs):
         try:
             async with self._client().request(method, self._base + path, **kwargs) as response:
+                self._answered = True
                 if response.status == 200:
                     return await response.read() if raw else _object(await response.read(), self.name, method, path)
-                text = await response.text()
-                detail = error_message(text)
+                detail = error_message(await error_body(response))
                 if response.status in BATCH_REFUSALS:  # the batch endpoints' refusals concern the whole batch job
                     refused = ProviderRefused(f"{self.name} refused {method} {path}: HTTP {response.status}: {detail}")
                     refused.status = response.status
@@ -94,7 +105,15 @@ class BatchClient:
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer to {method} {path} within {self._timeout:g} s") from None
         except aiohttp.ClientError as e:
-            raise RequestFailed(f"{type(e).__name__}: {e}") from None
+            if cannot_connect(e) and not self._answered:
+                raise Unreachable(
+                    printable(
+                        f"cannot connect to llm.api_base={self._base} ({type(e).__name__}: {e}): is the server "
+                        "running there, and are the host and port right?"
+                    ),
+                    cannot_connect=True,
+                ) from None
+            raise RequestFailed(printable(f"{type(e).__name__}: {e}")) from None
 
     async def upload(self, data: bytes, filename: str) -> str:
         """Upload a batch input file; its file id."""
@@ -117,6 +136,7 @@ class BatchClient:
 
     async def content(self, file_id: str) -> bytes | None:
         """A file's content; None when the provider no longer has it (its requests are asked again)."""
+        checked_id(file_id, self.name, "a batch's output file")
         try:
             return await self._call("GET", f"/files/{file_id}/content", raw=True)
         except ProviderRefused as e:
@@ -130,18 +150,24 @@ class BatchClient:
         while True:
             params = {"limit": "100", **({"after": after} if after else {})}
             page = await self._call("GET", "/batches", params=params)
-            for batch in page.get("data") or []:
-                if (batch.get("created_at") or 0) < created_after:
+            data = (
+                [b for b in page.get("data") or [] if isinstance(b, dict)] if isinstance(page.get("data"), list) else []
+            )
+            for batch in data:
+                created = batch.get("created_at")
+                if isinstance(created, (int, float)) and created < created_after:
                     return
                 yield batch
-            if not page.get("has_more") or not page.get("data"):
+            if not page.get("has_more") or not data:
                 return
-            after = page["data"][-1]["id"]
+            after = checked_id(data[-1].get("id"), self.name, "GET /batches")
 
     async def find(self, local_id: str, created_after: float = 0.0) -> dict | None:
         """The batch created for journal entry `local_id`, if the provider has one."""
         async for batch in self.batches(created_after):
-            if (batch.get("metadata") or {}).get(LOCAL_ID_KEY) == local_id:
+            metadata = batch.get("metadata")
+            if isinstance(metadata, dict) and metadata.get(LOCAL_ID_KEY) == local_id:
+                _id(batch, self.name, "GET /batches")
                 return batch
         return None
 
@@ -167,4 +193,15 @@ def _object(data: bytes, name: str, method: str, path: str) -> dict:
 def _id(answer: dict, name: str, what: str) -> str:
     if not isinstance(answer.get("id"), str) or not answer["id"]:
         raise ProviderRefused(f"{name} answered {what} without an id: it does not serve the OpenAI Batches API")
-    return answer["id"]
+    return checked_id(answer["id"], name, what)
+
+
+def checked_id(value, name: str, what: str) -> str:
+    """An id the provider gave (a file's, a batch's): it is journaled and goes into URL paths, so it must look
+    like one (a short token), not a flood or a path."""
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise ProviderRefused(
+            f"{name} answered {what} with an id that is not one ({printable(repr(value), 80)}): "
+            "it does not serve the OpenAI Batches API"
+        )
+    return value

@@ -4,7 +4,8 @@ planned (its local id and custom_ids) before anything is uploaded, then its inpu
 attempt to create it, its batch id, its status changes, and its results collected. Replaying the
 file after a kill -9 at any moment tells which batches exist (or may exist: created but not yet
 journaled, to be looked up by their metadata) at the provider, which are still to poll, and which
-results were already handed over, so nothing is submitted twice."""
+results were already handed over, so nothing is submitted twice. What the provider says (a status, its
+counts, its reasons) is journaled printable and bounded: a hostile provider's flood or escape codes stay out."""
 
 import json
 import os
@@ -14,8 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from synthkit.core.errors import UserError
+from synthkit.core.text import printable
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+# Every status of the Batch API: a batch in any other (or in none) is polled only for so long.
+STATUSES = TERMINAL | {"validating", "in_progress", "finalizing", "cancelling"}
+COUNTS = ("total", "completed", "failed")  # the request_counts kept
 
 
 @dataclass
@@ -79,7 +84,7 @@ class BatchJournal:
         elif event == "created":
             entry.batch_id = record["batch_id"]
         elif event == "status":
-            entry.status, entry.counts, entry.errors = record["status"], record["counts"], record.get("errors")
+            entry.status, entry.counts, entry.errors = record["status"], _counts(record, "counts"), record.get("errors")
         elif event == "cancel_requested":
             entry.cancel_requested = True
         elif event == "collected":
@@ -113,17 +118,16 @@ class BatchJournal:
 
     def status(self, entry: BatchEntry, batch: dict) -> None:
         """The provider's view of the batch, journaled when it changed."""
-        counts = batch.get("request_counts") or {}
-        errors = _errors_line(batch)
-        if (batch.get("status"), counts, errors) != (entry.status, entry.counts, entry.errors):
+        self._status(entry, _status(batch), _counts(batch), _errors_line(batch))
+
+    def failed(self, entry: BatchEntry, reason: str) -> None:
+        """synthkit counts the batch as failed (its status is none the Batch API has): its requests go again."""
+        self._status(entry, "failed", entry.counts, printable(reason))
+
+    def _status(self, entry: BatchEntry, status, counts: dict, errors) -> None:
+        if (status, counts, errors) != (entry.status, entry.counts, entry.errors):
             self._write(
-                {
-                    "event": "status",
-                    "local_id": entry.local_id,
-                    "status": batch.get("status"),
-                    "counts": counts,
-                    "errors": errors,
-                }
+                {"event": "status", "local_id": entry.local_id, "status": status, "counts": counts, "errors": errors}
             )
 
     def cancel_requested(self, entry: BatchEntry) -> None:
@@ -158,11 +162,26 @@ class BatchJournal:
         self._file.close()
 
 
+def _status(batch: dict):
+    """The batch's status as the provider gave it, if it is a short text (None when it gave none)."""
+    status = batch.get("status")
+    return printable(status, 40) if isinstance(status, str) and status else None
+
+
+def _counts(batch: dict, key: str = "request_counts") -> dict:
+    counts = batch.get(key)
+    if not isinstance(counts, dict):
+        return {}
+    return {k: counts[k] for k in COUNTS if isinstance(counts.get(k), int) and not isinstance(counts[k], bool)}
+
+
 def _errors_line(batch: dict) -> str | None:
-    """The provider's reasons for failing a whole batch, as one line."""
-    data = ((batch.get("errors") or {}).get("data")) or []
+    """The provider's reasons for failing a whole batch, as one printable line."""
+    errors = batch.get("errors")
+    data = errors.get("data") if isinstance(errors, dict) else None
     reasons = []
-    for error in data:
-        where = f" (input line {error['line']})" if error.get("line") else ""
-        reasons.append(f"{error.get('code') or 'error'}: {error.get('message') or ''}{where}".strip())
-    return " ".join("; ".join(reasons).split()) or None
+    for error in data[:20] if isinstance(data, list) else []:
+        if isinstance(error, dict):
+            where = f" (input line {error['line']})" if error.get("line") else ""
+            reasons.append(f"{error.get('code') or 'error'}: {error.get('message') or ''}{where}".strip())
+    return printable("; ".join(reasons)) or None

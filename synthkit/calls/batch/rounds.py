@@ -16,15 +16,20 @@ from synthkit.calls.batch.client import (
     MAX_BYTES,
     MAX_REQUESTS,
     BatchClient,
+    Unreachable,
     plan_batches,
     read_jsonl,
     request_line,
 )
-from synthkit.calls.batch.journal import TERMINAL, BatchEntry, BatchJournal
-from synthkit.calls.providers.base import RequestFailed
+from synthkit.calls.batch.journal import STATUSES, TERMINAL, BatchEntry, BatchJournal
+from synthkit.calls.providers.base import ProviderRefused, RequestFailed
 from synthkit.core.errors import UserError
+from synthkit.core.text import printable
 
 LIST_SLACK_S = 3600.0  # provider clocks drift: look this far before a batch's planning for it
+# Checks in a row a batch may report a status the Batch API does not have (or none) before it counts as failed.
+STRANGE_STATUS_CHECKS = 30
+NOT_SERVED = (404, 405, 501)  # a server that does not serve GET /batches at all
 T = TypeVar("T")
 
 
@@ -71,28 +76,69 @@ async def run_batches(
     for entry in list(journal.entries.values()):
         if not entry.done and entry.batch_id is None:
             await _retrying(lambda e=entry: _submit(e, client, journal, bodies), attempts, poll_every_s)
+    strange: dict[str, int] = {}  # local id -> checks in a row with a status the Batch API does not have
     while True:
         pending = [e for e in journal.entries.values() if not e.done]
         for entry in pending:
             batch = await _retrying(lambda e=entry: client.retrieve(e.batch_id), attempts, poll_every_s)
             journal.status(entry, batch)
+            strange[entry.local_id] = strange.get(entry.local_id, 0) + 1 if entry.status not in STATUSES else 0
+            if strange[entry.local_id] >= STRANGE_STATUS_CHECKS:
+                await _give_up(entry, client, journal, strange[entry.local_id])
             if entry.status in TERMINAL:
                 unanswered += await _retrying(
                     lambda e=entry, b=batch: _collect(e, b, client, journal, on_result), attempts, poll_every_s
                 )
         failed = [e for e in pending if e.status == "failed"]
         if failed:
-            raise UserError(f"{client.name} rejected batch {failed[0].batch_id}: {failed[0].errors}")
+            given_up = strange.get(failed[0].local_id, 0) >= STRANGE_STATUS_CHECKS
+            raise UserError(
+                f"batch {failed[0].batch_id} {failed[0].errors}; its requests are asked again when you rerun"
+                if given_up
+                else f"{client.name} rejected batch {failed[0].batch_id}: {failed[0].errors}"
+            )
         if not any(not e.done for e in journal.entries.values()):
             return unanswered
         await asyncio.sleep(poll_every_s)
+
+
+async def _give_up(entry: BatchEntry, client: BatchClient, journal: BatchJournal, checks: int) -> None:
+    """A batch whose status is none the Batch API has counts as failed; it is cancelled (if the provider still
+    runs it, its requests would be paid twice once asked again)."""
+    status = f"status {entry.status!r}" if entry.status else "no status"
+    journal.failed(
+        entry,
+        f"at {client.name} reported {status} in {checks} checks in a row, which the Batch API does not have: "
+        "synthkit counts it as failed and asked the provider to cancel it",
+    )
+    try:
+        await client.cancel(entry.batch_id)
+    except (RequestFailed, ProviderRefused):
+        pass  # the provider may not know how either; the batch is failed here all the same
+
+
+async def _find(entry: BatchEntry, client: BatchClient, journal: BatchJournal) -> Optional[dict]:
+    """The provider's batch of an entry whose create was sent but whose answer was lost (a kill -9 between),
+    looked up by its metadata. A server that lists no batches cannot say: one line says what to do."""
+    try:
+        return await client.find(entry.local_id, entry.planned_at - LIST_SLACK_S)
+    except ProviderRefused as e:
+        if getattr(e, "status", None) not in NOT_SERVED:
+            raise
+        status = e.status
+    raise UserError(
+        f"batch {entry.local_id} was being created when a run stopped, and {client.name} does not list batches "
+        f"(GET /batches: HTTP {status}), so synthkit cannot tell whether it exists: if {client.name} has a batch "
+        f"with metadata {LOCAL_ID_KEY}={entry.local_id} (input file {entry.file_id}), cancel it there; then "
+        f"`synthkit batches {journal.path.parent} --cancel` forgets it, and a rerun asks its requests anew"
+    )
 
 
 async def _submit(entry: BatchEntry, client: BatchClient, journal: BatchJournal, bodies: dict) -> None:
     """Upload and create the batch of a planned entry, each step once whatever crashes between."""
     if entry.creating:
         # A create was sent: if the provider has the batch, this run only lost the answer.
-        found = await client.find(entry.local_id, entry.planned_at - LIST_SLACK_S)
+        found = await _find(entry, client, journal)
         if found is not None:
             journal.created(entry, found["id"])
             return
@@ -168,15 +214,18 @@ def _result(line: dict) -> Optional[BatchResult]:
         text = (
             f"{error.get('code') or 'error'}: {error.get('message') or ''}"
             if isinstance(error, dict)
-            else f"error: {str(error)[:200]}"
+            else f"error: {str(error)[:1000]}"
         )
     elif status != 200 or body is None:
         detail = body.get("error") if body is not None else None
-        message = detail.get("message") if isinstance(detail, dict) else str(response.get("body"))[:200]
-        text = f"http_{status}: {message}"
+        message = detail.get("message") if isinstance(detail, dict) else str(response.get("body"))[:1000]
+        text = f"http_{printable(status, 20)}: {message}"
     else:
         text = None
-    return BatchResult(custom_id, status if isinstance(status, int) else None, body, text)
+    # The reason goes into rejects.jsonl and error lines: printable and bounded, whatever the provider wrote.
+    return BatchResult(
+        custom_id, status if isinstance(status, int) else None, body, printable(text) if text is not None else None
+    )
 
 
 async def _retrying(step: Callable[[], Awaitable[T]], attempts: int, pause_s: float) -> T:
@@ -184,6 +233,8 @@ async def _retrying(step: Callable[[], Awaitable[T]], attempts: int, pause_s: fl
     for attempt in range(attempts):
         try:
             return await step()
+        except Unreachable as e:
+            raise UserError(str(e)) from None
         except RequestFailed as e:
             if attempt == attempts - 1:
                 raise UserError(
@@ -195,14 +246,21 @@ async def _retrying(step: Callable[[], Awaitable[T]], attempts: int, pause_s: fl
 
 async def cancel_all(journal: BatchJournal, client: BatchClient) -> list[str]:
     """Cancel every batch of the journal still running at the provider, and drop those never
-    created; the batch ids cancelled. Results they had already produced are collected by the
+    created; the batch ids cancelled (and the local ids of those forgotten unconfirmed). Results they had already produced are collected by the
     next run_batches (or lost, if the run is not resumed)."""
     cancelled = []
     for entry in journal.entries.values():
         if entry.done:
             continue
         if entry.batch_id is None and entry.creating:
-            found = await client.find(entry.local_id, entry.planned_at - LIST_SLACK_S)
+            try:
+                found = await _find(entry, client, journal)
+            except UserError:  # a server that lists no batches: forgotten here, to be cancelled there if it exists
+                found = None
+                cancelled.append(
+                    f"{entry.local_id} (its creation was never confirmed and {client.name} lists no batches: "
+                    f"if it has one with metadata {LOCAL_ID_KEY}={entry.local_id}, cancel it there)"
+                )
             if found is not None:
                 journal.created(entry, found["id"])
         if entry.batch_id is None:
@@ -251,12 +309,14 @@ async def batch_status(journal: BatchJournal, client: BatchClient | None = None)
 
 
 def format_status(rows: list[dict]) -> str:
-    """The status rows as a table for `synthkit batches RUN`."""
+    """The status rows as a table for `synthkit batches RUN`; every cell printable (a journal written by an
+    earlier version, or edited, may hold a provider's raw text)."""
     header = f"{'local id':<19} {'batch id':<32} {'state':<11} {'requests':>8} {'done':>8} {'failed':>7}"
     lines = [header]
     for row in rows:
+        cell = {k: v if v is None or isinstance(v, int) else printable(v, 40) for k, v in row.items()}
         lines.append(
-            f"{row['local_id']:<19} {row['batch_id'] or '-':<32} {row['state']:<11} {row['requests']:>8}"
-            f" {row['completed']:>8} {row['failed']:>7}" + (f"  {row['errors']}" if row["errors"] else "")
+            f"{cell['local_id']:<19} {cell['batch_id'] or '-':<32} {cell['state']:<11} {cell['requests']:>8}"
+            f" {cell['completed']:>8} {cell['failed']:>7}" + (f"  {printable(row['errors'])}" if row["errors"] else "")
         )
     return "\n".join(lines)

@@ -17,6 +17,7 @@ from synthkit.calls.providers.base import (
 )
 from synthkit.core.config import Client, LLMConfig
 from synthkit.core.errors import UserError
+from synthkit.core.secrets import protect
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -45,6 +46,7 @@ def check_key(llm: LLMConfig) -> Optional[str]:
     if not _ENV_NAME.match(llm.api_key_env):
         # A key typed here by mistake: never echo it, never write it (the run refuses before writing).
         raise UserError("llm.api_key_env must name an environment variable (e.g. OPENAI_API_KEY), not hold a key")
+    protect(llm.api_key_env)  # whatever its name, a variable a key is read from is redacted wherever it is echoed
     api_key = os.environ.get(llm.api_key_env)
     if not api_key:
         raise UserError(

@@ -1,5 +1,7 @@
 """What the engine sees of a model: messages and a JSON schema in, text and token counts out."""
 
+import errno
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -19,10 +21,36 @@ class Completion:
 class RequestFailed(Exception):
     """This request failed (network, server, rate limit); the row may be retried or rejected."""
 
-    def __init__(self, message: str, status: Optional[int] = None, retry_after: Optional[float] = None):
+    def __init__(
+        self,
+        message: str,
+        status: Optional[int] = None,
+        retry_after: Optional[float] = None,
+        cannot_connect: bool = False,
+    ):
         super().__init__(message)
         self.status = status  # HTTP status, None for a connection failure or timeout
         self.retry_after = retry_after  # seconds the server asked us to wait (Retry-After)
+        self.cannot_connect = cannot_connect  # no connection could be made at all (see cannot_connect())
+
+
+def cannot_connect(error: BaseException) -> bool:
+    """Whether `error`, or one it wraps, says no connection could be made at all: refused, no such host, no route,
+    a TLS handshake refused. Not a timeout or a dropped connection, which a retry may cure. From an endpoint that
+    never answered, it ends a run at once (the run's llm.api_base is wrong, or its server is not running)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, (ConnectionRefusedError, socket.gaierror)) or type(error).__name__ in _CONNECT_ERRORS:
+            return True
+        if isinstance(error, OSError) and error.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+# The HTTP clients' names for it: aiohttp's (the lean client, the batch client), httpx's (litellm, openai's SDK).
+_CONNECT_ERRORS = {"ClientConnectorError", "ClientConnectorDNSError", "ClientConnectorCertificateError", "ConnectError"}
 
 
 class ProviderRefused(UserError):

@@ -5,8 +5,9 @@ import logging
 import os
 import warnings
 
-from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
+from synthkit.calls.providers.base import Completion, RequestFailed, cannot_connect, refusal, retry_after
 from synthkit.core.config import LLMConfig
+from synthkit.core.text import printable
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else litellm fetches a price map at import
 
@@ -69,7 +70,9 @@ class LiteLLMProvider:
             }.get(type(e), getattr(e, "status_code", 400))
             raise refusal(status, _first_line(e), self._llm.api_key_env, self._llm.provider, self.model_name) from None
         except Exception as e:  # litellm maps every transport and server failure to its own types
-            raise RequestFailed(_first_line(e), getattr(e, "status_code", None), _retry_after(e)) from None
+            raise RequestFailed(
+                _first_line(e), getattr(e, "status_code", None), _retry_after(e), cannot_connect=cannot_connect(e)
+            ) from None
         usage = getattr(response, "usage", None)
         choice = response.choices[0]
         return Completion(
@@ -90,4 +93,4 @@ def _retry_after(error: Exception) -> float | None:
 
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]
+    return printable(f"{type(error).__name__}: {text[0] if text else ''}")

@@ -9,10 +9,12 @@ from typing import Optional
 
 import aiohttp
 
-from synthkit.calls.providers.base import Completion, RequestFailed, refusal, retry_after
+from synthkit.calls.providers.base import Completion, RequestFailed, cannot_connect, refusal, retry_after
 from synthkit.core.config import LLMConfig
+from synthkit.core.text import printable
 
 REFUSALS = (400, 401, 403, 404, 413, 422)  # a retry gets the same answer
+ERROR_BODY_BYTES = 1 << 16  # read of an error answer: its message is at the start
 
 
 class OpenAIHTTPProvider:
@@ -41,12 +43,12 @@ class OpenAIHTTPProvider:
         try:
             async with self._client().post(self._url, json=body) as response:
                 if response.status != 200:
-                    self._fail(response.status, await response.text(), response.headers)
+                    self._fail(response.status, await error_body(response), response.headers)
                 raw = await response.read()
         except asyncio.TimeoutError:
             raise RequestFailed(f"no answer within llm.timeout_s={self._llm.timeout_s}") from None
         except aiohttp.ClientError as e:
-            raise RequestFailed(f"{type(e).__name__}: {e}") from None
+            raise RequestFailed(printable(f"{type(e).__name__}: {e}"), cannot_connect=cannot_connect(e)) from None
         try:
             data = json.loads(raw)
         except (ValueError, RecursionError):  # a proxy's HTML error page, a body cut short: like a 5xx
@@ -55,7 +57,7 @@ class OpenAIHTTPProvider:
             choice = data["choices"][0]
             text = choice["message"].get("content") or ""
         except (KeyError, IndexError, TypeError, AttributeError):
-            raise RequestFailed(f"the server answered without choices: {str(data)[:200]}") from None
+            raise RequestFailed(f"the server answered without choices: {printable(str(data)[:1000], 200)}") from None
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return Completion(
             str(text),
@@ -86,7 +88,7 @@ def _count(value) -> int:
 
 
 def _snippet(raw: bytes) -> str:
-    return " ".join(raw[:200].decode("utf-8", "replace").split()) or "(empty)"
+    return printable(raw[:1000].decode("utf-8", "replace"), 200) or "(empty)"
 
 
 def chat_body(
@@ -109,10 +111,16 @@ def chat_body(
     return body
 
 
+async def error_body(response) -> str:
+    """The start of an error answer's body: enough for its message, never a whole flood."""
+    return (await response.content.read(ERROR_BODY_BYTES)).decode("utf-8", "replace")
+
+
 def error_message(text: str) -> str:
+    """The provider's reason in an error body (OpenAI's {"error": {"message"}} or the text), printable."""
     try:
         error = json.loads(text).get("error")
         text = error.get("message", text) if isinstance(error, dict) else str(error or text)
     except (ValueError, AttributeError, RecursionError):
         pass
-    return " ".join(text.split())[:300]
+    return printable(text)

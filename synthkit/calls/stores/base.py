@@ -9,7 +9,52 @@ from typing import Any, Optional
 
 
 class BudgetExhausted(Exception):
-    """A request would cross max_cost_usd."""
+    """max_cost_usd is spent: no further request."""
+
+
+class BudgetBusy(Exception):
+    """A request's estimate does not fit beside what is spent and what requests in flight reserved: it waits for
+    them to settle (they mostly cost far less than they reserve) and asks again."""
+
+    def __init__(self, message: str, cap: float, spent: float, reserved: float, estimate: float):
+        super().__init__(message)
+        self.cap, self.spent, self.reserved, self.estimate = cap, spent, reserved, estimate
+
+
+def reservation(cap: float, spent: float, reserved: float, estimate: float) -> float:
+    """What a request reserves under max_cost_usd=`cap` (the Redis ledger's script does the same on its server):
+    its estimate (the most it may cost) where that fits beside `spent` and the `reserved` of requests in flight;
+    where it does not, it waits for them (BudgetBusy), and once none is in flight it goes with what is left, so a
+    run never stops while the cap is far from spent and passes it by one request's cost at most. BudgetExhausted
+    once `spent` reaches the cap."""
+    if spent >= cap:
+        raise budget_reached(cap, spent, reserved)
+    if spent + reserved + estimate <= cap:
+        return estimate
+    if reserved > RESERVED_EPSILON:
+        raise budget_busy(cap, spent, reserved, estimate)
+    return cap - spent
+
+
+RESERVED_EPSILON = 1e-12  # what floating-point sums of settled reservations leave behind
+
+
+def budget_reached(cap: float, spent: float, reserved: float) -> BudgetExhausted:
+    return BudgetExhausted(
+        f"max_cost_usd={cap:g} reached (${spent:.4f} spent, ${reserved:.4f} reserved by requests in flight): raise "
+        "max_cost_usd and run again with the same output_dir to go on (rows made are kept)"
+    )
+
+
+def budget_busy(cap: float, spent: float, reserved: float, estimate: float) -> BudgetBusy:
+    return BudgetBusy(
+        f"max_cost_usd={cap:g}: ${spent:.4f} spent and ${reserved:.4f} reserved by requests in flight leave no room "
+        f"for a request that may cost ${estimate:.4f} (its prompt and llm.max_tokens of answer)",
+        cap,
+        spent,
+        reserved,
+        estimate,
+    )
 
 
 class StoreUnavailable(Exception):
@@ -48,7 +93,8 @@ class Stores(ABC):
         """Before a request: (the cached answer, None, None), or (None, its budget reservation, wait). With
         `slot_tokens` (the request may take its rpm/tpm slots now) a store that can takes them with the
         reservation, and `wait` is how long to wait for them; else `wait` is None and the request takes its
-        slots when it is sent. Raises BudgetExhausted past the cap. `key` None: no cache lookup."""
+        slots when it is sent. Raises BudgetBusy while requests in flight leave no room under the cap (wait for
+        them), BudgetExhausted once it is spent. `key` None: no cache lookup."""
 
     @abstractmethod
     async def finish(self, key: Optional[str], reservation, completion, estimated_tokens: int) -> Optional[float]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from synthkit.calls.cost import Price
-from synthkit.calls.stores.base import BudgetExhausted
+from synthkit.calls.stores.base import reservation
 from synthkit.core.errors import UserError
 
 
@@ -17,9 +17,10 @@ class Budget:
     """Money spent, against an optional cap, kept in a ledger file so that it holds across resumes of
     one output dir and across the jobs of a sweep. Before each request the caller reserves what it may
     cost at most (its prompt and llm.max_tokens of answer); the reservation is settled to the real
-    cost after. A request whose reservation would cross the cap is not sent, so spending stays within
-    the cap, give or take one request's estimate. Reservations are kept per process, and those of
-    processes that died (kill -9) are dropped."""
+    cost after. A request whose reservation would cross the cap waits for those in flight, and goes alone
+    with what is left (synthkit.calls.stores.base.reservation), so spending stays within the cap, give or
+    take one request's cost. Reservations are kept per process, and those of processes that died (kill -9)
+    are dropped."""
 
     def __init__(self, price: Optional[Price], max_cost_usd: Optional[float], ledger: Path):
         self.price = price
@@ -31,19 +32,20 @@ class Budget:
         return None if self.price is None else self.price.cost(prompt_tokens, completion_tokens)
 
     def reserve(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """Reserve the most a request may cost; raises BudgetExhausted when that would cross the cap."""
+        """Reserve the most a request may cost (or what is left of the cap, for the last one); raises BudgetBusy
+        while requests in flight leave no room, BudgetExhausted once the cap is spent."""
         estimate = self.cost(prompt_tokens, completion_tokens) or 0.0
         if self.max_cost_usd is None:
             return estimate
+        granted = []
 
         def change(state: dict) -> None:
-            committed = state["spent"] + sum(state["reserved"].values())
-            if committed + estimate > self.max_cost_usd and (committed > 0 or state["spent"] >= self.max_cost_usd):
-                raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${state['spent']:.4f})")
-            state["reserved"][self._me] = state["reserved"].get(self._me, 0.0) + estimate
+            amount = reservation(self.max_cost_usd, state["spent"], sum(state["reserved"].values()), estimate)
+            state["reserved"][self._me] = state["reserved"].get(self._me, 0.0) + amount
+            granted.append(amount)
 
         self._update(change)
-        return estimate
+        return granted[0]
 
     def settle(self, reserved: float, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
         """Turn a reservation into what the answer cost (None for an unpriced model)."""

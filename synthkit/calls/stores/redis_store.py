@@ -18,10 +18,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Optional, TypeVar
 from urllib.parse import urlparse
 
-from synthkit.calls.stores.base import StoreUnavailable
+from synthkit.calls.stores.base import StoreUnavailable, budget_busy, budget_reached
 from synthkit.calls.stores.limits import EndpointLimits, rate_name
 from synthkit.core.errors import UserError
 from synthkit.core.secrets import url_password_refusal
+from synthkit.core.text import printable
 
 if TYPE_CHECKING:
     from synthkit.calls.providers.base import Completion
@@ -66,9 +67,11 @@ return string.format('%.6f', wait)
 # estimate), times (token -> when). Scripts are built from these functions, so that a request's
 # cache lookup and reservation go to the server as one script, and its settlement and cache write as another.
 BUDGET_FUNCTIONS = """
--- Reserve `estimate` under token unless spent + reserved + estimate passes the cap. Reservations
--- older than the lease (their process died) are released first. A token seen already is granted
--- again without reserving twice: a retry after a lost reply must not double-count.
+-- Reserve under token as synthkit.calls.stores.base.reservation decides: the estimate where it fits beside
+-- spent + reserved; else wait while other requests hold reservations (2), or, with none in flight, go with what is
+-- left of the cap (a run passes it by one request at most); refused once spent reaches the cap (0). Returns
+-- {verdict, spent, reserved}. Reservations older than the lease (their process died) are released first. A token
+-- seen already is granted again without reserving twice: a retry after a lost reply must not double-count.
 local function reserve(spent_key, reserved_key, tokens_key, times_key, token, estimate, cap, lease)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -81,14 +84,19 @@ local function reserve(spent_key, reserved_key, tokens_key, times_key, token, es
   end
   local spent = tonumber(redis.call('GET', spent_key) or '0')
   local reserved = tonumber(redis.call('GET', reserved_key) or '0')
-  if redis.call('HEXISTS', tokens_key, token) == 1 then return {1, tostring(spent)} end
+  local verdict = {1, string.format('%.17g', spent), string.format('%.17g', reserved)}
+  if redis.call('HEXISTS', tokens_key, token) == 1 then return verdict end
   local amount, limit = tonumber(estimate), tonumber(cap)
-  -- As the local ledger: with nothing spent or reserved, one request goes even if its estimate passes the cap.
-  if spent + reserved + amount > limit and (spent + reserved > 0 or spent >= limit) then return {0, tostring(spent)} end
-  redis.call('HSET', tokens_key, token, estimate)
+  if spent >= limit then verdict[1] = 0 return verdict end
+  if spent + reserved + amount > limit then
+    if reserved > 1e-12 then verdict[1] = 2 return verdict end
+    amount = limit - spent
+  end
+  local text = string.format('%.17g', amount)
+  redis.call('HSET', tokens_key, token, text)
   redis.call('ZADD', times_key, now, token)
-  redis.call('INCRBYFLOAT', reserved_key, estimate)
-  return {1, tostring(spent)}
+  redis.call('INCRBYFLOAT', reserved_key, text)
+  return verdict
 end
 
 -- Charge `cost` and release the token's reservation, once: a token settled already (a retry after a
@@ -117,16 +125,18 @@ SETTLE_SCRIPT = BUDGET_FUNCTIONS + "return settle(KEYS[1], KEYS[2], KEYS[3], KEY
 
 # Before a request. KEYS: the cache key, the ledger's four, then the rate schedules whose slots the request
 # takes now (none: it takes them when it is sent). ARGV: token, estimate, cap ('' for no cap), lease, the
-# schedules' ttl, then units and interval per schedule. Returns {'hit', answer} or {'reserved', 1 or 0, wait}:
-# a cached answer takes no slot, nor does a request the budget refuses.
+# schedules' ttl, then units and interval per schedule. Returns {'hit', answer}, {'reserved', 1, wait}, or
+# {'reserved', 0 or 2, '', spent, reserved} (the budget's verdict): a cached answer takes no slot, nor does a
+# request the budget refuses or makes wait.
 ADMIT_SCRIPT = (
     BUDGET_FUNCTIONS
     + RATE_FUNCTIONS
     + """
 local hit = redis.call('GET', KEYS[1])
 if hit then return {'hit', hit} end
-if ARGV[3] ~= '' and reserve(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])[1] == 0 then
-  return {'reserved', 0, ''}
+if ARGV[3] ~= '' then
+  local verdict = reserve(KEYS[2], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+  if verdict[1] ~= 1 then return {'reserved', verdict[1], '', verdict[2], verdict[3]} end
 end
 local wait = 0
 for i = 6, #KEYS do
@@ -207,6 +217,7 @@ class RedisStore:
         try:
             client = redis.Redis.from_url(self.url, **self._options())
             client.ping()
+            self._check_memory_policy(client)
         except (TypeError, ValueError) as e:  # an option in the query string that redis does not know
             raise UserError(f"store={self.url!r} is not a valid URL ({e}): write store=redis://host:port/db") from None
         except redis.AuthenticationError as e:
@@ -223,6 +234,30 @@ class RedisStore:
         finally:
             if client is not None:
                 client.close()
+
+    def _check_memory_policy(self, client) -> None:
+        """A server that evicts keys under memory pressure could drop the budget's (the cap would be overspent) or
+        the rate schedules': refused once it has a memory limit, warned of while it has none."""
+        import redis
+
+        try:
+            config = client.config_get("maxmemory*")
+        except redis.ResponseError:  # CONFIG is disabled (a managed Redis): it cannot be read, so it is not judged
+            return
+        policy = str(config.get("maxmemory-policy") or "noeviction")
+        if policy == "noeviction":
+            return
+        fix = "set maxmemory-policy noeviction on it (CONFIG SET maxmemory-policy noeviction, or in redis.conf)"
+        if str(config.get("maxmemory") or "0") != "0":
+            raise UserError(
+                f"the store at {self.url} evicts keys when its memory is full (maxmemory-policy {policy}): "
+                f"the budget's keys could be dropped and max_cost_usd overspent; {fix}"
+            )
+        print(
+            f"synthkit: warning: the store at {self.url} has maxmemory-policy {policy}: once a memory limit is set it "
+            f"evicts keys, the budget's among them; {fix}",
+            file=sys.stderr,
+        )
 
     @property
     def client(self):
@@ -313,7 +348,8 @@ def _hint(error: Exception) -> str:
 
 
 def _reason(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    """The server's reason, printable (it reaches stderr and error lines)."""
+    return printable(str(error).strip().splitlines()[0]) if str(error).strip() else type(error).__name__
 
 
 class RedisCache:
@@ -419,25 +455,32 @@ class RedisRateLimits(EndpointLimits):
 
 class RedisBudget:
     """Money spent by every process charging the same ledger, against an optional cap. Each request
-    reserves its estimated cost first, refused when spent + reserved + estimate > cap, and settles
-    its actual cost after: the spend passes the cap only by what answers cost beyond their
-    estimates (nothing, when the estimate prices max_tokens). Reservations of a process that died
-    are released after `lease_s`."""
+    reserves its estimated cost first (synthkit.calls.stores.base.reservation: it waits while those in flight
+    leave no room, and the last goes with what is left), and settles its actual cost after: the spend passes
+    the cap by one request's cost at most. Reservations of a process that died are released after `lease_s`."""
 
     def __init__(self, store: RedisStore, ledger: str, max_cost_usd: float | None, lease_s: float):
         self.store, self.max_cost_usd, self.lease_s = store, max_cost_usd, lease_s
         self._memory_s = int(2 * store.outage_s) + 60  # how long a settled token is remembered, for retries
         self.keys = [store.key("budget", ledger, part) for part in ("spent", "reserved", "tokens", "times")]
 
-    async def reserve(self, estimate_usd: float) -> str | None:
-        """A token to settle the request with, or None when it would pass the cap."""
+    async def reserve(self, estimate_usd: float) -> str:
+        """A token to settle the request with; raises BudgetBusy (wait and ask again) or BudgetExhausted."""
         token = uuid.uuid4().hex
         if self.max_cost_usd is None:
             return token
-        granted, _ = await self.store.script(
+        verdict = await self.store.script(
             "reserve", self.keys, [token, repr(float(estimate_usd)), repr(float(self.max_cost_usd)), self.lease_s]
         )
-        return token if int(granted) else None
+        self._refuse(verdict[0], verdict[1], verdict[2], estimate_usd)
+        return token
+
+    def _refuse(self, verdict, spent, reserved, estimate_usd: float) -> None:
+        """Raise what the script's verdict says (0: the cap is spent, 2: wait); nothing when it granted."""
+        if int(verdict) == 0:
+            raise budget_reached(self.max_cost_usd, float(spent), float(reserved))
+        if int(verdict) == 2:
+            raise budget_busy(self.max_cost_usd, float(spent), float(reserved), estimate_usd)
 
     async def settle(self, token: str, cost_usd: float) -> float:
         """Charge the request's actual cost and release its reservation; returns the total spent."""
@@ -452,9 +495,9 @@ class RedisBudget:
         return float(raw or 0.0)
 
     async def admit(self, cache_key: str, estimate_usd: float, slots=([], [])) -> tuple:
-        """One script before a request: (the cached answer, None, True, None) if there is one, else a
-        reservation as `reserve` makes it, with the rate slots of `slots` (RedisRateLimits.slots) taken when
-        it is granted: (None, token, granted, how long to wait for them, or None if none were taken)."""
+        """One script before a request: (the cached answer, None, None) if there is one, else a reservation
+        as `reserve` makes it (raising as it does), with the rate slots of `slots` (RedisRateLimits.slots) taken
+        when it is granted: (None, token, how long to wait for them, or None if none were taken)."""
         token = uuid.uuid4().hex
         cap = "" if self.max_cost_usd is None else repr(float(self.max_cost_usd))
         keys, units = slots
@@ -466,11 +509,11 @@ class RedisBudget:
         if answer[0] == "hit":
             cached = decode(answer[1])
             if cached is not None:
-                return cached, None, True, None
-            token = await self.reserve(estimate_usd)  # not an answer: the request goes to the model after all
-            return None, token, token is not None, None
-        granted = bool(int(answer[1]))
-        return None, token, granted, float(answer[2]) if granted and keys else None
+                return cached, None, None
+            return None, await self.reserve(estimate_usd), None  # not an answer: the request goes to the model
+        if int(answer[1]) != 1:
+            self._refuse(answer[1], answer[3], answer[4], estimate_usd)
+        return None, token, float(answer[2]) if keys else None
 
     async def finish(
         self, token: "str | None", cost_usd: float, cache_key: "str | None", answer: "Completion", rate=([], [])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from synthkit.calls.stores.base import BudgetExhausted, Stores, StoreSettings, endpoint
+from synthkit.calls.stores.base import Stores, StoreSettings, endpoint
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
 
@@ -78,14 +78,11 @@ class SharedBudget:
         return None if self.price is None else self.price.cost(prompt_tokens, completion_tokens)
 
     async def reserve(self, prompt_tokens: int, completion_tokens: int) -> Optional[str]:
-        """A token (None without a cap: nothing to reserve); raises BudgetExhausted past the cap."""
+        """A token (None without a cap: nothing to reserve); raises BudgetBusy or BudgetExhausted as
+        synthkit.calls.stores.base.reservation decides."""
         if self.max_cost_usd is None:
             return None
-        token = await self._ledger.reserve(self.cost(prompt_tokens, completion_tokens) or 0.0)
-        if token is None:
-            spent = await self._ledger.spent()
-            raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${spent:.4f})")
-        return token
+        return await self._ledger.reserve(self.cost(prompt_tokens, completion_tokens) or 0.0)
 
     async def settle(self, token: Optional[str], prompt_tokens: int, completion_tokens: int) -> Optional[float]:
         cost = self.cost(prompt_tokens, completion_tokens)
@@ -100,12 +97,9 @@ class SharedBudget:
     async def admit(self, key: str, prompt_tokens: int, completion_tokens: int, slots: tuple) -> tuple:
         """The cached answer under `key`, or a reservation and the rate slots, in one script (Stores.admit)."""
         estimate = self.cost(prompt_tokens, completion_tokens) or 0.0
-        cached, token, granted, wait = await self._ledger.admit(key, estimate, slots)
+        cached, token, wait = await self._ledger.admit(key, estimate, slots)
         if cached is not None:
             return cached, None, None
-        if not granted:
-            spent = await self._ledger.spent()
-            raise BudgetExhausted(f"max_cost_usd={self.max_cost_usd:g} reached (spent ${spent:.4f})")
         return None, token if self.max_cost_usd is not None else None, wait
 
     async def finish(self, token: Optional[str], completion, key: Optional[str], correction: tuple) -> Optional[float]:

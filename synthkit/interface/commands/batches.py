@@ -29,6 +29,7 @@ async def _batches(run: RunDir, cancel: bool, offline: bool) -> str:
 
     if not run.batches.is_file():
         raise UserError(f"{run.path} holds no batch journal ({run.batches.name}): it was not run with llm.batch=true")
+    run.check_own_files()  # the journal is appended to: never through a link out of the run dir
     llm = _saved_llm(run)
     client = None if offline else BatchClient(check_batch(llm), check_key(llm), llm.timeout_s, name=llm.provider)
     journal = BatchJournal(run.batches)

@@ -24,6 +24,6 @@ def main(argv: list) -> None:
             f"push takes no --token: the command line is saved in shell history; export {TOKEN_ENV} instead"
         )
     url, outside = push(RunDir(args.run), args.repo, private=args.private)
-    for path in outside:
-        print(f"synthkit: warning: not uploaded: {path} leads out of the run dir", file=sys.stderr)
+    for path, why in outside:
+        print(f"synthkit: warning: not uploaded: {path}: {why}", file=sys.stderr)
     print(f"synthkit: pushed {args.run} to {url}")
