@@ -135,7 +135,7 @@ def plan(judge_step: str) -> dict:
         "rules": [
             {"match": "Rate how well", "sequence": [judge_step]},
             {
-                "match": "<passage>",
+                "match": "Here is a passage from a collection of documents",
                 "sequence": [f"text:{json.dumps({'task_definition': 'Find notes.', 'query': QUERY})}"],
             },
         ]

@@ -11,8 +11,18 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from synthkit.core.errors import UserError
+from synthkit.spec.fence import Fence
+
+
+def _fenced(text) -> str:
+    """`{{ passage | fenced }}`: text shown as data (a corpus chunk, an earlier answer) between tags it cannot close,
+    so a chunk holding `</passage>` and instructions cannot pass for the prompt's own words."""
+    text = str(text)
+    return Fence(text).wrap(text)
+
 
 _ENVIRONMENT = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+_ENVIRONMENT.filters["fenced"] = _fenced
 
 
 def compile_template(source: Any, where: str, what: str = "prompt"):
