@@ -1,3 +1,2 @@
-"""What a run leaves behind and what reads it: the output dir (claimed, locked, written a line at a time),
-progress on stderr, the dataset card, exports for trainers, sweep merging and coverage, preview, and the
-upload to the Hugging Face Hub."""
+"""A finished run and what reads it: its dir (rundir.py: every file name, the lock, the writers and readers), the
+dataset card, exports for trainers (and BEIR), scoring, sweep merging and coverage, and the upload to the Hub."""

@@ -1,4 +1,4 @@
-"""The model caller of `llm.batch=true`: the interface of ModelCaller (`call(messages, schema,
+"""The model caller of `llm.batch=true`: the Caller interface (synthkit/calls/caller.py: `call(messages, schema,
 schema_name, row_id)`), so the path of a row is the same online and in batch, but each call waits
 for a provider batch. Calls queue up; once every row in flight is waiting (or a batch is full) the
 collector sends the queue as one round through the journaled driver (synthkit/calls/batch/rounds.py),
@@ -207,7 +207,7 @@ class BatchCaller(Caller):
             if pending.refused:
                 pending.future.set_exception(RowRefused(f"the provider refused this request: {pending.error}"))
             elif tries >= self.max_attempts:
-                # As online (ModelCaller's circuit breaker): rows that keep failing end the run instead of
+                # As online (the pool's circuit breaker): rows that keep failing end the run instead of
                 # fresh rows taking their place in batch after batch for ever.
                 self._failed_rows_in_a_row += 1
                 if self._failed_rows_in_a_row >= self.llm.circuit_breaker and self._error is None:

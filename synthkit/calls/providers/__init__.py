@@ -1,6 +1,6 @@
-"""Providers are leaves: single attempts at one model call, behind one interface. The call stack
-around them (synthkit/calls/caller.py) caches, limits, retries and prices; `make_provider` picks the
-client for a config and decides, in one place, whether the schema goes out as structured output."""
+"""Providers are leaves: single attempts at one model call, behind one interface. The callers around them
+(synthkit/calls/online.py, synthkit/calls/batch/) cache, limit, retry and price; `make_provider` picks the client
+for a config and decides, in one place, whether the schema goes out as structured output."""
 
 import os
 import re

@@ -42,7 +42,7 @@ class LiteLLMProvider:
             "top_p": llm.top_p,
             "max_tokens": llm.max_tokens,
             "timeout": llm.timeout_s,
-            "max_retries": 0,  # synthkit retries (synthkit/calls/caller.py): one policy, and Retry-After honoured
+            "max_retries": 0,  # synthkit retries (synthkit/calls/online.py): one policy, and Retry-After honoured
         }
         self._structured = structured
 
