@@ -265,3 +265,23 @@ def test_each_packaged_task_catches_its_own_failure(openai_server, tmp_path, tas
     result = run_synthkit(*base, "reject_min_rows=3", f"output_dir={out}", cwd=tmp_path)
     rejects = read_jsonl(out / "rejects.jsonl")
     assert rejects and all(r["check"] == check for r in rejects), (result.stderr, rejects[:1])
+
+
+def test_a_step_with_a_rubric_is_judged_and_the_others_are_not(openai_server, tmp_path):
+    """judge=true judges the steps that declare a rubric, each against the prompt that step answered."""
+    rubric = "    judge: {rubric: \"answer answers the question, in the asked language\"}\n"
+    (tmp_path / "conf" / "task").mkdir(parents=True)
+    (tmp_path / "conf" / "task" / "exam.yaml").write_text(THREE_STEPS + rubric, encoding="utf-8")
+    rating = json.dumps({"score": 5, "reason": "it answers the question"})
+    server = openai_server({"rules": [{"match": "You review synthetic training data", "sequence": [f"text:{rating}"]}]})
+    out = tmp_path / "run"
+    result = run_synthkit(
+        "--config-dir", str(tmp_path / "conf"), "task=exam", *server_llm(server), "num_rows=3", "judge=true",
+        f"output_dir={out}", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out / "data.jsonl")
+    assert len(rows) == 3 and all(r["judge_score"] == 5 for r in rows)
+    judged = [p for p in _prompts(server) if "You review synthetic training data" in p]
+    assert len(judged) == 3  # the answer step only: the topic and question steps have no rubric
+    assert all("Answer " in p and "answer answers the question" in p for p in judged)
