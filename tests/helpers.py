@@ -19,7 +19,7 @@ def run_synthkit(
     # Each test gets a response cache of its own, unless it shares one on purpose.
     full_env["SYNTHKIT_CACHE_DIR"] = str(cwd / "synthkit-cache")
     full_env.update(env or {})
-    subcommand = args[:1] in (("export",), ("push",), ("batches",))
+    subcommand = args[:1] in (("export",), ("push",), ("batches",), ("fetch-models",))
     argv = [*args, *([] if card or subcommand or "--cfg" in args else ["card=false"])]
     if subprocess_:
         return subprocess.run(

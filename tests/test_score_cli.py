@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import assert_one_line_error, read_jsonl, run_synthkit, tiny_static_model
+from helpers import assert_one_line_error, read_jsonl, readme_code, run_synthkit, tiny_static_model
 
 from synthkit.core.record import Row
 from synthkit.results.card import write_card
@@ -216,6 +216,60 @@ def test_a_wrong_embedder_model_is_one_line_naming_it_and_the_extra(tmp_path):
     assert_one_line_error(run_synthkit("score", str(run), "scoring.top_k=0", cwd=tmp_path, card=True),
                           "scoring.top_k=0 must be at least 1")  # fmt: skip
     assert not (run / "scores.jsonl").exists()
+
+
+def test_offline_scoring_says_how_to_fetch_the_model_and_the_readmes_fetch_models_makes_it_work(tmp_path, model_dir):
+    """A first run offline: the default embedder is in no cache. The error names the command that fetches it; the
+    README's commands fetch it from a loopback Hub (tests/hub_server.py, huggingface_hub's own download protocol;
+    the tiny model served under the default's name), and scoring then runs offline, from the cache or a copy.
+    Subprocesses: huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE when it is imported."""
+    import shlex
+
+    from hub_server import HubServer
+
+    from synthkit.quality.embedder import DEFAULT_MODEL
+
+    run = write_run(tmp_path / "run")
+    hub = HubServer("unused", models={DEFAULT_MODEL: model_dir})
+    offline = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_XET": "1"}
+    online = {**offline, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url}
+    block = next(b for b in readme_code("Judging the data", "bash") if "synthkit fetch-models" in b)
+    commands = [
+        shlex.split(line.split("#")[0].replace("outputs/<run>", str(run)).replace("models/", f"{tmp_path}/models/"))
+        for line in block.splitlines()
+    ]
+    to_cache, st_model, to_copy, score_copy = commands
+    assert to_cache == ["synthkit", "fetch-models"] and "embedder=sentence_transformers" in st_model
+
+    def synthkit(args, env):
+        return run_synthkit(*args[1:], cwd=tmp_path, env=env, card=True, subprocess_=True)
+
+    try:
+        first = synthkit(["synthkit", "score", str(run)], env=offline)
+        assert_one_line_error(first, f"embedder.model={DEFAULT_MODEL} could not be loaded by model2vec",
+                              f"fetch it first with: synthkit fetch-models embedder.model={DEFAULT_MODEL}")  # fmt: skip
+        assert not hub.calls  # offline means offline
+        assert_one_line_error(synthkit(to_cache, env=offline), f"synthkit fetch-models embedder.model={DEFAULT_MODEL}")
+        fetched = synthkit(to_cache, env=online)
+        assert fetched.returncode == 0, fetched.stderr
+        assert f"fetched model2vec {DEFAULT_MODEL} into the Hugging Face cache" in fetched.stdout
+        assert any(c["path"].endswith("/model.safetensors") and c["method"] == "GET" for c in hub.calls)
+        seen = len(hub.calls)
+        scored = synthkit(["synthkit", "score", str(run)], env=offline)
+        assert scored.returncode == 0, scored.stderr
+        assert [set(s["flags"]) for s in read_jsonl(run / "scores.jsonl")] == [flags for *_, flags in ROWS]
+        # A copy to take along (made offline, from the cache), and scoring by its path.
+        copied = synthkit(to_copy, env=offline)
+        assert copied.returncode == 0, copied.stderr
+        assert f"embedder.model={tmp_path / 'models' / 'potion'}" in copied.stdout
+        again = synthkit(score_copy, env=offline)
+        assert again.returncode == 0, again.stderr
+        assert len(hub.calls) == seen
+        assert_one_line_error(synthkit(to_copy, env=offline), f"--to {tmp_path / 'models' / 'potion'} already holds")
+        unknown = synthkit(["synthkit", "fetch-models", "embedder.model=tiny/nothing"], env=online)
+        assert_one_line_error(unknown, "embedder.model=tiny/nothing could not be loaded")
+    finally:
+        hub.stop()
 
 
 def test_score_true_judges_the_rows_at_the_end_of_a_run(make, model_dir):
