@@ -294,3 +294,21 @@ def test_rejects_load_as_their_own_config(openai_server, tmp_path):
     rejects = datasets.load_dataset(str(out), "rejects", split="train", cache_dir=str(tmp_path / "cache"))
     assert len(rejects) == 1 and "reason" in rejects.column_names
     assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))) == 3
+
+
+def test_sts_scores_come_from_the_export_block_and_a_bad_one_is_one_line():
+    from synthkit.core.record import Row
+    from synthkit.results.export import to_examples
+    from synthkit.results.rundir import packaged_tasks
+
+    tasks = packaged_tasks()
+    row = Row(0, "monolingual_triplet", outputs={"S1": "a", "S2": "b", "S3": "c"},
+              attributes={"high_score": 4.5, "low_score": 2.5})  # fmt: skip
+    (example,), _ = to_examples([row], tasks)
+    assert (example.positive_score, example.negative_score) == (0.875, 0.375)
+    row.attributes["low_score"] = "n/a"
+    with pytest.raises(UserError, match="row 0 of monolingual_triplet: .* by 'low_score', .* 'n/a', not a number"):
+        to_examples([row], tasks)
+    # A task without scores in its export block: its positive 1, its negative 0.
+    (plain,), _ = to_examples([Row(0, "bitext_retrieval", outputs={"S1": "a", "S2": "b", "S3": "c"})], tasks)
+    assert (plain.positive_score, plain.negative_score) == (1.0, 0.0)
