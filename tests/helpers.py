@@ -19,7 +19,7 @@ def run_synthkit(
     # Each test gets a response cache of its own, unless it shares one on purpose.
     full_env["SYNTHKIT_CACHE_DIR"] = str(cwd / "synthkit-cache")
     full_env.update(env or {})
-    subcommand = args[:1] in (("export",), ("push",), ("batches",))
+    subcommand = args[:1] in (("export",), ("push",), ("batches",), ("fetch-models",))
     argv = [*args, *([] if card or subcommand or "--cfg" in args else ["card=false"])]
     if subprocess_:
         return subprocess.run(
@@ -100,3 +100,17 @@ def tiny_static_model(path: Path, topics: list, extra_vectors: dict | None = Non
         vectors[vocab[word], : len(vector)] = vector
     StaticModel(vectors=vectors, tokenizer=tokenizer, normalize=True).save_pretrained(path)
     return path
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_code(heading: str, language: str = "python") -> list:
+    """The code blocks of one language in the README's section under `heading` (its `## ` line, without the
+    hashes), dedented as a user copies them."""
+    import re
+    import textwrap
+
+    section = README.read_text(encoding="utf-8").split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    pattern = rf"^([ \t]*)```{language}\n(.*?)^\1```"
+    return [textwrap.dedent(m.group(2)) for m in re.finditer(pattern, section, re.S | re.M)]

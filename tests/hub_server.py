@@ -5,20 +5,32 @@ POST /api/validate-yaml (the card's front matter must parse as YAML), POST /api/
 (every file is answered "regular", so contents arrive base64 in the commit: no LFS or Xet), and
 POST /api/{type}s/{repo}/commit/{rev} (ndjson). Any other request is recorded and answered 404. Every request
 is recorded in `calls`; committed files are kept in `files` by repo and path. A request without
-`Authorization: Bearer <token>` is answered 401, as the Hub answers a wrong token."""
+`Authorization: Bearer <token>` is answered 401, as the Hub answers a wrong token.
+
+It also serves public models for download (`models`: repo id -> folder), as huggingface_hub's snapshot_download
+and hf_hub_download ask for them: GET /api/models/{repo}/revision/{rev} (the commit), GET
+/api/models/{repo}/tree/{commit} (the files), HEAD and GET /{repo}/resolve/{commit}/{path} (plain HTTP, no Xet)."""
 
 import asyncio
 import base64
+import hashlib
 import json
 import threading
+from pathlib import Path
 
 import yaml
 from aiohttp import web
 
 
 class HubServer:
-    def __init__(self, token: str):
+    COMMIT = "5ca1ab1e" * 5  # the one revision of every served model
+
+    def __init__(self, token: str, models: dict | None = None):
         self.token = token
+        self.models = {
+            repo: {p.relative_to(folder).as_posix(): p.read_bytes() for p in Path(folder).rglob("*") if p.is_file()}
+            for repo, folder in (models or {}).items()
+        }
         self.calls: list = []
         self.files: dict = {}  # repo id -> {path: bytes}
         self.repos: dict = {}  # repo id -> create payload
@@ -56,9 +68,11 @@ class HubServer:
             "body": body,
         }
         self.calls.append(call)
+        parts = request.path.strip("/").split("/")
+        if request.method in ("GET", "HEAD") and (parts[:2] == ["api", "models"] or "resolve" in parts):
+            return self._model(request.method, parts)
         if call["authorization"] != f"Bearer {self.token}":
             return web.json_response({"error": "Invalid credentials in Authorization header"}, status=401)
-        parts = request.path.strip("/").split("/")
         if request.method == "POST" and parts == ["api", "repos", "create"]:
             payload = json.loads(body)
             repo = f"{payload.get('organization')}/{payload['name']}"
@@ -103,3 +117,31 @@ class HubServer:
         return web.json_response(
             {"commitUrl": f"{self.url}/datasets/{repo}/commit/{oid}", "commitOid": oid, "pullRequestUrl": None}
         )
+
+    def _model(self, method: str, parts: list) -> web.Response:
+        if parts[0] == "api":
+            repo, rest = "/".join(parts[2:4]), parts[4:]
+        else:
+            at = parts.index("resolve")
+            repo, rest = "/".join(parts[:at]), parts[at:]
+        files = self.models.get(repo)
+        if files is None:
+            return web.json_response(
+                {"error": "Repository not found"}, status=404, headers={"X-Error-Code": "RepoNotFound"}
+            )
+        if parts[0] == "api" and rest[:1] == ["tree"]:
+            entries = [
+                {"type": "file", "path": p, "size": len(b), "oid": hashlib.sha1(b).hexdigest()}
+                for p, b in files.items()
+            ]
+            return web.json_response(entries)
+        if parts[0] == "api":
+            return web.json_response({"id": repo, "sha": self.COMMIT, "siblings": [{"rfilename": p} for p in files]})
+        path = "/".join(rest[2:])
+        if path not in files:
+            return web.Response(status=404, headers={"X-Error-Code": "EntryNotFound", "X-Repo-Commit": self.COMMIT})
+        body = files[path]
+        headers = {"X-Repo-Commit": self.COMMIT, "ETag": f'"{hashlib.sha1(body).hexdigest()}"'}
+        if method == "HEAD":
+            return web.Response(headers={**headers, "Content-Length": str(len(body))})
+        return web.Response(body=body, headers=headers)

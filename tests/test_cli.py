@@ -41,11 +41,24 @@ def test_the_readme_quick_start_from_another_directory(tmp_path):
     assert "PLACEHOLDER" in result.stdout and result.stderr == ""
 
 
-def test_help_lists_the_subcommands(tmp_path):
-    result = run_synthkit("--help", cwd=tmp_path)
-    assert result.returncode == 0
-    for command in ("synthkit export", "synthkit push"):
-        assert command in result.stdout
+def test_help_is_a_page_listing_every_subcommand_and_where_the_full_config_is(tmp_path):
+    from synthkit.interface.cli import SUBCOMMANDS
+    from synthkit.results.export import FORMATS
+    from synthkit.results.rundir import packaged_tasks
+
+    for args in (["--help"], ["-h"], ["task=text_retrieval", "--help"]):
+        result = run_synthkit(*args, cwd=tmp_path)
+        assert result.returncode == 0 and result.stderr == ""
+        page = result.stdout
+        assert len(page.splitlines()) < 60 and "max_attempts: 3" not in page  # not the config dumped
+        assert "synthkit <your overrides> --cfg job" in page
+        for name in SUBCOMMANDS:
+            assert f"\n  {name} " in page
+            assert run_synthkit(name, "--help", cwd=tmp_path).returncode == 0
+        export_line = next(line for line in page.splitlines() if line.startswith("  export "))
+        assert all(fmt in export_line for fmt in FORMATS)  # beir too
+        assert all(task in page for task in packaged_tasks())
+    assert not list(tmp_path.glob("outputs*"))  # nothing ran
 
 
 def test_one_output_dir_is_owned_by_one_run_at_a_time(openai_server, tmp_path):

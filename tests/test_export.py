@@ -1,12 +1,14 @@
 """synthkit export: a run's rows as E5 rows, a sentence-transformers dataset and FlagEmbedding JSONL."""
 
+import json
 import shutil
 from pathlib import Path
 
 import datasets
-import pyarrow.parquet as pq
 import pytest
 from helpers import assert_one_line_error, read_jsonl, run_synthkit, server_llm
+
+from synthkit.errors import UserError
 
 
 def export(source, *args, cwd, placeholder=True):
@@ -54,21 +56,104 @@ def test_e5_rows_follow_the_papers_mapping(recipe_run, tmp_path):
     assert list(examples[0]) == ["instruction", "query", "positive", "negative"]
 
 
-def test_sentence_transformers_dataset_loads(recipe_run, tmp_path):
+ST_COLUMNS = {
+    "text_retrieval": ["anchor", "positive", "negative"],
+    "bitext_retrieval": ["anchor", "positive", "negative"],
+    "short_text_matching": ["anchor", "positive"],
+    "long_text_matching": ["anchor", "positive"],
+    "text_classification": ["anchor", "positive", "negative"],
+    "monolingual_triplet": ["sentence1", "sentence2", "score"],
+}
+
+
+def test_sentence_transformers_export_is_one_dataset_per_task_type(recipe_run, tmp_path):
     run, rows = recipe_run
     result = export(run, "--to", "sentence-transformers", "--out", tmp_path / "st", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    triplets = datasets.load_from_disk(str(tmp_path / "st" / "triplets"))
-    pairs = datasets.load_from_disk(str(tmp_path / "st" / "pairs"))
-    assert triplets.column_names == ["anchor", "positive", "negative"]
-    assert pairs.column_names == ["anchor", "positive"]
-    matching = sum(r["task_type"].endswith("text_matching") for r in rows.values())
-    assert len(pairs) == matching and len(triplets) == len(rows) - matching
-    assert all(a.startswith("Instruct: ") and "\nQuery: " in a for a in triplets["anchor"])
-    assert pq.read_table(tmp_path / "st" / "triplets.parquet").column_names == ["anchor", "positive", "negative"]
-    assert (
-        datasets.load_dataset("parquet", data_files=str(tmp_path / "st" / "pairs.parquet"))["train"].num_rows
-        == matching
+    sets = datasets.load_from_disk(str(tmp_path / "st"))
+    assert {name: d.column_names for name, d in sets.items()} == ST_COLUMNS
+    by_type = {t: [r for r in rows.values() if r["task_type"] == t] for t in ST_COLUMNS}
+    for name, dataset in sets.items():
+        assert len(dataset) == len(by_type[name]) * (2 if name == "monolingual_triplet" else 1)
+    # STS: (S1, S2, high) and (S1, S3, low), the 1-5 scores scaled to [0, 1].
+    sts = sets["monolingual_triplet"]
+    expected = [
+        (r["S1"], text, (r["attributes"][score] - 1) / 4)
+        for r in by_type["monolingual_triplet"]
+        for text, score in ((r["S2"], "high_score"), (r["S3"], "low_score"))
+    ]
+    assert sorted(zip(sts["sentence1"], sts["sentence2"], sts["score"])) == sorted(expected)
+    # The instruction: the trainer's prompts where a task type shares one, the anchor's text where rows differ.
+    manifest = json.loads((tmp_path / "st" / "training.json").read_text(encoding="utf-8"))["datasets"]
+    assert manifest["monolingual_triplet"]["prompts"] == {
+        "sentence1": "Instruct: Retrieve semantically similar text.\nQuery: "
+    }
+    assert manifest["bitext_retrieval"]["prompts"] == {"anchor": "Instruct: Retrieve parallel sentences.\nQuery: "}
+    assert set(sets["bitext_retrieval"]["anchor"]) == {r["S1"] for r in by_type["bitext_retrieval"]}
+    definitions = {r["attributes"]["task"] for r in by_type["text_retrieval"]}
+    assert len(definitions) > 1 and "prompts" not in manifest["text_retrieval"]
+    assert all(a.startswith("Instruct: ") and "\nQuery: " in a for a in sets["text_retrieval"]["anchor"])
+    # The loss each wants; classification marked: its rows' labels repeat, so no in-batch negatives.
+    assert {n: (m["loss"], m["in_batch_negatives"]) for n, m in manifest.items()} == {
+        "text_retrieval": ("MultipleNegativesRankingLoss", True),
+        "bitext_retrieval": ("MultipleNegativesRankingLoss", True),
+        "short_text_matching": ("MultipleNegativesRankingLoss", True),
+        "long_text_matching": ("MultipleNegativesRankingLoss", True),
+        "text_classification": ("TripletLoss", False),
+        "monolingual_triplet": ("CoSENTLoss", False),
+    }
+    labels = {(r["input_text"], r["label"], r["misleading_label"]) for r in by_type["text_classification"]}
+    classification = sets["text_classification"]
+    assert {(a.split("\nQuery: ")[1], p, n) for a, p, n in zip(*classification.to_dict().values())} == labels
+
+
+def test_sentence_transformers_instruction_as_a_column_or_in_the_anchor(recipe_run, tmp_path):
+    from synthkit.results.export import to_examples
+    from synthkit.results.rundir import RunDir
+    from synthkit.results.training_sets import TrainingSets, st_datasets
+
+    run, rows = recipe_run
+    assert export(run, "--to", "sentence-transformers", "--instruction", "column", "--out", tmp_path / "c",
+                  cwd=tmp_path).returncode == 0  # fmt: skip
+    column = datasets.load_from_disk(str(tmp_path / "c"))
+    retrieval = column["text_retrieval"]
+    assert retrieval.column_names == ["anchor", "positive", "negative", "instruction"]
+    source = {r["user_query"]: r for r in rows.values() if r["task_type"] == "text_retrieval"}
+    assert all(i == source[a]["attributes"]["task"] for a, i in zip(retrieval["anchor"], retrieval["instruction"]))
+    assert set(column["monolingual_triplet"]["instruction"]) == {"Retrieve semantically similar text."}
+    loaded = TrainingSets.load(tmp_path / "c")
+    assert loaded.prompts == {} and loaded.instruction == "column"
+    with pytest.raises(UserError, match="instruction='prompts'"):
+        loaded.loss_modules(model=None)  # sentence-transformers would embed the column
+    assert export(run, "--to", "sentence-transformers", "--instruction", "anchor", "--out", tmp_path / "a",
+                  cwd=tmp_path).returncode == 0  # fmt: skip
+    anchor = datasets.load_from_disk(str(tmp_path / "a"))
+    assert anchor["bitext_retrieval"]["anchor"][0].startswith("Instruct: Retrieve parallel sentences.\nQuery: ")
+    assert anchor["monolingual_triplet"]["sentence1"][0].startswith("Instruct: Retrieve semantically similar")
+    # The same sets from Python, nothing written; the on-disk ones load back as they were made.
+    examples, _ = to_examples(RunDir(run).rows(), RunDir(run).task_configs())
+    sets = st_datasets(examples, instruction="anchor")
+    assert {n: d.to_dict() for n, d in sets.datasets.items()} == {n: d.to_dict() for n, d in anchor.items()}
+    assert sets.losses == TrainingSets.load(tmp_path / "a").losses
+    for fmt, mode, needle in (("sentence-transformers", "prompt", "invalid choice"), ("e5", "column", "goes with")):
+        result = export(run, "--to", fmt, "--instruction", mode, "--out", tmp_path / "x", cwd=tmp_path)
+        assert_one_line_error(result, "--instruction", needle)
+
+
+def test_each_sentence_transformers_dataset_loads_from_the_run_dir(recipe_run, tmp_path):
+    """On the Hub each task type's dataset is a config of the run's card (JSONL, as the rows: `datasets` reads every
+    config of a repo with one builder, the first config's)."""
+    from synthkit.results.card import write_card
+
+    run = Path(shutil.copytree(recipe_run[0], tmp_path / "run"))
+    assert export(run, "--to", "sentence-transformers", cwd=tmp_path).returncode == 0
+    write_card(run)
+    names = set(datasets.get_dataset_config_names(str(run)))
+    assert {f"sentence-transformers-{t}" for t in ST_COLUMNS} <= names
+    sts = datasets.load_dataset(str(run), "sentence-transformers-monolingual_triplet", split="train",
+                                cache_dir=str(tmp_path / "cache"))  # fmt: skip
+    assert sts.column_names == ["sentence1", "sentence2", "score"] and len(sts) == 2 * sum(
+        r["task_type"] == "monolingual_triplet" for r in recipe_run[1].values()
     )
 
 
@@ -209,3 +294,21 @@ def test_rejects_load_as_their_own_config(openai_server, tmp_path):
     rejects = datasets.load_dataset(str(out), "rejects", split="train", cache_dir=str(tmp_path / "cache"))
     assert len(rejects) == 1 and "reason" in rejects.column_names
     assert len(datasets.load_dataset(str(out), split="train", cache_dir=str(tmp_path / "cache"))) == 3
+
+
+def test_sts_scores_come_from_the_export_block_and_a_bad_one_is_one_line():
+    from synthkit.core.record import Row
+    from synthkit.results.export import to_examples
+    from synthkit.results.rundir import packaged_tasks
+
+    tasks = packaged_tasks()
+    row = Row(0, "monolingual_triplet", outputs={"S1": "a", "S2": "b", "S3": "c"},
+              attributes={"high_score": 4.5, "low_score": 2.5})  # fmt: skip
+    (example,), _ = to_examples([row], tasks)
+    assert (example.positive_score, example.negative_score) == (0.875, 0.375)
+    row.attributes["low_score"] = "n/a"
+    with pytest.raises(UserError, match="row 0 of monolingual_triplet: .* by 'low_score', .* 'n/a', not a number"):
+        to_examples([row], tasks)
+    # A task without scores in its export block: its positive 1, its negative 0.
+    (plain,), _ = to_examples([Row(0, "bitext_retrieval", outputs={"S1": "a", "S2": "b", "S3": "c"})], tasks)
+    assert (plain.positive_score, plain.negative_score) == (1.0, 0.0)

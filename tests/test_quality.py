@@ -2,9 +2,12 @@
 name; duplicates are caught within a run, across a sweep and in a brainstormed pool."""
 
 import json
+import re
 from collections import Counter
 
 from helpers import read_jsonl, run_synthkit, server_llm
+
+from synthkit.results.card import _recipe_languages, write_card
 
 ENGLISH = (
     "The committee approved the new budget after a long debate about schools, roads and hospitals "
@@ -196,10 +199,11 @@ def test_the_dataset_card(openai_server, tmp_path):
     units = card.split("**bitext_retrieval: unit**")[1]
     assert units.index("| sentence |") < units.index("| phrase |") < units.index("| passage |")
     # Rows expected from the drawn shares (three units, uniform: 2 of the 6 rows each) beside the rows made.
-    assert "| value | expected rows | rows | rejects | reject rate |" in units
+    assert "| value | expected rows | rows | vs expected | rejects | reject rate |" in units
     made = Counter(r["attributes"]["unit"] for r in read_jsonl(out / "data.jsonl"))
     for unit in ("sentence", "phrase", "passage"):
-        assert f"| {unit} | 2.0 | {made[unit]} |" in units
+        versus = "=" if abs(made[unit] - 2) < 1 else f"{'▲' if made[unit] > 2 else '▼'} {made[unit] / 2 - 1:+.0%}"
+        assert f"| {unit} | 2.0 | {made[unit]} | {versus} |" in units
     # The planted English S2 was judged wrong once; the server's digit strings have no language to judge.
     assert "| wrong | 1 |" in card and "unchecked:no_language" in card
     assert "task.target_language=German" in card and "| openai/gpt-4o-mini | 6 |" in card
@@ -215,3 +219,55 @@ def test_the_dataset_card(openai_server, tmp_path):
         "-m", "llm=mock", "task.unit=sentence,phrase", "num_rows=1", f"output_dir={sweep}", cwd=tmp_path, card=True
     )
     assert result.returncode == 0 and "PLACEHOLDER" in (sweep / "README.md").read_text()
+
+
+def _visible(card: str) -> list:
+    """The card's lines a reader sees unfolded: outside <details> blocks and the front matter."""
+    body = card.split("\n---\n", 1)[1]
+    return re.sub(r"<details>.*?</details>", "", body, flags=re.S).splitlines()
+
+
+def test_the_recipe_card_folds_its_cells_and_shows_the_languages_off_their_share(tmp_path):
+    out = tmp_path / "run"
+    result = run_synthkit("recipe=e5", "llm=mock", "num_rows=400", f"output_dir={out}", cwd=tmp_path, card=True)
+    assert result.returncode == 0, result.stderr
+    rows = read_jsonl(out / "data.jsonl")
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert len(_visible(card)) < 400 < len(card.splitlines())  # the config and the cells folded away
+    assert "<details><summary>Resolved config</summary>" in card
+    # Cells: per task type, how many and their spread; the cells themselves one line per language, folded.
+    cells = Counter(r["cell"] for r in rows)
+    retrieval = sorted(n for c, n in cells.items() if c.startswith("text_retrieval/"))
+    line = f"| text_retrieval | {sum(retrieval)} | {len(retrieval)} | {retrieval[0]} / "
+    assert line + f"{retrieval[len(retrieval) // 2]} / {retrieval[-1]} |" in card
+    assert f"<details><summary>Rows per cell ({len(cells)} cells)</summary>" in card
+    english = [cells.get(f"{t}/English", "") for t in ("text_retrieval", "text_classification")]
+    assert f"| English | {english[0]} | {english[1]} |" in card and "| text_retrieval/English |" not in card
+    # Every language is on its allocated count: the largest are shown, not alphabetical 1-row ones.
+    section = card.split("**text_retrieval: language**")[1].split("\n\n**")[0]
+    assert "every one is on its expected rows" in section and section.index("| English |") < section.index("| Polish |")
+    share = 43.1 / (43.1 + 3.0 + 2.9 * 6 + 2.8 * 5 + 2.7 + 0.2506 * 79)
+    assert f"| English | {share * sum(retrieval):.1f} | {cells['text_retrieval/English']} | = |" in section
+    # A language starved of rows (as a model that fails it would leave it) comes first, marked.
+    kept = [r for r in rows if r["cell"] != "text_retrieval/Polish"]
+    (out / "data.jsonl").write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
+    write_card(out)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    section = card.split("**text_retrieval: language**")[1].split("\n\n**")[0]
+    assert "(the 15 of 93 values furthest from their expected rows)" in section
+    first = section.split("|---|---|---|---|---|---|\n")[1].splitlines()[0]
+    assert first.startswith("| Polish | ") and "| 0 | ▼ -100% |" in first
+    # bitext's target language is drawn from the recipe's mix, never the source's language: expected accordingly.
+    recipe = {
+        "languages": {"values": ["English", "de"], "weights": [3, 1]},  # one name per language: de is German
+        "shares": {"bitext_retrieval": 1},
+        "language_attribute": {"bitext_retrieval": "source_language"},
+        "tasks": {"bitext_retrieval": {"target_language": None, "domains": {"target_language": {
+            "values": ["English"], "differs_from": "source_language"}}}},
+    }  # fmt: skip
+    assert _recipe_languages(recipe) == {
+        "bitext_retrieval": {
+            "source_language": {"English": 0.75, "German": 0.25},
+            "target_language": {"English": 0.25, "German": 0.75},  # the other one of a pair
+        }
+    }

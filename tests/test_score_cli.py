@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import assert_one_line_error, read_jsonl, run_synthkit, tiny_static_model
+from helpers import assert_one_line_error, read_jsonl, readme_code, run_synthkit, tiny_static_model
 
 from synthkit.core.record import Row
 from synthkit.results.card import write_card
@@ -95,6 +95,37 @@ def test_policy_drop_leaves_flagged_rows_out_and_the_card_says_why(tmp_path, mod
                           "judges 9 rows but data.jsonl holds 10", "synthkit score")  # fmt: skip
 
 
+def test_export_policy_overrides_the_scorings(tmp_path, model_dir):
+    run = write_run(tmp_path / "run")
+    unscored = run_synthkit("export", str(run), "--to", "e5", "--policy", "drop", cwd=tmp_path, card=True)
+    assert_one_line_error(unscored, "--policy drop", "not scored", f"synthkit score {run}")
+    assert score(run, model_dir).returncode == 0  # scoring.policy=flag: every row stays in
+    kept = [q for q, _, _, flags in ROWS if not flags & DROPPED]
+    for policy, queries in (("drop", kept), ("flag", [q for q, *_ in ROWS]), (None, [q for q, *_ in ROWS])):
+        args = ["--policy", policy] if policy else []
+        result = run_synthkit("export", str(run), "--to", "e5", "--force", *args, cwd=tmp_path, card=True)
+        assert result.returncode == 0, result.stderr
+        assert [e["query"] for e in read_jsonl(run / "exports" / "e5" / "e5.jsonl")] == queries
+        assert ("left out by scoring.policy=drop: 3 rows flagged" in result.stdout) == (policy == "drop")
+    assert score(run, model_dir, "scoring.policy=drop").returncode == 0
+    result = run_synthkit("export", str(run), "--to", "e5", "--force", "--policy", "flag", cwd=tmp_path, card=True)
+    assert len(read_jsonl(run / "exports" / "e5" / "e5.jsonl")) == 9 and "left out" not in result.stdout
+    assert_one_line_error(run_synthkit("export", str(run), "--to", "e5", "--policy", "keep", cwd=tmp_path),
+                          "--policy", "invalid choice", "'keep'")  # fmt: skip
+
+
+def flagembedding_group_size(batch: dict, train_group_size: int) -> int:
+    """Passages per query in a batch of FlagEmbedding's same-dataset sampler: its rule, as FlagEmbedding 1.4.2 states
+    it (abc/finetune/embedder/AbsDataset.py, AbsEmbedderSameDatasetTrainDataset._get_train_group_size, lines 415-439;
+    `type` is read from the batch's first row, and lines 457-458 assert every row has it)."""
+    assert len(set(batch["type"])) == 1, "FlagEmbedding asserts one type per batch"
+    if batch["type"][0] == "only_1neg":
+        return 2
+    if batch["type"][0] == "symmetric_class":
+        return min(len(batch["neg"][0]) + 1, train_group_size)
+    return train_group_size
+
+
 def test_hard_negatives_for_flagembedding_and_sentence_transformers(tmp_path, model_dir):
     run = write_run(tmp_path / "run")
     result = run_synthkit("export", str(run), "--to", "flagembedding", "--hard-negatives", "2",
@@ -110,15 +141,55 @@ def test_hard_negatives_for_flagembedding_and_sentence_transformers(tmp_path, mo
         assert all(s < 0.95 * line["pos_scores"][0] for s in line["neg_scores"][1:])
         assert len(line["neg"]) == 3 or "inconsistent" in flags  # a positive scoring ~0 leaves nothing to mine
     assert "hard negatives: up to 2 mined per row; 1 rows got fewer" in result.stdout
+    # FlagEmbedding uses every negative a row holds (--train_group_size 4: the positive and 3 negatives), not the
+    # groups of 2 that only_1neg would give: 1 of the 3 per step.
+    batch = {"type": [line["type"] for line in lines], "neg": [line["neg"] for line in lines]}
+    assert set(batch["type"]) == {"normal"}
+    assert flagembedding_group_size(batch, train_group_size=4) == 4 == 1 + max(len(n) for n in batch["neg"])
+    assert flagembedding_group_size({**batch, "type": ["only_1neg"] * 9}, 4) == 2  # what it was
+    # Without mined negatives a row holds one, and only_1neg keeps FlagEmbedding from repeating it.
+    assert run_synthkit("export", str(run), "--to", "flagembedding", "--out", str(tmp_path / "plain"), cwd=tmp_path,
+                        card=True).returncode == 0  # fmt: skip
+    plain = read_jsonl(tmp_path / "plain" / "retrieval" / "text_retrieval.jsonl")
+    assert {line["type"] for line in plain} == {"only_1neg"} and {len(line["neg"]) for line in plain} == {1}
+
     result = run_synthkit("export", str(run), "--to", "sentence-transformers", "--hard-negatives", "2",
                           f"embedder.model={model_dir}", cwd=tmp_path, card=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
     import datasets
 
-    triplets = datasets.load_from_disk(str(run / "exports" / "sentence-transformers" / "triplets"))
-    assert triplets.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
-    assert triplets["negative_1"] == [n for _, _, n, flags in ROWS if "inconsistent" not in flags]
-    assert "1 rows got fewer (left out: n-tuples have one width)" in result.stdout
+    retrieval = datasets.load_from_disk(str(run / "exports" / "sentence-transformers"))["text_retrieval"]
+    assert retrieval.column_names == ["anchor", "positive", "negative_1", "negative_2", "negative_3"]
+    assert retrieval["negative_1"] == [n for _, _, n, flags in ROWS if "inconsistent" not in flags]
+    assert "left out 1 rows with fewer negatives than their dataset's others" in result.stdout
+
+
+def test_flagembeddings_own_sampler_uses_every_mined_negative(tmp_path, model_dir):
+    """FlagEmbedding's same-dataset training dataset itself, where it is installed (it needs torch)."""
+    pytest.importorskip("torch")
+    module = pytest.importorskip("FlagEmbedding.abc.finetune.embedder.AbsDataset")
+    from FlagEmbedding.abc.finetune.embedder.AbsArguments import AbsEmbedderDataArguments
+
+    run = write_run(tmp_path / "run")
+    result = run_synthkit("export", str(run), "--to", "flagembedding", "--hard-negatives", "2",
+                          f"embedder.model={model_dir}", cwd=tmp_path, card=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    folder = run / "exports" / "flagembedding" / "retrieval"
+    args = AbsEmbedderDataArguments(train_data=[str(folder)], train_group_size=4, same_dataset_within_batch=True,
+                                    query_instruction_format="Instruct: {}\nQuery: {}",
+                                    cache_path=str(tmp_path / "cache"))  # fmt: skip
+    data = module.AbsEmbedderSameDatasetTrainDataset(args, default_batch_size=2, seed=0, tokenizer=None)
+    rows = {line["query"]: line for line in read_jsonl(folder / "text_retrieval.jsonl")}
+    assert len(data) == 4  # 9 rows in batches of 2, the last one dropped
+    for _ in range(len(data)):
+        queries, passages, _, no_in_batch_neg = data[0]
+        assert len(passages) == 4 * len(queries) and not no_in_batch_neg
+        for i, query in enumerate(queries):
+            line = rows[query.split("\nQuery: ")[1]]
+            group = passages[4 * i : 4 * i + 4]
+            assert query == f"Instruct: {line['prompt']}\nQuery: {line['query']}"
+            # Every negative the row holds (each once where it holds 3; repeated only where it holds fewer).
+            assert group[0] == line["pos"][0] and set(group[1:]) == set(line["neg"])
 
 
 def test_hard_negatives_without_documents_to_mine_is_one_line(tmp_path, model_dir):
@@ -145,6 +216,60 @@ def test_a_wrong_embedder_model_is_one_line_naming_it_and_the_extra(tmp_path):
     assert_one_line_error(run_synthkit("score", str(run), "scoring.top_k=0", cwd=tmp_path, card=True),
                           "scoring.top_k=0 must be at least 1")  # fmt: skip
     assert not (run / "scores.jsonl").exists()
+
+
+def test_offline_scoring_says_how_to_fetch_the_model_and_the_readmes_fetch_models_makes_it_work(tmp_path, model_dir):
+    """A first run offline: the default embedder is in no cache. The error names the command that fetches it; the
+    README's commands fetch it from a loopback Hub (tests/hub_server.py, huggingface_hub's own download protocol;
+    the tiny model served under the default's name), and scoring then runs offline, from the cache or a copy.
+    Subprocesses: huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE when it is imported."""
+    import shlex
+
+    from hub_server import HubServer
+
+    from synthkit.quality.embedder import DEFAULT_MODEL
+
+    run = write_run(tmp_path / "run")
+    hub = HubServer("unused", models={DEFAULT_MODEL: model_dir})
+    offline = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_XET": "1"}
+    online = {**offline, "HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url}
+    block = next(b for b in readme_code("Judging the data", "bash") if "synthkit fetch-models" in b)
+    commands = [
+        shlex.split(line.split("#")[0].replace("outputs/<run>", str(run)).replace("models/", f"{tmp_path}/models/"))
+        for line in block.splitlines()
+    ]
+    to_cache, st_model, to_copy, score_copy = commands
+    assert to_cache == ["synthkit", "fetch-models"] and "embedder=sentence_transformers" in st_model
+
+    def synthkit(args, env):
+        return run_synthkit(*args[1:], cwd=tmp_path, env=env, card=True, subprocess_=True)
+
+    try:
+        first = synthkit(["synthkit", "score", str(run)], env=offline)
+        assert_one_line_error(first, f"embedder.model={DEFAULT_MODEL} could not be loaded by model2vec",
+                              f"fetch it first with: synthkit fetch-models embedder.model={DEFAULT_MODEL}")  # fmt: skip
+        assert not hub.calls  # offline means offline
+        assert_one_line_error(synthkit(to_cache, env=offline), f"synthkit fetch-models embedder.model={DEFAULT_MODEL}")
+        fetched = synthkit(to_cache, env=online)
+        assert fetched.returncode == 0, fetched.stderr
+        assert f"fetched model2vec {DEFAULT_MODEL} into the Hugging Face cache" in fetched.stdout
+        assert any(c["path"].endswith("/model.safetensors") and c["method"] == "GET" for c in hub.calls)
+        seen = len(hub.calls)
+        scored = synthkit(["synthkit", "score", str(run)], env=offline)
+        assert scored.returncode == 0, scored.stderr
+        assert [set(s["flags"]) for s in read_jsonl(run / "scores.jsonl")] == [flags for *_, flags in ROWS]
+        # A copy to take along (made offline, from the cache), and scoring by its path.
+        copied = synthkit(to_copy, env=offline)
+        assert copied.returncode == 0, copied.stderr
+        assert f"embedder.model={tmp_path / 'models' / 'potion'}" in copied.stdout
+        again = synthkit(score_copy, env=offline)
+        assert again.returncode == 0, again.stderr
+        assert len(hub.calls) == seen
+        assert_one_line_error(synthkit(to_copy, env=offline), f"--to {tmp_path / 'models' / 'potion'} already holds")
+        unknown = synthkit(["synthkit", "fetch-models", "embedder.model=tiny/nothing"], env=online)
+        assert_one_line_error(unknown, "embedder.model=tiny/nothing could not be loaded")
+    finally:
+        hub.stop()
 
 
 def test_score_true_judges_the_rows_at_the_end_of_a_run(make, model_dir):

@@ -78,3 +78,84 @@ def test_a_sentence_transformers_path_that_is_no_model_is_one_line(tmp_path):
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert result.stderr.startswith("synthkit: error: embedder.model=") and "synthkit-embed[st]" in result.stderr
+
+
+# --- The sentence-transformers export, trained as the README shows: one dataset per task type, a loss each.
+
+TRIPLETS = [("cat purr", "kitten feline cat", "cat ball"), ("rain storm", "storm cloud rain", "rain song"),
+            ("bake bread", "bread oven flour", "bread goal"), ("bank loan", "loan credit money", "bank soil")]  # fmt: skip
+
+
+def write_mixed_run(directory):
+    """A run of four task types in the tiny model's words (written as Rows: llm=mock text is no words it knows)."""
+    from synthkit.core.record import Row
+
+    directory.mkdir(parents=True)
+    rows = []
+    for i, (query, positive, negative) in enumerate(TRIPLETS):
+        task = {"task": "Retrieve documents about everyday topics.", "language": "English"}
+        rows.append(Row(i, "text_retrieval", outputs={"user_query": query, "positive_document": positive,
+                                                      "hard_negative_document": negative}, attributes=task))  # fmt: skip
+        rows.append(Row(i, "short_text_matching", outputs={"input": query, "positive_document": positive},
+                        attributes={"task": "Match a phrase to a longer one.", "language": "English"}))  # fmt: skip
+        label, wrong = positive.split()[0], negative.split()[-1]
+        rows.append(Row(i, "text_classification", outputs={"input_text": f"{query} {positive}", "label": label,
+                                                           "misleading_label": wrong},
+                        attributes={"task": "Classify a text by its topic.", "language": "English"}))  # fmt: skip
+        scores = {"high_score": [4, 4.5, 5, 4][i], "low_score": [2.5, 3, 3.5, 3][i], "language": "English"}
+        rows.append(Row(i, "monolingual_triplet", outputs={"S1": query, "S2": positive, "S3": negative},
+                        attributes=scores))  # fmt: skip
+    with open(directory / "data.jsonl", "w", encoding="utf-8") as f:
+        for row in rows:
+            row.model_name = "test-model"
+            f.write(row.to_line())
+    return directory
+
+
+def test_the_readme_trains_the_sentence_transformers_export_one_loss_per_task_type(tmp_path, st_dir):
+    import torch
+    from helpers import readme_code
+    from sentence_transformers import SentenceTransformer
+
+    run = write_mixed_run(tmp_path / "run")
+    assert run_synthkit("export", str(run), "--to", "sentence-transformers", cwd=tmp_path).returncode == 0
+    snippet = next(c for c in readme_code("Exports for trainers") if "SentenceTransformerTrainer" in c)
+    assert 'TrainingSets.load("outputs/<run>/exports/sentence-transformers")' in snippet
+    # As a user runs it, with the tiny model for theirs and a few steps.
+    code = (
+        snippet.replace("outputs/<run>", str(run))
+        .replace('"intfloat/multilingual-e5-small"', repr(st_dir))
+        .replace('"models/e5-synthetic"', repr(str(tmp_path / "model")))
+        .replace("per_device_train_batch_size=32", "per_device_train_batch_size=4")
+        .replace("max_steps=1000", "max_steps=6, use_cpu=True, report_to='none', disable_tqdm=True, seed=1")
+    )
+    before = SentenceTransformer(st_dir, device="cpu")[0].embedding.weight.detach().clone()
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    trainer, sets = scope["trainer"], scope["sets"]
+    assert trainer.state.global_step == 6
+    losses = {name: type(loss).__name__ for name, loss in trainer.loss.items()}
+    assert losses == {
+        "text_retrieval": "MultipleNegativesRankingLoss",
+        "short_text_matching": "MultipleNegativesRankingLoss",
+        "text_classification": "TripletLoss",
+        "monolingual_triplet": "CoSENTLoss",
+    }
+    after = scope["model"][0].embedding.weight.detach()
+    assert not torch.allclose(before, after)  # it trained
+    # STS pairs with their scores scaled from 1-5 to [0, 1], the fixed instruction as the trainer's prompt.
+    sts = sets.datasets["monolingual_triplet"]
+    assert sts.column_names == ["sentence1", "sentence2", "score"] and len(sts) == 8
+    assert sts["score"][:2] == [0.75, 0.375] and sts["sentence1"][0] == "cat purr"
+    assert sets.prompts["monolingual_triplet"] == {
+        "sentence1": "Instruct: Retrieve semantically similar text.\nQuery: "
+    }
+    # Per-row definitions differ across task types but one is shared within each here: prompts, bare anchors.
+    assert sets.datasets["text_retrieval"]["anchor"][0] == "cat purr"
+    # Classification draws its batches with duplicates allowed; retrieval keeps duplicates out of a batch.
+    from sentence_transformers.base.sampler import NoDuplicatesBatchSampler
+
+    kwargs = {"batch_size": 2, "drop_last": False, "valid_label_columns": [], "generator": torch.Generator(), "seed": 0}
+    for name, in_batch in (("text_classification", False), ("text_retrieval", True)):
+        named = sets.datasets[name].add_column("dataset_name", [name] * len(sets.datasets[name]))
+        assert isinstance(sets.batch_sampler(named, **kwargs), NoDuplicatesBatchSampler) == in_batch

@@ -1,5 +1,6 @@
-"""Run progress on stderr, read from the ledger's current stage: a live bar on a terminal, a plain
-line every few seconds otherwise (logs, CI, a launcher's job output)."""
+"""Run progress, read from the ledger's current stage: a live bar on a terminal (stderr) and in a Jupyter notebook
+(tqdm's notebook bar, where ipywidgets is installed), a plain line every few seconds otherwise (logs, CI, a
+launcher's job output)."""
 
 import asyncio
 import sys
@@ -14,8 +15,12 @@ class Progress:
         self._ticker: Optional[asyncio.Task] = None
 
     def start(self) -> None:
-        if self.stream.isatty():
-            from tqdm import tqdm
+        notebook = in_notebook()
+        if self.stream.isatty() or notebook:
+            if notebook:  # a widget in the cell; tqdm.auto falls back to text where ipywidgets is missing
+                from tqdm.auto import tqdm
+            else:
+                from tqdm import tqdm
 
             tally = self.stage.tally
             self._bar = tqdm(
@@ -60,3 +65,11 @@ class Progress:
         while True:
             await asyncio.sleep(self.every_s)
             print(self.line(), file=self.stream, flush=True)
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (as tqdm.autonotebook tells): its stderr is no terminal, yet a bar
+    in the cell is what its user reads."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})

@@ -2,11 +2,12 @@
 L2-normalised float32 matrices) with two backends, model2vec static embeddings (the light default,
 no torch) and sentence-transformers (any ST model, its own query/document prompts). Each is loaded
 through its library's own loader from a hub id or a local directory, imported only when asked for;
-a model that cannot be loaded is a one-line UserError naming `embedder.model` and the extra to install."""
+a model that cannot be loaded is a one-line UserError naming `embedder.model`, the extra to install and, for a hub id
+(a first run offline), `synthkit fetch-models`, which downloads it ahead (`fetch`)."""
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Optional, Protocol
 
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
@@ -124,10 +125,54 @@ def load_embedder(
         raise UserError(f"embedder.backend={backend} needs {e.name or 'its library'}: {pip_install(extra)}") from None
     except Exception as e:  # noqa: BLE001 - the loaders raise OSError, ValueError, hub and HTTP errors alike
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0].split(". ")[0][:160]
+        if _looks_like_a_path(model):
+            fix = "give a local model directory or a hub id"
+        else:  # most often a first run offline: the model was never downloaded
+            fix = (
+                f"where the Hub is reachable, fetch it first with: {fetch_command(backend, model)} (--to DIR saves "
+                "a copy to take along, then embedder.model=DIR)"
+            )
         raise UserError(
-            f"embedder.model={model} could not be loaded by {backend} ({reason}): give a local model "
-            f"directory or a hub id that is reachable or cached; the backend installs with {pip_install(extra)}"
+            f"embedder.model={model} could not be loaded by {backend} ({reason}): {fix}; the backend installs "
+            f"with {pip_install(extra)}"
         ) from None
+
+
+GROUP_OPTIONS = {"model2vec": "model2vec", "sentence-transformers": "sentence_transformers"}  # backend -> embedder=
+
+
+def fetch_command(backend: str, model: str) -> str:
+    """The command that downloads this embedder ahead of an offline run."""
+    group = "" if backend == DEFAULT_BACKEND else f"embedder={GROUP_OPTIONS.get(backend, backend)} "
+    return f"synthkit fetch-models {group}embedder.model={model}"
+
+
+def fetch(embedder_cfg, to: Optional[Path] = None) -> str:
+    """Download the embedder an `embedder` config names into the Hugging Face cache (its own loader fetches what it
+    loads, so a later run finds it there, offline too), and with `to` save it into a new folder; what was done."""
+    model = embedder_cfg.model
+    if to is not None:
+        to = Path(to)
+        if to.exists() and (not to.is_dir() or any(to.iterdir())):
+            raise UserError(f"--to {to} already holds files: give a new folder to save the model into")
+    if _looks_like_a_path(model) and to is None:
+        return f"embedder.model={model} is a local directory: nothing to fetch"
+    embedder = load(embedder_cfg)
+    if to is None:
+        from huggingface_hub import constants
+
+        return (
+            f"fetched {embedder_cfg.backend} {model} into the Hugging Face cache ({constants.HF_HUB_CACHE}): runs on "
+            "this machine load it from there, offline too (HF_HUB_OFFLINE=1)"
+        )
+    try:
+        if isinstance(embedder, StaticEmbedder):
+            embedder.model.save_pretrained(str(to))
+        else:
+            embedder.model.save(str(to))
+    except OSError as e:
+        raise UserError(f"cannot write {to}: {e.strerror}; choose another --to") from None
+    return f"saved {embedder_cfg.backend} {model} to {to}: score, relabel and mine with embedder.model={to}"
 
 
 def _looks_like_a_path(model: str) -> bool:

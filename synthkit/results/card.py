@@ -25,9 +25,10 @@ def write_card(run) -> Path:
     rows = _Tally(run.rows())
     rejects = _Tally(run.rejected_rows())
     expected = _expected(run)
-    # Per task type, values in their domain's order; a fixed attribute makes no plot.
+    # Per task type, values in their domain's order (of more than TOP, those furthest from their expected rows);
+    # a fixed attribute makes no plot.
     attributes = {
-        f"{task}: {name}": Counter(dict(_in_order(counts, expected.get(task, {}).get(name))))
+        f"{task}: {name}": _panel(counts, expected.get(task, {}).get(name) or {}, rows.task_types[task])
         for (task, name), counts in rows.attributes.items()
         if len(counts) > 1
     }
@@ -57,11 +58,7 @@ def write_card(run) -> Path:
         lines += ["**These rows are PLACEHOLDER text from `llm=mock`, not model output: do not train on them.**", ""]
     lines += _config_section(run)
     lines += ["## Models", "", *_table(["model", "rows"], rows.models.most_common()), ""]
-    lines += ["## Rows", "", "### Per task type", "", *_table(["task type", "rows"], rows.task_types.most_common()), ""]
-    if rows.cells:
-        lines += ["### Per cell", "", *_table(["cell", "rows"], sorted(rows.cells.items())), ""]
-    if rows.languages:
-        lines += ["### Per language", "", *_table(["language", "rows"], rows.languages.most_common()), ""]
+    lines += ["## Rows", "", *_rows_section(rows)]
     lines += ["## Rejects", "", f"{rejects.count} rows rejected after their attempts.", ""]
     lines += _status_section(run)
     lines += _values_section(rows, rejects, expected)
@@ -108,8 +105,8 @@ class _Tally:
         self.placeholder |= r.placeholder
         if r.model_name:
             self.models[r.model_name] += 1
-        if r.cell:
-            self.cells[r.cell] += 1
+        if r.cell:  # a recipe's cells are "<task type>/<language>": one table per task type shows them
+            self.cells[r.task_type, r.cell.removeprefix(f"{r.task_type}/")] += 1
         if r.rejected:
             self.reasons[r.check or r.reason.split(":")[0]] += 1
         if isinstance(r.tags.get("judge_score"), int) and (not r.rejected or r.check == "judge"):
@@ -164,7 +161,8 @@ def _configs(run: RunDir) -> list:
 
 def _expected(run: RunDir) -> dict:
     """{task type: {attribute: {value: the share of rows drawn with it}}}, in each domain's order, from the
-    run's saved config: what the rows should show if no value were harder for the model than another."""
+    run's saved config: what the rows should show if no value were harder for the model than another. A recipe's
+    languages are allocated by its mix rather than drawn: their shares are the mix's."""
     from synthkit.core.errors import UserError
     from synthkit.core.paths import corpus_root
     from synthkit.spec.task import TaskSpec
@@ -172,12 +170,55 @@ def _expected(run: RunDir) -> dict:
     expected: dict = {}
     preset, grid = run.saved("preset") or "seed", run.saved("grid") or ()
     for task in run.saved_tasks():  # none for a merged sweep, or a config that no longer loads: ordered by count
+        if "task" in task and task["task"] is None:  # brainstormed definitions: free text, no share of their own
+            task = {**task, "task": "brainstormed"}
         try:
             spec = TaskSpec(task, str(preset), corpus_root(run.saved("cache_dir")))
         except (UserError, KeyError, TypeError, ValueError):  # a domain read from a file that moved
             continue
         shares = spec.expected_shares(even=grid)
         expected[spec.name] = {name: {str(v): p for v, p in drawn.items()} for name, drawn in shares.items()}
+    recipe = run.saved("recipe")
+    if isinstance(recipe, dict):
+        for name, mix in _recipe_languages(recipe).items():
+            expected.setdefault(name, {}).update(mix)
+    return expected
+
+
+def _recipe_languages(recipe: dict) -> dict:
+    """{task type: {its allocated language attribute: {language: share}}}: the recipe's mix, one name per language."""
+    from synthkit.spec.languages import is_language_attribute, resolve
+
+    languages = recipe.get("languages") or {}
+    if isinstance(languages, list):
+        languages = {"values": languages}
+    values = languages.get("values") or []
+    weights = languages.get("weights") or [1] * len(values)
+    if isinstance(weights, dict):
+        weights = [weights.get(v, languages.get("other_weight", 0)) for v in values]
+    mix: dict = {}
+    for value, weight in zip(values, weights):
+        name = (resolve(value) if isinstance(value, str) else None) or str(value)
+        mix[name] = mix.get(name, 0) + float(weight)
+    whole = sum(mix.values())
+    if whole <= 0:
+        return {}
+    shares = {name: weight / whole for name, weight in mix.items()}
+    # Another language of a row (bitext's target) is drawn from the mix too, from the languages other than the
+    # allocated one where it must differ: P(L) = sum over sources s other than L of P(s) P(L) / (1 - P(s)).
+    differing = {
+        name: sum(p * shares[name] / (1 - p) for s, p in shares.items() if s != name and p < 1) for name in shares
+    }
+    expected = {}
+    for task_type in recipe.get("shares") or {}:
+        allocated = (recipe.get("language_attribute") or {}).get(task_type, "language")
+        task = (recipe.get("tasks") or {}).get(task_type) or {}
+        attributes = {allocated: shares}
+        for name, domain in (task.get("domains") or {}).items():
+            if name != allocated and is_language_attribute(name) and task.get(name) is None:
+                differs = isinstance(domain, dict) and domain.get("differs_from") == allocated
+                attributes[name] = differing if differs else shares
+        expected[task_type] = attributes
     return expected
 
 
@@ -192,10 +233,44 @@ def _in_order(counts: Counter, domain) -> list:
         return counts.most_common()
 
 
+def _rows_section(rows) -> list:
+    """Rows per task type, with its cells folded in (how many, their least, median and most rows); the cells
+    themselves, and the rows per language, in collapsed tables: a recipe has hundreds of cells."""
+    per_type: dict = {}
+    for (task, _), n in rows.cells.items():
+        per_type.setdefault(task, []).append(n)
+    header, table = ["task type", "rows"], []
+    if per_type:
+        header += ["cells", "rows per cell: least / median / most"]
+    for task, n in rows.task_types.most_common():
+        counts = sorted(per_type.get(task, []))
+        spread = f"{counts[0]} / {counts[len(counts) // 2]} / {counts[-1]}" if counts else ""
+        table.append((task, n, len(counts), spread) if per_type else (task, n))
+    lines = ["### Per task type", "", *_table(header, table), ""]
+    if rows.cells:
+        types = [task for task, _ in rows.task_types.most_common() if task in per_type]
+        cells = sorted({cell for _, cell in rows.cells}, key=lambda c: (-sum(rows.cells[t, c] for t in types), c))
+        matrix = [(cell, *(rows.cells.get((t, cell), "") for t in types)) for cell in cells]
+        lines += _folded(f"Rows per cell ({len(rows.cells)} cells)", _table(["cell", *types], matrix))
+    if rows.languages:
+        table = _table(["language", "rows"], rows.languages.most_common())
+        if len(rows.languages) > TOP:
+            lines += _folded(f"Rows per language ({len(rows.languages)} languages)", table)
+        else:
+            lines += ["### Per language", "", *table, ""]
+    return lines
+
+
+def _folded(summary: str, body: list) -> list:
+    """A collapsed block (GitHub and the Hub render <details> folded)."""
+    return [f"<details><summary>{summary}</summary>", "", *body, "", "</details>", ""]
+
+
 def _values_section(rows, rejects, expected: dict) -> list:
-    """Per task type and attribute: rows expected from the drawn shares, rows written, rejects and the
-    reject rate per value, so a value the model fails is seen at once (a rejected row is asked again with
-    the same attributes, so the rows keep the drawn shares unless a value keeps failing)."""
+    """Per task type and attribute: rows expected from the drawn shares, rows written, how far apart they are,
+    rejects and the reject rate per value, so a value the model fails is seen at once (a rejected row is asked
+    again with the same attributes, so the rows keep the drawn shares unless a value keeps failing). A domain of
+    more than TOP values (languages) shows those furthest from their expected rows, either way."""
     lines = []
     for (task, name), counts in rows.attributes.items():
         rejected = rejects.attributes.get((task, name), Counter())
@@ -207,22 +282,50 @@ def _values_section(rows, rejects, expected: dict) -> list:
             continue
         total = rows.task_types[task]
         title = f"**{task}: {name}**"
-        if len(values) > TOP:  # e.g. 93 languages: the values furthest below their share
-            values = sorted(values, key=lambda v: counts[v] - shares.get(v, 0) * total)[:TOP]
-            title += f" (the {TOP} values furthest below their expected rows)"
+        if len(values) > TOP and shares:
+            wanted = {v: shares.get(v, 0) * total for v in values}
+            values = _furthest(values, counts, wanted)
+            if any(_versus(counts[v], wanted[v]) != "=" for v in values):
+                title += f" (the {TOP} of {len(seen)} values furthest from their expected rows)"
+            else:
+                title += f" (the {TOP} largest of {len(seen)} values: every one is on its expected rows)"
+        elif len(values) > TOP:
+            values = [v for v, _ in (counts + rejected).most_common(TOP)]
+            title += f" (the {TOP} most common of {len(seen)} values)"
         table = [
             (
                 v,
                 f"{shares[v] * total:.1f}" if v in shares else "",
                 counts[v],
+                _versus(counts[v], shares[v] * total) if v in shares else "",
                 rejected[v],
                 f"{rejected[v] / (counts[v] + rejected[v]):.0%}" if counts[v] + rejected[v] else "",
             )
             for v in values
         ]
-        header = ["value", "expected rows", "rows", "rejects", "reject rate"]
+        header = ["value", "expected rows", "rows", "vs expected", "rejects", "reject rate"]
         lines += [title, "", *_table(header, table), ""]
     return ["### Attribute values", "", *lines] if lines else []
+
+
+def _furthest(values: list, actual: Counter, expected: dict) -> list:
+    """The TOP values furthest from their expected rows, in units of sampling noise (a count's standard deviation:
+    3 rows short of 5 weighs as 30 short of 500), a row of rounding aside (an allocated count is a rounded share);
+    among values as near, the larger ones (a recipe's languages, all on their counts: English first, not Afrikaans)."""
+
+    def distance(v) -> float:
+        return max(abs(actual[v] - expected[v]) - 1, 0.0) / max(expected[v], 1.0) ** 0.5
+
+    return sorted(values, key=lambda v: (-distance(v), -expected[v]))[:TOP]
+
+
+def _versus(actual: float, expected: float) -> str:
+    """▲ above, ▼ below; = within 10 % or a row of rounding of the expected rows."""
+    if abs(actual - expected) < 1 or abs(actual - expected) <= 0.1 * expected:
+        return "="
+    if not expected:
+        return "▲ not expected"
+    return f"{'▲' if actual > expected else '▼'} {actual / expected - 1:+.0%}"
 
 
 def _stopped_banner(run: RunDir) -> list:
@@ -300,6 +403,22 @@ def _config_section(run: RunDir) -> list:
     return lines
 
 
+def _panel(counts: Counter, shares: dict, total: int) -> tuple:
+    """(values, rows, expected rows or None, values in all) of one attribute's plot: every value in its domain's
+    order, or of more than TOP those furthest from their expected rows (the most common where none is expected)."""
+    seen = Counter(dict.fromkeys(shares, 0))
+    seen.update(counts)
+    ordered = [v for v, _ in _in_order(seen, shares)]
+    if len(ordered) > TOP:
+        if shares:
+            chosen = set(_furthest(ordered, seen, {v: shares.get(v, 0) * total for v in ordered}))
+            ordered = [v for v in ordered if v in chosen]
+        else:
+            ordered = [v for v, _ in seen.most_common(TOP)]
+    expected = [shares.get(v, 0) * total for v in ordered] if shares else None
+    return ordered, [seen[v] for v in ordered], expected, len(seen)
+
+
 def _plots(run: RunDir, attributes: dict, lengths: dict) -> list:
     import matplotlib
 
@@ -310,12 +429,15 @@ def _plots(run: RunDir, attributes: dict, lengths: dict) -> list:
     written = []
     if attributes:
         fig, axes = _grid(plt, len(attributes))
-        for ax, (name, counts) in zip(axes, attributes.items()):
-            values, numbers = zip(*list(counts.items())[:TOP])
+        for ax, (name, (values, numbers, expected, shown_of)) in zip(axes, attributes.items()):
             ax.barh(range(len(values)), numbers)
+            if expected is not None:  # the expected rows of each value, a mark across its bar
+                ax.scatter(expected, range(len(values)), marker="|", s=120, color="black", label="expected")
             ax.set_yticks(range(len(values)), [v[:28] for v in values], fontsize=7)
             ax.invert_yaxis()
-            ax.set_title(name + (f" (top {TOP} of {len(counts)})" if len(counts) > TOP else ""), fontsize=9)
+            off = expected is not None and any(_versus(n, e) != "=" for n, e in zip(numbers, expected))
+            picked = "furthest from expected" if off else "largest" if expected is not None else "most common"
+            ax.set_title(name + (f" ({TOP} of {shown_of}, {picked})" if shown_of > TOP else ""), fontsize=9)
         written.append(_save(fig, run.plot("attributes"), plt))
     if lengths:
         fig, axes = _grid(plt, len(lengths))

@@ -1,12 +1,14 @@
 """`synthkit export`: a run's rows as training examples, in the formats trainers load.
 
-    synthkit export RUN_DIR_OR_JSONL --to e5|sentence-transformers|flagembedding [--out DIR] [--force]
+    synthkit export RUN_DIR_OR_JSONL --to e5|sentence-transformers|flagembedding|beir [--out DIR] [--force]
                     [--allow-placeholder] [--hard-negatives K [embedder=... embedder.model=...]]
+                    [--policy flag|drop] [--instruction prompts|column|anchor]
 
 Which output keys are a row's query, positive and negative is data: the `export:` block of its task
 YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged task configs. Rows that
-`synthkit score ... scoring.policy=drop` flagged are left out; --hard-negatives mines K more negatives per
-row from the run's own documents with the reference embedder (synthkit.quality.mining)."""
+`synthkit score ... scoring.policy=drop` flagged are left out (--policy overrides the scoring's policy);
+--hard-negatives mines K more negatives per row from the run's own documents with the reference embedder
+(synthkit.quality.mining). The sentence-transformers datasets are synthkit.results.training_sets'."""
 
 import json
 import random
@@ -16,13 +18,30 @@ from pathlib import Path
 from typing import Optional
 
 from synthkit.core.errors import UserError
-from synthkit.core.extras import pip_install
 from synthkit.core.record import read_rows
 from synthkit.results.rundir import EXPORT_MARKER, RunDir
+from synthkit.results.training_sets import INSTRUCTION_MODES, QUERY_TEMPLATE, TrainingSets, st_datasets
 from synthkit.spec.fields import lookup
 
+__all__ = [
+    "FORMATS",
+    "QUERY_TEMPLATE",
+    "Example",
+    "Exported",
+    "TrainingSets",
+    "export_run",
+    "st_datasets",
+    "to_examples",
+]
 FORMATS = ("e5", "sentence-transformers", "flagembedding", "beir")
-QUERY_TEMPLATE = "Instruct: {instruction}\nQuery: "  # spec §5: queries get an instruction, documents do not
+POLICIES = ("flag", "drop")  # scoring.policy: flagged rows stay in exports, or are left out
+# FlagEmbedding's group size follows a batch's `type` (FlagEmbedding 1.4.2, abc/finetune/embedder/AbsDataset.py,
+# AbsEmbedderSameDatasetTrainDataset._get_train_group_size, lines 415-439): `only_1neg` is 2 (a positive and one
+# negative, whatever --train_group_size says), `symmetric_class` is min(len(neg) + 1, --train_group_size), any other
+# type --train_group_size (negatives drawn from the row's list, repeated where it holds fewer). Its own example data
+# with several negatives per row (example_data/retrieval/msmarco.jsonl) is `normal`: mined negatives turn only_1neg
+# into that, or 1 of them would be used per step.
+SEVERAL_NEGATIVES = {"only_1neg": "normal"}
 # FlagEmbedding's own example data (examples/finetune/embedder/example_data): a folder per kind of data. Its
 # same-dataset sampler takes a batch from one file and asserts one `type` per batch, and a folder name ending in
 # `no_in_batch_neg` turns in-batch negatives off (other rows' labels would be false negatives for classification).
@@ -42,6 +61,10 @@ class Example:
     negative: Optional[str]
     kind: str  # FlagEmbedding's `type`: only_1neg unless the task's export block says otherwise
     mined: object = None  # synthkit.quality.mining.Mined, with --hard-negatives
+    # How similar the positive and the negative are to the query, in [0, 1] (an STS row's high and low scores,
+    # where its export block names them in `scores:`); else 1 and 0.
+    positive_score: float = 1.0
+    negative_score: float = 0.0
     query_id: str = ""  # for BEIR: the row's identity, and the corpus chunks of grounded rows
     positive_id: Optional[str] = None
     negative_id: Optional[str] = None
@@ -59,6 +82,7 @@ class Exported:
     placeholders: int  # llm=mock rows exported anyway (--allow-placeholder)
     hard_negatives: Optional[int] = None
     unmined: int = 0  # rows that got fewer than hard_negatives mined negatives
+    left_out: int = 0  # sentence-transformers: rows left out of an n-tuple dataset (one width per dataset)
 
 
 def export_run(
@@ -71,10 +95,21 @@ def export_run(
     hard_negatives: Optional[int] = None,
     splits: Optional[list] = None,
     embedder_overrides: list = (),
+    policy: Optional[str] = None,
+    instruction: Optional[str] = None,
 ) -> Exported:
-    """Write `run`'s rows as training examples in `fmt` (into `out`, by default the run's exports/<fmt>)."""
+    """Write `run`'s rows as training examples in `fmt` (into `out`, by default the run's exports/<fmt>).
+    `policy` (flag or drop) overrides the one the run was scored with; `instruction` (sentence-transformers:
+    prompts, column or anchor) says where the task definition goes (synthkit.results.training_sets)."""
     if fmt not in FORMATS:
         raise UserError(f"export: {fmt!r} is not a format; choose one of {', '.join(FORMATS)}")
+    if policy is not None and policy not in POLICIES:
+        raise UserError(f"export: --policy {policy!r}: choose flag (keep flagged rows) or drop (leave them out)")
+    if instruction is not None and (fmt != "sentence-transformers" or instruction not in INSTRUCTION_MODES):
+        raise UserError(
+            f"export: --instruction {instruction}: goes with --to sentence-transformers, as one of "
+            f"{', '.join(INSTRUCTION_MODES)}"
+        )
     if hard_negatives is not None and (hard_negatives < 1 or fmt == "e5"):
         raise UserError("--hard-negatives takes K >= 1, for --to flagembedding or sentence-transformers")
     if splits and fmt != "beir":
@@ -88,7 +123,7 @@ def export_run(
             f"{run.data} holds {placeholders} PLACEHOLDER rows from llm=mock, not model output: generate with "
             "a real llm, or add --allow-placeholder to export them anyway (to test a pipeline only)"
         )
-    rows, dropped = _apply_policy(rows, run)
+    rows, dropped = _apply_policy(rows, run, policy)
     examples, skipped = to_examples(rows, run.task_configs())
     if not examples:
         raise UserError(
@@ -101,13 +136,18 @@ def export_run(
     unmined = _mine(examples, hard_negatives, list(embedder_overrides), run) if hard_negatives else 0
     out = Path(out) if out else run.export_dir(fmt)
     _make_export_dir(out, run, force)
+    left_out: dict = {}
     written = {
         "beir": lambda examples, out, seed: write_beir(examples, out, seed, parsed_splits, run),
         "e5": write_e5,
-        "sentence-transformers": write_sentence_transformers,
+        "sentence-transformers": lambda examples, out, seed: write_sentence_transformers(
+            examples, out, seed, instruction or "prompts", left_out
+        ),
         "flagembedding": write_flagembedding,
     }[fmt](examples, out, seed)
-    return Exported(fmt, len(examples), written, skipped, dropped, placeholders, hard_negatives, unmined)
+    exported = Exported(fmt, len(examples), written, skipped, dropped, placeholders, hard_negatives, unmined)
+    exported.left_out = sum(left_out.values())
+    return exported
 
 
 def _make_export_dir(out: Path, run: RunDir, force: bool) -> None:
@@ -129,11 +169,11 @@ def _make_export_dir(out: Path, run: RunDir, force: bool) -> None:
         raise UserError(f"cannot write {out}: {e.strerror}; choose another --out") from None
 
 
-def _apply_policy(rows: list, run: RunDir) -> tuple:
-    """The rows an export keeps, and what it left out (text) under scoring.policy=drop."""
+def _apply_policy(rows: list, run: RunDir, policy: Optional[str] = None) -> tuple:
+    """The rows an export keeps, and what it left out (text) under scoring.policy=drop (the run's, or `policy`)."""
     from synthkit.results.scoring import describe_left_out, left_out, row_key
 
-    keys, why = left_out(run, len(rows))
+    keys, why = left_out(run, len(rows), policy)
     if not keys:
         return rows, ""
     kept = [row for row in rows if row_key(row) not in keys]
@@ -185,14 +225,34 @@ def to_examples(rows, tasks: dict) -> tuple:
             raise UserError(f"row {row.row} of {row.task_type} lacks {missing}, which its task's export block names")
         negative = lookup(flat, spec.get("negative"))
         # Every example has one negative: FlagEmbedding's only_1neg takes groups of two rather than
-        # repeating that negative to fill --train_group_size.
+        # repeating that negative to fill --train_group_size (with mined negatives the type follows them).
         example = Example(row.task_type, instruction, query, positive, negative, spec.get("type", "only_1neg"))
+        scores = spec.get("scores") or {}
+        if scores:
+            example.positive_score = _score(row, flat, scores, "positive")
+            example.negative_score = _score(row, flat, scores, "negative")
         grounded = row.tags.get("corpus") or {}
         example.query_id = "q-" + "/".join(str(p) for p in (*row.key[:2], row.row) if p != "")
         example.positive_id = grounded.get("positive") or grounded.get("chunk")
         example.negative_id = grounded.get("negative")
         examples.append(example)
     return examples, skipped
+
+
+def _score(row, flat: dict, scores: dict, side: str) -> float:
+    """The score an export block's `scores: {positive: KEY, negative: KEY, scale: [low, high]}` names for one side,
+    scaled to [0, 1] (an STS row's high_score and low_score on the 1-5 scale the prompt asked for)."""
+    low, high = scores.get("scale") or (0, 1)
+    key = scores.get(side)
+    value = flat.get(key, (flat.get("attributes") or {}).get(key)) if key else None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"row {row.row} of {row.task_type}: its task's export block scores the {side} by {key!r}, which the row "
+            f"holds as {value!r}, not a number"
+        ) from None
+    return min(1.0, max(0.0, (number - low) / ((high - low) or 1)))
 
 
 def write_e5(examples: list, out: Path, seed: int) -> list:
@@ -204,39 +264,15 @@ def write_e5(examples: list, out: Path, seed: int) -> list:
     return [path]
 
 
-def write_sentence_transformers(examples: list, out: Path, seed: int) -> list:
-    """Two datasets, because a dataset has one set of columns: triplets (anchor, positive,
-    negative) and pairs (anchor, positive) for rows generated without a negative."""
-    try:
-        import datasets
-    except ImportError:
-        raise UserError(f"this export needs the datasets library: {pip_install('export')}") from None
-    datasets.disable_progress_bars()
-    written = []
-    for name, group in (
-        ("triplets", [e for e in examples if e.negative]),
-        ("pairs", [e for e in examples if not e.negative]),
-    ):
-        mined = group and group[0].mined is not None
-        if mined:  # --hard-negatives: anchor, positive, negative_1..n, the generated one first (ST's n-tuple)
-            width = max(len(e.mined.negatives) for e in group) + (name == "triplets")
-            group = [e for e in group if len(e.mined.negatives) + (name == "triplets") == width]  # one width
-        if not group or (mined and not width):
-            continue
-        columns = {
-            "anchor": [QUERY_TEMPLATE.format(instruction=e.instruction) + e.query for e in group],
-            "positive": [e.positive for e in group],
-        }
-        if mined:
-            negatives = [([e.negative] if e.negative else []) + e.mined.negatives for e in group]
-            columns.update({f"negative_{i + 1}": [n[i] for n in negatives] for i in range(width)})
-        elif name == "triplets":
-            columns["negative"] = [e.negative for e in group]
-        dataset = datasets.Dataset.from_dict(columns)
-        dataset.save_to_disk(str(out / name))
-        dataset.to_parquet(str(out / f"{name}.parquet"))
-        written += [out / name, out / f"{name}.parquet"]
-    return written
+def write_sentence_transformers(
+    examples: list, out: Path, seed: int, instruction: str = "prompts", left_out: Optional[dict] = None
+) -> list:
+    """One dataset per task type, with the loss each wants (synthkit.results.training_sets): a DatasetDict on disk,
+    a JSONL file per task type (the Hub's configs) and training.json, the manifest."""
+    sets = st_datasets(examples, instruction=instruction, seed=seed)
+    if left_out is not None:
+        left_out.update(sets.left_out)
+    return sets.save(out)
 
 
 def write_flagembedding(examples: list, out: Path, seed: int) -> list:
@@ -266,7 +302,9 @@ def write_flagembedding(examples: list, out: Path, seed: int) -> list:
                         "pos_scores": [e.mined.pos_score],
                         "neg_scores": scores,
                         "prompt": e.instruction,
-                        "type": e.kind,
+                        # every row of the folder: FlagEmbedding merges small files of a folder into one dataset,
+                        # and asserts one type per batch
+                        "type": SEVERAL_NEGATIVES.get(e.kind, e.kind),
                     }
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                     continue

@@ -58,3 +58,17 @@ def _feature(name: str, kind) -> dict:
         item = _feature("item", kind[1])
         return {"name": name, "list": item["struct"] if "struct" in item else item["dtype"]}
     return {"name": name, "dtype": kind or STRING}
+
+
+def datasets_features(schema):
+    """The schema as datasets.Features, to read a JSONL file of rows with the union of their columns."""
+    import datasets
+
+    def feature(kind):
+        if isinstance(kind, tuple) and kind[0] == "struct":
+            return {k: feature(v) for k, v in kind[1].items()} if kind[1] else datasets.Value(STRING)
+        if isinstance(kind, tuple):
+            return datasets.List(feature(kind[1]))
+        return datasets.Value(kind or STRING)
+
+    return datasets.Features({name: feature(kind) for name, kind in schema[1].items()})

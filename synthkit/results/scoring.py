@@ -90,11 +90,17 @@ def row_key(record) -> tuple:
     return record.tags.get("job") or "", record.cell, record.row, record.task_type
 
 
-def left_out(run: RunDir, data_rows: int) -> tuple:
+def left_out(run: RunDir, data_rows: int, policy=None) -> tuple:
     """(keys of the rows scoring.policy=drop leaves out of exports, their flags counted), empty under
-    policy flag. Scores of fewer or more rows than data.jsonl holds now are refused: they judge other rows."""
+    policy flag. `policy` overrides the one the run was scored with (export --policy). Scores of fewer or more rows
+    than data.jsonl holds now are refused: they judge other rows."""
     summary = run.scores_summary()
-    if not summary or summary.get("policy") != "drop":
+    if policy == "drop" and not (summary and run.scores.is_file()):
+        raise UserError(
+            f"--policy drop leaves out the rows scoring flagged, and {run.path} is not scored: "
+            f"run synthkit score {run.path} first"
+        )
+    if not summary or (policy or summary.get("policy")) != "drop":
         return set(), Counter()
     if summary["rows"] + summary["skipped"] != data_rows:
         raise UserError(

@@ -1,11 +1,12 @@
 """`synthkit export RUN --to e5|sentence-transformers|flagembedding|beir [--out DIR] [--force] [--allow-placeholder]
-[--hard-negatives K [embedder=... embedder.model=...]] [--split test=0.1]`: a run's rows as training examples, in
-the formats trainers load (synthkit.results.export)."""
+[--hard-negatives K [embedder=... embedder.model=...]] [--split test=0.1] [--policy flag|drop]
+[--instruction prompts|column|anchor]`: a run's rows as training examples, in the formats trainers load
+(synthkit.results.export)."""
 
 import sys
 
 from synthkit.interface.commands.parser import Parser
-from synthkit.results.export import FORMATS, export_run
+from synthkit.results.export import FORMATS, INSTRUCTION_MODES, POLICIES, export_run
 from synthkit.results.rundir import RunDir
 
 
@@ -30,12 +31,23 @@ def main(argv: list) -> None:
     parser.add_argument(
         "--split", action="append", metavar="NAME=SHARE", help="beir: hold out a share of the queries (test=0.1)"
     )
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        help="the rows scoring flagged: keep them (flag) or leave them out (drop); default: the run's scoring.policy",
+    )
+    parser.add_argument(
+        "--instruction",
+        choices=INSTRUCTION_MODES,
+        help="sentence-transformers: the task definition as the trainer's prompts (default), as its own column, "
+        "or in the anchor's text",
+    )
     parser.add_argument("overrides", nargs="*", help="with --hard-negatives: embedder=..., embedder.model=...")
     args = parser.parse_intermixed_args(argv)
     run = RunDir.of(args.source, "a run's output dir or a .jsonl file")
     done = export_run(
         run, args.to, args.out, args.force, args.seed, args.allow_placeholder, args.hard_negatives, args.split,
-        args.overrides,
+        args.overrides, args.policy, args.instruction,
     )  # fmt: skip
     if done.placeholders:
         print(
@@ -51,5 +63,6 @@ def main(argv: list) -> None:
         print(
             f"  hard negatives: up to {done.hard_negatives} mined per row"
             + (f"; {done.unmined} rows got fewer" if done.unmined else "")
-            + (" (left out: n-tuples have one width)" if done.unmined and done.fmt == "sentence-transformers" else "")
         )
+    if done.left_out:
+        print(f"  left out {done.left_out} rows with fewer negatives than their dataset's others (one width each)")
