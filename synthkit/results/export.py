@@ -9,6 +9,7 @@ YAML, read from the run's saved config (.hydra/config.yaml) or else the packaged
 row from the run's own documents with the reference embedder (synthkit.quality.mining)."""
 
 import json
+import math
 import random
 import shutil
 from dataclasses import dataclass
@@ -45,6 +46,9 @@ class Example:
     query_id: str = ""  # for BEIR: the row's identity, and the corpus chunks of grounded rows
     positive_id: Optional[str] = None
     negative_id: Optional[str] = None
+    # The grades the row was asked for (its high_score and low_score attributes: STS, bitext): the similarity of
+    # (query, positive) and (query, negative), for a score loss. None where a row has none.
+    scores: Optional[tuple] = None
 
 
 @dataclass
@@ -191,8 +195,15 @@ def to_examples(rows, tasks: dict) -> tuple:
         example.query_id = "q-" + "/".join(str(p) for p in (*row.key[:2], row.row) if p != "")
         example.positive_id = grounded.get("positive") or grounded.get("chunk")
         example.negative_id = grounded.get("negative")
+        example.scores = _grades(row.attributes)
         examples.append(example)
     return examples, skipped
+
+
+def _grades(attributes: dict) -> Optional[tuple]:
+    high, low = attributes.get("high_score"), attributes.get("low_score")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (high, low))
+    return (float(high), float(low)) if numbers else None
 
 
 def write_e5(examples: list, out: Path, seed: int) -> list:
