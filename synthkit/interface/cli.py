@@ -19,6 +19,10 @@ SUBCOMMANDS = {
         "synthkit.interface.commands.score",
         "judge a run's rows with a reference embedder (their scores and flags)",
     ),
+    "evaluate": (
+        "synthkit.interface.commands.evaluate",
+        "fine-tune a base embedding model on a run's rows and compare it with the base on evaluation sets",
+    ),
     "push": (
         "synthkit.interface.commands.push",
         "upload a run to the Hugging Face Hub as a dataset repo (token: HF_TOKEN)",

@@ -125,6 +125,4 @@ def jaccard_matches(train_sets: list, eval_sets: list, threshold: float) -> dict
 def corpus_documents_in_training(examples: list, corpus: dict) -> int:
     """Training rows whose positive or negative is a document of the evaluation corpus (whitespace aside)."""
     documents = {" ".join(text.split()) for text in corpus.values()}
-    return sum(
-        any(text and " ".join(text.split()) in documents for text in (e.positive, e.negative)) for e in examples
-    )
+    return sum(any(text and " ".join(text.split()) in documents for text in (e.positive, e.negative)) for e in examples)

@@ -45,8 +45,7 @@ class EvalSet:
         return out
 
 
-def load_sets(names: list, split: str, examples: list, heldout_share: float, seed: int, run: RunDir) -> tuple:
-    """(the sets named, the query ids of `examples` held out of training for `heldout`)."""
+def check_names(names: list) -> None:
     if not names:
         raise UserError(
             "evaluate.sets is empty: name BEIR folders, Hugging Face dataset ids or heldout, e.g. "
@@ -55,21 +54,28 @@ def load_sets(names: list, split: str, examples: list, heldout_share: float, see
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UserError(f"evaluate.sets names {repeated[0]} twice: name each set once")
+
+
+def kind_of(name: str) -> str:
+    """heldout, beir (a folder, or meant as one) or hub (`owner/name`, not a folder here)."""
+    if name == HELDOUT:
+        return "heldout"
+    meant_as_folder = name.startswith((".", "/", "~")) or name.count("/") != 1 or "\\" in name
+    return "beir" if meant_as_folder or Path(name).expanduser().is_dir() else "hub"
+
+
+def load_sets(names: list, split: str, examples: list, heldout_share: float, seed: int, run: RunDir) -> tuple:
+    """(the sets named, the query ids of `examples` held out of training for `heldout`)."""
+    check_names(names)
     sets, held_out = [], set()
     for name in names:
-        if name == HELDOUT:
+        kind = kind_of(name)
+        if kind == "heldout":
             heldout, held_out = heldout_set(examples, heldout_share, seed, run)
             sets.append(heldout)
-        elif Path(name).expanduser().is_dir() or _looks_like_a_path(name):
-            sets.append(load_beir(name, split))
         else:
-            sets.append(load_hub(name, split))
+            sets.append(load_beir(name, split) if kind == "beir" else load_hub(name, split))
     return sets, held_out
-
-
-def _looks_like_a_path(name: str) -> bool:
-    # Hub ids are `owner/name`; anything else is meant as a folder.
-    return name.startswith((".", "/", "~")) or name.count("/") != 1 or "\\" in name
 
 
 def load_beir(name: str, split: str = "test") -> EvalSet:
@@ -158,7 +164,9 @@ def load_hub(name: str, split: str = "test") -> EvalSet:
     except ImportError:
         from synthkit.core.extras import pip_install
 
-        raise UserError(f"evaluation set {name}: reading Hub datasets needs datasets: {pip_install('evaluate')}") from None
+        raise UserError(
+            f"evaluation set {name}: reading Hub datasets needs datasets: {pip_install('evaluate')}"
+        ) from None
     try:
         corpus = {str(r["_id"]): _document(r) for r in _only_split(load_dataset(name, "corpus"))}
         queries = {str(r["_id"]): r["text"] for r in _only_split(load_dataset(name, "queries"))}

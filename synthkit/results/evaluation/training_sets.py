@@ -17,8 +17,9 @@ it differs per row, and the trainer's `prompts` are per column or per dataset on
 embedded as one more text. STS is symmetric: both sentences get it, as E5-mistral and FlagEmbedding do."""
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 from synthkit.results.export import QUERY_TEMPLATE
 
