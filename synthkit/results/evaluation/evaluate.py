@@ -46,6 +46,9 @@ def compose_evaluation(overrides: list, command: str = "evaluate"):
 
 
 def check_settings(settings) -> None:
+    from synthkit.results.evaluation.models import check_base
+
+    check_base(settings.base)
     if settings.metric not in METRICS:
         raise UserError(f"evaluate.metric={settings.metric} is not one of {', '.join(METRICS)}")
     seeds = list(settings.seeds)

@@ -9,8 +9,9 @@ from pathlib import Path
 from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
 
-# What training needs: sentence-transformers' trainer refuses to start without accelerate and datasets.
-LIBRARIES = ("torch", "sentence_transformers", "accelerate", "datasets")
+# What training needs: sentence-transformers (and torch under it); its trainer refuses to start without accelerate
+# and datasets.
+LIBRARIES = ("sentence_transformers", "accelerate", "datasets")
 
 
 def require_libraries() -> None:
@@ -20,9 +21,10 @@ def require_libraries() -> None:
     for name in LIBRARIES:
         try:
             import_module(name)
-        except ImportError:
+        except ImportError as e:
+            missing = e.name if e.name and e.name.split(".")[0] in (*LIBRARIES, "torch") else name
             raise UserError(
-                f"evaluate needs {name.replace('_', '-')}: {pip_install('evaluate')}; without a GPU install a CPU "
+                f"evaluate needs {missing.replace('_', '-')}: {pip_install('evaluate')}; without a GPU install a CPU "
                 "build of torch first (pip install torch --index-url https://download.pytorch.org/whl/cpu)"
             ) from None
 
@@ -31,10 +33,8 @@ def load_model(name: str, device=None):
     """A SentenceTransformer from `name` (evaluate.base), or a one-line error."""
     from sentence_transformers import SentenceTransformer
 
+    check_base(name)
     path = Path(name).expanduser()
-    if _looks_like_a_path(name) and not path.is_dir():
-        # Said here: sentence-transformers would take a missing folder for a hub id and go online.
-        raise UserError(f"evaluate.base={name} is no folder: give a local model folder or a Hub model id")
     try:
         if path.is_dir() and not (path / "modules.json").exists() and _is_model2vec(path):
             from sentence_transformers.sentence_transformer.modules import Normalize, StaticEmbedding
@@ -47,6 +47,13 @@ def load_model(name: str, device=None):
             f"evaluate.base={name} does not load as a sentence-transformers model ({reason}): give a model folder "
             "or a Hub id that is reachable or cached"
         ) from None
+
+
+def check_base(name: str) -> None:
+    """A base meant as a folder that is none is said at once (sentence-transformers would take it for a Hub id and
+    go online), before any library is imported."""
+    if _looks_like_a_path(name) and not Path(name).expanduser().is_dir():
+        raise UserError(f"evaluate.base={name} is no folder: give a local model folder or a Hub model id")
 
 
 def _looks_like_a_path(name: str) -> bool:
