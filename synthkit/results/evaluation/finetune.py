@@ -67,6 +67,7 @@ def fine_tune(model, training_sets: dict, settings, seed: int, learning_rate: fl
             trainer.train()
     return {
         "rows": {name: len(d) for name, d in datasets.items()},
+        "columns": {name: d.column_names for name, d in datasets.items()},
         "loss": {name: type(trainer.loss[name]).__name__ for name in datasets},
         "in_batch_negatives": {name: s.in_batch_negatives for name, s in training_sets.items()},
         "steps": trainer.state.global_step,
