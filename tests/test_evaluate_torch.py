@@ -241,6 +241,7 @@ def test_a_tiny_transformer_trains_at_a_transformers_rate(world, tmp_path):
     result = evaluate(run, f"evaluate.base={model}", f"evaluate.sets=[{beir}]", "evaluate.max_steps=2", *FAST,
                       cwd=tmp_path)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # no progress bars of loading, training or encoding among synthkit's lines
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["training"][0]["learning_rate"] == 2e-5 and evaluation["training"][0]["steps"] == 2
     static = evaluate(run, f"evaluate.base={base}", f"evaluate.sets=[{beir}]", "evaluate.max_steps=1", *FAST,

@@ -161,6 +161,7 @@ def _one_line(error: Exception) -> str:
             "no viable alternative",
             "extraneous input",
             "token recognition error",
+            "LexerNoViableAlt",  # a character Hydra takes only quoted: `~/data`, `#`
         )
     ):
         text += (

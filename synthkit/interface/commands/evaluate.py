@@ -18,7 +18,8 @@ def main(argv: list) -> None:
         "overrides",
         nargs="*",
         help="evaluate.base=MODEL 'evaluate.sets=[BEIR_DIR,HUB_ID,heldout]' evaluate.seeds=[0,1,2] evaluate.*=..., "
-        "embedder.* (with evaluate.hard_negatives), cache_dir=...",
+        "embedder.* (with evaluate.hard_negatives), cache_dir=..., card=true|false (write the dataset card anew; "
+        "default: when the run has one)",
     )
     args = parser.parse_args(argv)
     run = RunDir.of(args.source, f"a run's output dir or its {DATA_FILE}")
@@ -26,7 +27,8 @@ def main(argv: list) -> None:
     embedder = [o for o in args.overrides if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] == "embedder"]
     result = evaluate_run(run, cfg, embedder)
     print(describe(result, run.evaluation_file))
-    if run.card.is_file():  # the card gains its section; a run made with card=false gets none
+    given = {o.lstrip("+~").split("=", 1)[0] for o in args.overrides}
+    if cfg.card if "card" in given else run.card.is_file():  # a run made with card=false gets none unless asked
         from synthkit.results.card import write_card
 
         print(f"  dataset card: {write_card(run)}")

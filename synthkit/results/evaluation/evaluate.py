@@ -22,7 +22,8 @@ from synthkit.results.evaluation.sets import check_names, kind_of, load_beir, lo
 from synthkit.results.evaluation.statistics import compare, paired_bootstrap, verdict
 from synthkit.results.rundir import RunDir
 
-OVERRIDABLE = ("evaluate", "embedder", "scoring", "cache_dir")  # what an evaluation takes; the rest is generation's
+# What an evaluation takes (card: whether the dataset card is written anew); the rest is generation's.
+OVERRIDABLE = ("evaluate", "embedder", "scoring", "cache_dir", "card")
 SAMPLE_SEED = 0  # the held-out split, the max_rows sample, the negatives drawn: the same for every training seed
 EXAMPLES_SHOWN = 5  # decontaminated rows reported by their text
 

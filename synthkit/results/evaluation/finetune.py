@@ -31,13 +31,11 @@ def fine_tune(model, training_sets: dict, settings, seed: int, learning_rate: fl
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.base.sampler import MultiDatasetBatchSamplers
     from transformers import PrinterCallback
-    from transformers.utils import logging as transformers_logging
 
     class Trainer(SentenceTransformerTrainer):
         def add_model_card_callback(self, default_args_dict) -> None:
             """None: the tuned model is measured, not published (its widget examples cost an encoding pass)."""
 
-    transformers_logging.set_verbosity_error()
     sampler = str(getattr(settings.sampler, "value", settings.sampler))
     datasets = {name: s.dataset for name, s in training_sets.items()}
     with tempfile.TemporaryDirectory(prefix="synthkit-train-") as scratch:  # the trainer wants an output_dir

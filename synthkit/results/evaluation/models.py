@@ -32,6 +32,10 @@ def require_libraries() -> None:
 def load_model(name: str, device=None):
     """A SentenceTransformer from `name` (evaluate.base), or a one-line error."""
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # a bar per load on stderr, where synthkit's lines go
+    transformers_logging.set_verbosity_error()
 
     check_base(name)
     path = Path(name).expanduser()
