@@ -271,7 +271,8 @@ def test_a_sweep_table_ranks_its_jobs_by_delta_per_set(tmp_path):
     for job, delta in enumerate(deltas):
         run = write_run(sweep / str(job), topic_rows(1, topics=2, seed=job))
         (run / ".hydra").mkdir()
-        (run / ".hydra" / "overrides.yaml").write_text(f"- task.difficulty=d{job}\n")
+        # A list-valued override (every job's evaluate.sets) is no coordinate, and no reason to fail the merge.
+        (run / ".hydra" / "overrides.yaml").write_text(f"- task.difficulty=d{job}\n- evaluate.sets=[beir,heldout]\n")
         if delta:
             verdicts = {n: "better" if d > 0.02 else "worse" if d < -0.02 else "no measurable change" for n, d in
                         delta.items()}  # fmt: skip

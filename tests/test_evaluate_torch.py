@@ -26,7 +26,7 @@ from evaluation_worlds import (  # noqa: E402
     topic_rows,
     write_run,
 )
-from helpers import assert_one_line_error, run_synthkit  # noqa: E402
+from helpers import assert_one_line_error, run_synthkit, server_llm  # noqa: E402
 
 from synthkit.core.compose import compose  # noqa: E402
 from synthkit.core.record import Row  # noqa: E402
@@ -259,3 +259,21 @@ def test_evaluate_true_evaluates_the_rows_at_the_end_of_a_run(make, openai_serve
     assert "ndcg@10 on heldout (self-labelled, in-domain)" in note and "95% CI" in note
     evaluation = json.loads((finished.out_dir / "evaluation.json").read_text())
     assert evaluation["summary"] == note and evaluation["sets"][0]["queries"] == 3
+
+
+def test_each_job_of_a_sweep_evaluates_its_own_rows_and_the_table_ranks_them(openai_server, world, tmp_path):
+    base, beir = world
+    sweep = tmp_path / "sweep"
+    result = run_synthkit("-m", *server_llm(openai_server()), "task=text_retrieval", "task.task=Find recipes",
+                          "task.difficulty=college,PhD", "num_rows=6", "evaluate=true", f"evaluate.base={base}",
+                          f"evaluate.sets=[{beir}]", "evaluate.max_steps=1", *FAST, f"output_dir={sweep}",
+                          cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for job in ("0", "1"):
+        (entry,) = json.loads((sweep / job / "evaluation.json").read_text())["sets"]
+        assert entry["set"] == str(beir) and entry["train_rows"] == 6
+    assert len(list((tmp_path / "synthkit-cache" / "evaluate").iterdir())) == 1  # one base corpus, encoded once
+    coverage = (sweep / "coverage.md").read_text()
+    assert f"Δ ndcg@10 {beir} (rank) |" in coverage
+    assert {line.rsplit("#", 1)[1][0] for line in coverage.splitlines() if line.startswith(("| 0 |", "| 1 |"))} == {
+        "1", "2"}  # fmt: skip

@@ -56,7 +56,7 @@ def merge_sweep(sweep) -> tuple:
     keys = [
         k
         for k in dict.fromkeys(k for o in overrides.values() for k in o)
-        if len({o.get(k) for o in overrides.values()}) > 1
+        if len({json.dumps(o.get(k), sort_keys=True, default=str) for o in overrides.values()}) > 1  # lists too
     ]
     table, dedup, dropped, failed = [], Deduplicator(), 0, []
     with open(sweep.data, "w", encoding="utf-8") as merged:
