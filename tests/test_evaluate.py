@@ -3,6 +3,7 @@ bootstrap, reading BEIR sets, the sweep's Δ columns) and every bad input that m
 nothing written over, before any model is loaded. Training and scoring for real: tests/test_evaluate_torch.py."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -131,6 +132,7 @@ def beir(tmp_path):
         (lambda f: (f / "qrels" / "test.tsv").write_text("q0-0 d0-0 1\n"), "test.tsv:1: not"),
         (lambda f: (f / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq0-0\tnope\t1\n"), "pairs no query"),
         (lambda f: (f / "qrels" / "test.tsv").write_bytes(b"\xff\xfe\x00"), "test.tsv:1: not"),
+        (lambda f: ((f / "corpus.jsonl").unlink(), os.mkfifo(f / "corpus.jsonl")), "holds a FIFO (named pipe) as corpus"),
     ],
 )  # fmt: skip
 def test_a_broken_beir_set_is_one_line(beir, damage, message):

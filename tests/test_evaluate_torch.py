@@ -277,3 +277,37 @@ def test_each_job_of_a_sweep_evaluates_its_own_rows_and_the_table_ranks_them(ope
     assert f"Δ ndcg@10 {beir} (rank) |" in coverage
     assert {line.rsplit("#", 1)[1][0] for line in coverage.splitlines() if line.startswith(("| 0 |", "| 1 |"))} == {
         "1", "2"}  # fmt: skip
+
+
+def test_the_recipe_with_ablate_task_type_evaluates_each_task_type_left_out(openai_server, world, tmp_path):
+    base, beir = world
+    out = tmp_path / "e5"
+    result = run_synthkit("recipe=e5", *server_llm(openai_server()), "num_rows=40", f"output_dir={out}",
+                          "evaluate=true", "evaluate.ablate=task_type", f"evaluate.base={base}",
+                          f"evaluate.sets=[{beir}]", "evaluate.max_steps=1", *FAST, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    types = {"text_retrieval", "text_classification", "monolingual_triplet", "bitext_retrieval", "long_text_matching",
+             "short_text_matching"}  # fmt: skip
+    assert set(evaluation["training"][0]["rows"]) == types
+    (block,) = evaluation["ablation"]["sets"]
+    assert {row["left_out"] for row in block["left_out"]} == types and block["set"] == str(beir)
+    assert "without text_classification:" not in result.stdout  # the run's summary has the one line, not the report
+    assert any(line.strip().startswith("evaluation of ") for line in result.stdout.splitlines())
+
+
+def test_a_preview_checks_the_settings_and_evaluates_nothing(make, openai_server, world):
+    base, beir = world
+    finished = make("task=text_retrieval", "task.task=Find recipes", "num_rows=50", "preview=2", "evaluate=true",
+                    f"evaluate.base={base}", f"evaluate.sets=[{beir}]", server=openai_server())  # fmt: skip
+    assert "evaluation: not run for a preview (evaluate=true evaluates the full run)" in finished.result.notes
+    assert not (finished.out_dir / "evaluation.json").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_a_device_this_machine_lacks_is_one_line(world, tmp_path):
+    base, beir = world
+    run = write_run(tmp_path / "run", topic_rows(2, seed=SEED))
+    result = evaluate(run, f"evaluate.base={base}", f"evaluate.sets=[{beir}]", "evaluate.device=cuda", cwd=tmp_path)
+    assert_one_line_error(result, "evaluate.device=cuda: this machine has no cuda device")
+    assert not (run / "evaluation.json").exists()

@@ -4,7 +4,7 @@ of each metric's delta with its interval, so a reader sees at once whether the d
 
 from pathlib import Path
 
-from synthkit.results.evaluation.report import interval, seeds_phrase, signed
+from synthkit.results.evaluation.report import cell, interval, seeds_phrase, signed
 from synthkit.results.rundir import RunDir
 
 PLOT = "evaluation"
@@ -29,7 +29,7 @@ def evaluation_section(run: RunDir) -> list:
     for entry in result["sets"]:
         for metric, m in entry["metrics"].items():
             lines.append(
-                f"| {entry['set']} | {entry['setting'].split(':')[0]} | {entry['queries']} | {metric} | "
+                f"| {cell(entry['set'])} | {entry['setting'].split(':')[0]} | {entry['queries']} | {metric} | "
                 f"{m['base']:.3f} | {m['tuned']:.3f} | {signed(m['delta'])} {interval(m)} | "
                 f"{seeds_phrase(m)} | {m['verdict']} |"
             )
@@ -63,7 +63,7 @@ def _ablation_lines(ablation) -> list:
     for block in ablation["sets"]:
         for row in block["left_out"]:
             lines.append(
-                f"| {block['set']} | {row['left_out']} | {row['tuned']:.3f} | {signed(row['adds'])} "
+                f"| {cell(block['set'])} | {row['left_out']} | {row['tuned']:.3f} | {signed(row['adds'])} "
                 f"{interval(row, 'adds_ci_low', 'adds_ci_high')} | {row['verdict']} |"
             )
     return lines + [""]

@@ -75,7 +75,7 @@ def check_before_run(cfg, placeholder: bool) -> None:
 
 def evaluate_run(run: RunDir, cfg, embedder_overrides: list = ()) -> dict:
     """Evaluate `run` as `cfg.evaluate` says; write evaluation.json; what it holds."""
-    from synthkit.results.evaluation.models import require_libraries
+    from synthkit.results.evaluation.models import check_device, require_libraries
 
     settings = cfg.evaluate
     check_settings(settings)
@@ -94,6 +94,7 @@ def evaluate_run(run: RunDir, cfg, embedder_overrides: list = ()) -> dict:
     if settings.max_rows and len(kept) > settings.max_rows:
         kept = random.Random(SAMPLE_SEED).sample(kept, settings.max_rows)
     require_libraries()
+    check_device(settings.device)
     unmined = (
         mine_negatives(kept, settings.hard_negatives, run, list(embedder_overrides)) if settings.hard_negatives else 0
     )

@@ -29,6 +29,18 @@ def require_libraries() -> None:
             ) from None
 
 
+def check_device(device) -> None:
+    """A device this machine lacks is one line before anything loads (torch would fail deep inside the load)."""
+    if not device:
+        return
+    import torch
+
+    kind = str(device).split(":")[0]
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(kind, True):
+        raise UserError(f"evaluate.device={device}: this machine has no {kind} device; use evaluate.device=cpu or null")
+
+
 def load_model(name: str, device=None):
     """A SentenceTransformer from `name` (evaluate.base), or a one-line error."""
     from sentence_transformers import SentenceTransformer

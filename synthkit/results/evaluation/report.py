@@ -3,6 +3,11 @@
 was measured on, the seeds, the verdict, and the setting of its set."""
 
 
+def cell(text: str) -> str:
+    """Text for a Markdown table cell: a set named with a `|` must not split its row."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
 def signed(x: float) -> str:
     return f"{x:+.3f}"
 
@@ -105,7 +110,7 @@ def delta_columns(evaluations: list) -> tuple:
         found = [(i, by_set[name]) for i, by_set in enumerate(entries) if name in by_set]
         metric = found[0][1]["metric"]
         ranks = {i: rank for rank, (i, _) in enumerate(sorted(found, key=lambda f: -f[1]["delta"]), 1)}
-        headings.append(f"Δ {metric} {name}{setting_tag(found[0][1])} (rank)")
+        headings.append(cell(f"Δ {metric} {name}{setting_tag(found[0][1])} (rank)"))
         for i, by_set in enumerate(entries):
             cells[i].append(f"{delta_cell(by_set[name])} #{ranks[i]}" if name in by_set else "-")
     return headings, cells

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from synthkit.core.errors import UserError
+from synthkit.core.paths import special_file
 from synthkit.results.beir import assign, write_beir
 from synthkit.results.export import QUERY_TEMPLATE
 from synthkit.results.rundir import RunDir
@@ -85,8 +86,10 @@ def load_beir(name: str, split: str = "test") -> EvalSet:
         raise UserError(f"evaluation set {name} is not a folder: give a BEIR folder ({layout}), a Hub id or heldout")
     paths = [folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv"]
     for path in paths:
-        if not path.is_file():
-            raise UserError(f"evaluation set {name} lacks {path.relative_to(folder)} (a BEIR folder holds {layout})")
+        special = special_file(path)  # a FIFO would block the read for ever
+        if special or not path.is_file():
+            what = f"holds {special} as" if special else "lacks"
+            raise UserError(f"evaluation set {name} {what} {path.relative_to(folder)} (a BEIR folder holds {layout})")
     corpus = {row["_id"]: _document(row) for row in _jsonl(paths[0])}
     queries, instructions = {}, {}
     for row in _jsonl(paths[1]):
