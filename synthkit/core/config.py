@@ -162,7 +162,7 @@ class EvaluateConfig:
     # data is; minishlab/potion-multilingual-128M (static) trains in minutes on a CPU.
     base: str = "intfloat/multilingual-e5-small"
     # BEIR folders (corpus.jsonl, queries.jsonl, qrels/test.tsv: what `synthkit export --to beir` writes), Hugging Face
-    # dataset ids (BEIR layout, online), or `heldout`: the run's own queries held out (self-labelled, in-domain).
+    # dataset ids (MTEB's layout, online), or `heldout`: the run's own queries held out (self-labelled, in-domain).
     sets: list[str] = field(default_factory=list)
     heldout_share: float = 0.1  # `heldout`: the share of the run's queries held out of training
     split: str = "test"  # the qrels split of BEIR folders and Hub sets

@@ -2,8 +2,8 @@
 
 - a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv (what `synthkit export --to beir` writes, and what
   BEIR and MTEB users already have);
-- a Hugging Face dataset id in the BEIR layout (configs `corpus` and `queries`, qrels in its `default` config or in
-  `<id>-qrels`), where the machine is online;
+- a Hugging Face dataset id in MTEB's layout (configs `corpus`, `queries`, and `default` holding the qrels; or the
+  qrels in a repo `<id>-qrels` of their own), where the machine is online;
 - `heldout`: a share of the run's own queries, held out of training. Its positives were chosen by the run itself
   (its generator, embedder or judge), so it is labelled self-labelled and in-domain wherever it is reported.
 
@@ -160,8 +160,8 @@ def _qrels(path: Path, queries: dict, corpus: dict) -> tuple:
 
 
 def load_hub(name: str, split: str = "test") -> EvalSet:
-    """A BEIR-layout dataset of the Hugging Face Hub (BeIR/scifact, mteb/scifact): one line when it cannot be
-    loaded (offline, no such dataset, another layout)."""
+    """A dataset of the Hugging Face Hub in MTEB's layout (mteb/scifact): one line when it cannot be loaded
+    (offline, no such dataset, another layout)."""
     try:
         from datasets import load_dataset
     except ImportError:
@@ -175,7 +175,7 @@ def load_hub(name: str, split: str = "test") -> EvalSet:
         queries = {str(r["_id"]): r["text"] for r in _only_split(load_dataset(name, "queries"))}
         try:
             rows = load_dataset(name, "default", split=split)
-        except Exception:  # noqa: BLE001 - BeIR keeps its qrels in a repo of their own
+        except Exception:  # noqa: BLE001 - some sets keep their qrels in a repo of their own (<id>-qrels)
             rows = load_dataset(f"{name}-qrels", split=split)
         qrels, dropped = {}, 0
         for r in rows:
@@ -189,7 +189,7 @@ def load_hub(name: str, split: str = "test") -> EvalSet:
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
         raise UserError(
             f"evaluation set {name} is no folder here and does not load from the Hugging Face Hub ({reason}): give "
-            f"a BEIR folder ({BEIR_LAYOUT.format(split=split)}) or a reachable Hub id in the BEIR layout"
+            f"a BEIR folder ({BEIR_LAYOUT.format(split=split)}) or a reachable Hub id in MTEB's layout"
         ) from None
     digest = hashlib.sha256(json.dumps(sorted(corpus.items())).encode()).hexdigest()[:16]
     return _made(name, corpus, queries, qrels, {}, digest, dropped, f"{name}'s {split} qrels")
