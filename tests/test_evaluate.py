@@ -286,3 +286,30 @@ def test_a_sweep_table_ranks_its_jobs_by_delta_per_set(tmp_path):
     assert "| 2 | d2 | 2 | 0 | did not finish | ↑ +0.080 [+0.060, +0.100] #1 | = -0.010 [-0.030, +0.010] #2 |" in text
     assert "| 3 | d3 | 2 | 0 | did not finish | - | - |" in text
     assert delta_columns([None, None]) == ([], [[], []])
+
+
+def test_a_set_in_mtebs_hub_layout_is_read_as_the_hub_serves_it(beir, tmp_path, monkeypatch):
+    """The Hub path without the Hub: a folder laid out as mteb/scifact is on the Hub (configs corpus, queries and
+    default), read by the same datasets.load_dataset call."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    hub = tmp_path / "mteb-like"
+    (hub / "qrels").mkdir(parents=True)
+    for name in ("corpus.jsonl", "queries.jsonl"):
+        (hub / name).write_text((beir / name).read_text())
+    rows = [line.split("\t") for line in (beir / "qrels" / "test.tsv").read_text().splitlines()[1:]]
+    (hub / "qrels" / "test.jsonl").write_text(
+        "".join(json.dumps({"query-id": q, "corpus-id": d, "score": int(s)}) + "\n" for q, d, s in rows)
+    )
+    (hub / "README.md").write_text(
+        "---\nconfigs:\n- config_name: corpus\n  data_files:\n  - split: corpus\n    path: corpus.jsonl\n"
+        "- config_name: queries\n  data_files:\n  - split: queries\n    path: queries.jsonl\n"
+        "- config_name: default\n  data_files:\n  - split: test\n    path: qrels/test.jsonl\n---\n"
+    )
+    from synthkit.results.evaluation.sets import load_hub
+
+    loaded, folder = load_hub(str(hub)), load_beir(str(beir))
+    assert (loaded.corpus, loaded.queries, loaded.qrels) == (folder.corpus, folder.queries, folder.qrels)
+    with pytest.raises(UserError, match="does not load from the Hugging Face Hub"):
+        load_hub(str(hub), split="dev")
