@@ -11,7 +11,6 @@ import os
 
 import pytest
 
-os.environ["HF_HUB_OFFLINE"] = "1"  # before the Hub libraries are imported: they read it once
 pytest.importorskip("sentence_transformers", reason="evaluation needs '.[evaluate]' and torch")
 pytest.importorskip("accelerate", reason="evaluation needs '.[evaluate]' and torch")
 
@@ -44,6 +43,16 @@ SEED = int(os.environ.get("EVAL_TEST_SEED", "0"))
 # Tiny models gain nothing from a second thread, and on 2 busy cores two torch threads wait on each other.
 FAST = ["evaluate.threads=1", "evaluate.device=cpu", "evaluate.batch_size=16"]
 STATIC = [*FAST, "evaluate.epochs=2", "evaluate.learning_rate=0.1"]
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """Nothing is downloaded: the Hub offline for each test, and online again after it (other tests serve a Hub of
+    their own). huggingface_hub read HF_HUB_OFFLINE when imported; it asks its constant at each request."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
 
 
 @pytest.fixture(scope="module")
