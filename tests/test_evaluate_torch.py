@@ -253,10 +253,14 @@ def test_a_tiny_transformer_trains_at_a_transformers_rate(world, tmp_path):
     assert result.stderr == ""  # no progress bars of loading, training or encoding among synthkit's lines
     evaluation = json.loads((run / "evaluation.json").read_text())
     assert evaluation["training"][0]["learning_rate"] == 2e-5 and evaluation["training"][0]["steps"] == 2
-    static = evaluate(run, f"evaluate.base={base}", f"evaluate.sets=[{beir}]", "evaluate.max_steps=1", *FAST,
-                      cwd=tmp_path)  # fmt: skip
-    assert static.returncode == 0 and json.loads((run / "evaluation.json").read_text())["training"][0][
-        "learning_rate"] == 0.05  # fmt: skip
+    static = evaluate(run, f"evaluate.base={base}", f"evaluate.sets=[{beir}]", "evaluate.max_steps=1",
+                      "evaluate.save_models=true", "evaluate.ablate=task_type", *FAST, cwd=tmp_path)  # fmt: skip
+    assert static.returncode == 0, static.stderr
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    assert evaluation["training"][0]["learning_rate"] == 0.05
+    assert evaluation["ablation"]["note"] == "one task type only: nothing to leave out"
+    saved = load_model(str(run / "models" / "seed-0"), "cpu")  # the tuned model, kept as asked
+    assert saved.encode(["q0x1"]).shape == (1, 32)
 
 
 def test_evaluate_true_evaluates_the_rows_at_the_end_of_a_run(make, openai_server, world, tmp_path):

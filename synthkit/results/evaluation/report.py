@@ -68,6 +68,9 @@ def describe(result: dict, path) -> str:
         lines.append(f"  held out of training for heldout: {result['held_out']} rows")
     if result["left_out_by_policy"]:
         lines.append(f"  left out by scoring.policy=drop: {result['left_out_by_policy']}")
+    if result["unmined"]:
+        k = (result.get("settings") or {}).get("hard_negatives")
+        lines.append(f"  hard negatives: {result['unmined']} rows got fewer than {k} (others' positives fill in)")
     if result["untrainable"]:
         lines.append(f"  not trained on: {', '.join(f'{t} {n}' for t, n in result['untrainable'].items())}")
     plan = result["training"][0]
