@@ -154,7 +154,7 @@ def _train_and_score(settings, training_sets: dict, sets: list, cache_root, run:
             model.save(str(run.model_dir(seed)))
         return plan, score(model)
 
-    with _torch_threads(settings.threads):
+    with _torch_threads(settings.threads), _memory_said_in_one_line(settings):
         base_model = load_model(settings.base, settings.device)  # a base that does not load fails before training
         out = {"base": score(base_model, fingerprint(settings.base)), "plans": [], "tuned": [], "ablation": {}}
         del base_model
@@ -167,6 +167,20 @@ def _train_and_score(settings, training_sets: dict, sets: list, cache_root, run:
                 subset = {name: s for name, s in training_sets.items() if name != left_out}
                 out["ablation"][left_out] = [tuned(subset, seed, False)[1] for seed in settings.seeds]
     return out
+
+
+@contextlib.contextmanager
+def _memory_said_in_one_line(settings):
+    """A batch too large for the device is a setting to change, not a bug: one line naming the settings."""
+    import torch
+
+    try:
+        yield
+    except torch.OutOfMemoryError:
+        raise UserError(
+            f"evaluate ran out of memory on {settings.device or 'its device'}: lower evaluate.batch_size "
+            f"({settings.batch_size}) or evaluate.encode_batch_size ({settings.encode_batch_size})"
+        ) from None
 
 
 @contextlib.contextmanager
