@@ -85,9 +85,8 @@ def test_sentence_transformers_export_is_one_dataset_per_task_type(recipe_run, t
     assert sorted(zip(sts["sentence1"], sts["sentence2"], sts["score"])) == sorted(expected)
     # The instruction: the trainer's prompts where a task type shares one, the anchor's text where rows differ.
     manifest = json.loads((tmp_path / "st" / "training.json").read_text(encoding="utf-8"))["datasets"]
-    assert manifest["monolingual_triplet"]["prompts"] == {
-        "sentence1": "Instruct: Retrieve semantically similar text.\nQuery: "
-    }
+    sts_prompt = "Instruct: Retrieve semantically similar text.\nQuery: "  # both sides: STS is symmetric
+    assert manifest["monolingual_triplet"]["prompts"] == {"sentence1": sts_prompt, "sentence2": sts_prompt}
     assert manifest["bitext_retrieval"]["prompts"] == {"anchor": "Instruct: Retrieve parallel sentences.\nQuery: "}
     assert set(sets["bitext_retrieval"]["anchor"]) == {r["S1"] for r in by_type["bitext_retrieval"]}
     definitions = {r["attributes"]["task"] for r in by_type["text_retrieval"]}
@@ -130,6 +129,7 @@ def test_sentence_transformers_instruction_as_a_column_or_in_the_anchor(recipe_r
     anchor = datasets.load_from_disk(str(tmp_path / "a"))
     assert anchor["bitext_retrieval"]["anchor"][0].startswith("Instruct: Retrieve parallel sentences.\nQuery: ")
     assert anchor["monolingual_triplet"]["sentence1"][0].startswith("Instruct: Retrieve semantically similar")
+    assert anchor["monolingual_triplet"]["sentence2"][0].startswith("Instruct: Retrieve semantically similar")
     # The same sets from Python, nothing written; the on-disk ones load back as they were made.
     examples, _ = to_examples(RunDir(run).rows(), RunDir(run).task_configs())
     sets = st_datasets(examples, instruction="anchor")

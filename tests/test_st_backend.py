@@ -147,9 +147,8 @@ def test_the_readme_trains_the_sentence_transformers_export_one_loss_per_task_ty
     sts = sets.datasets["monolingual_triplet"]
     assert sts.column_names == ["sentence1", "sentence2", "score"] and len(sts) == 8
     assert sts["score"][:2] == [0.75, 0.375] and sts["sentence1"][0] == "cat purr"
-    assert sets.prompts["monolingual_triplet"] == {
-        "sentence1": "Instruct: Retrieve semantically similar text.\nQuery: "
-    }
+    instructed = "Instruct: Retrieve semantically similar text.\nQuery: "
+    assert sets.prompts["monolingual_triplet"] == {"sentence1": instructed, "sentence2": instructed}  # symmetric
     # Per-row definitions differ across task types but one is shared within each here: prompts, bare anchors.
     assert sets.datasets["text_retrieval"]["anchor"][0] == "cat purr"
     # Classification draws its batches with duplicates allowed; retrieval keeps duplicates out of a batch.

@@ -269,7 +269,7 @@ def test_each_packaged_task_catches_its_own_failure(openai_server, tmp_path, tas
 
 def test_a_step_with_a_rubric_is_judged_and_the_others_are_not(openai_server, tmp_path):
     """judge=true judges the steps that declare a rubric, each against the prompt that step answered."""
-    rubric = "    judge: {rubric: \"answer answers the question, in the asked language\"}\n"
+    rubric = '    judge: {rubric: "answer answers the question, in the asked language"}\n'
     (tmp_path / "conf" / "task").mkdir(parents=True)
     (tmp_path / "conf" / "task" / "exam.yaml").write_text(THREE_STEPS + rubric, encoding="utf-8")
     rating = json.dumps({"score": 5, "reason": "it answers the question"})

@@ -10,14 +10,17 @@ from synthkit.core.errors import UserError
 from synthkit.core.extras import pip_install
 
 JUDGE_ALIASES = {"judge": "judge.enabled", "judge.llm": "llm@judge.llm"}
+EVALUATE_ALIASES = {"evaluate": "evaluate.enabled"}
+ALIASES = {**JUDGE_ALIASES, **EVALUATE_ALIASES}
 
 
 def expand_aliases(overrides) -> list:
-    """`judge=true` and `judge.llm=NAME` as Hydra spells them (`judge` is a node, judge.llm an optional group)."""
+    """`judge=true`, `evaluate=true` and `judge.llm=NAME` as Hydra spells them (`judge` and `evaluate` are nodes,
+    judge.llm an optional group)."""
     expanded = []
     for override in overrides:
         key, sep, value = str(override).partition("=")
-        expanded.append(f"{JUDGE_ALIASES[key]}={value}" if sep and key in JUDGE_ALIASES else override)
+        expanded.append(f"{ALIASES[key]}={value}" if sep and key in ALIASES else override)
     return expanded
 
 
@@ -158,6 +161,7 @@ def _one_line(error: Exception) -> str:
             "no viable alternative",
             "extraneous input",
             "token recognition error",
+            "LexerNoViableAlt",  # a character Hydra takes only quoted: `~/data`, `#`
         )
     ):
         text += (

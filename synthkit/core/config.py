@@ -130,11 +130,70 @@ class JudgeConfig:
     max_tokens: int = 256
 
 
+class Ablate(str, Enum):
+    task_type = "task_type"  # leave one task type out at a time: what each type adds
+
+
+class TrainSampler(str, Enum):
+    # One batch of each task type in turn (the recipe's multi-dataset training); an epoch ends when the smallest
+    # type runs out, so the larger ones are seen in part (the report says how much: use max_steps for more).
+    round_robin = "round_robin"
+    proportional = "proportional"  # batches drawn from each type in proportion to its rows
+
+
+@dataclass
+class DecontaminationConfig:
+    """What makes a training row a copy of an evaluation query (E5-mistral's appendix; GPT-3's 13-gram rule)."""
+
+    ngram: int = 13  # shares a word n-gram with an evaluation query (a shorter query: holds it whole)
+    min_words: int = 3  # evaluation queries shorter than this are too generic to count as copied
+    jaccard: float = 0.8  # or its query's word set overlaps an evaluation query's this much (reworded copies)
+    copy_words: int = 8  # or its positive or negative holds an evaluation query of at least this many words
+
+
+@dataclass
+class EvaluateConfig:
+    """Does the data make a better embedder (synthkit evaluate RUN; evaluate=true at the end of a run): a base model
+    fine-tuned on the rows export would give, with sentence-transformers' own trainer, and base and tuned compared on
+    evaluation sets with a paired bootstrap over queries (synthkit/results/evaluation/, README "Does the data help?")."""
+
+    enabled: bool = False  # evaluate=true
+    # Any sentence-transformers model id or local path, a model2vec folder too. Multilingual and small, as the recipe's
+    # data is; minishlab/potion-multilingual-128M (static) trains in minutes on a CPU.
+    base: str = "intfloat/multilingual-e5-small"
+    # BEIR folders (corpus.jsonl, queries.jsonl, qrels/test.tsv: what `synthkit export --to beir` writes), Hugging Face
+    # dataset ids (MTEB's layout, online), or `heldout`: the run's own queries held out (self-labelled, in-domain).
+    sets: list[str] = field(default_factory=list)
+    heldout_share: float = 0.1  # `heldout`: the share of the run's queries held out of training
+    split: str = "test"  # the qrels split of BEIR folders and Hub sets
+    # Queries of a set that carries no instruction of its own get this one (E5-mistral's for MS MARCO passages).
+    instruction: str = "Given a web search query, retrieve relevant passages that answer the query"
+    metric: str = "ndcg@10"  # the headline: ndcg@10, recall@100 or mrr@10 (all three are reported)
+    hard_negatives: Optional[int] = None  # K: mine K more negatives per row, as export --hard-negatives K
+    epochs: float = 1.0
+    max_steps: Optional[int] = None  # training steps; overrides epochs
+    batch_size: int = 32  # rows per batch: each row's in-batch negatives are the other rows' documents
+    learning_rate: Optional[float] = None  # null: 2e-5 for a transformer, 0.05 for a static model (no layers to keep)
+    warmup: float = 0.1  # share of the steps
+    sampler: TrainSampler = TrainSampler.round_robin
+    scale: float = 20.0  # 1 / temperature of the in-batch (MNRL) and STS (CoSENT) losses
+    triplet_margin: float = 0.1  # classification: the label must beat the misleading one by this cosine
+    max_rows: Optional[int] = None  # train on a seeded sample of this many rows (the same for every seed)
+    device: Optional[str] = None  # null: sentence-transformers' choice (cuda, mps, cpu)
+    seeds: list[int] = field(default_factory=lambda: [0])  # one fine-tune per seed: their spread is reported
+    threads: Optional[int] = None  # torch threads; 1 is fastest on a small machine shared with other work
+    encode_batch_size: int = 64
+    bootstrap: int = 2000  # resamples of the paired bootstrap over queries
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
+    ablate: Optional[Ablate] = None  # task_type: also train leaving one task type out at a time
+    save_models: bool = False  # keep the tuned models in the run dir (models/seed-N); otherwise none is written
+
+
 @dataclass
 class RunConfig:
     """The types of the run's own keys. Their values, and what each means, are in conf/config.yaml: the one place
-    for each default. The groups (task, llm, embedder) bring their values from their YAML files; scoring and judge
-    take theirs from ScoreConfig and JudgeConfig above."""
+    for each default. The groups (task, llm, embedder) bring their values from their YAML files; scoring, judge and
+    evaluate take theirs from ScoreConfig, JudgeConfig and EvaluateConfig above."""
 
     task: Any = MISSING
     brainstorm: Any = MISSING
@@ -171,6 +230,7 @@ class RunConfig:
     corpus: Optional[str] = MISSING
     relabel: bool = MISSING
     judge: JudgeConfig = field(default_factory=JudgeConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
 
 
 # Bounds of numeric settings: (least, most, whether the least is excluded). Checked once, before anything runs.
@@ -214,6 +274,23 @@ BOUNDS = {
     "judge.llm.max_retries": (0, None, False),
     "judge.llm.rpm": (1, None, False),
     "judge.llm.tpm": (1, None, False),
+    "evaluate.heldout_share": (0, 1, True),
+    "evaluate.hard_negatives": (1, None, False),
+    "evaluate.epochs": (0, None, True),
+    "evaluate.max_steps": (1, None, False),
+    "evaluate.batch_size": (2, None, False),  # one row has no in-batch negative
+    "evaluate.learning_rate": (0, None, True),
+    "evaluate.warmup": (0, 1, False),
+    "evaluate.scale": (0, None, True),
+    "evaluate.triplet_margin": (0, None, False),
+    "evaluate.max_rows": (1, None, False),
+    "evaluate.threads": (1, None, False),
+    "evaluate.encode_batch_size": (1, None, False),
+    "evaluate.bootstrap": (100, None, False),
+    "evaluate.decontamination.ngram": (1, None, False),
+    "evaluate.decontamination.min_words": (1, None, False),
+    "evaluate.decontamination.jaccard": (0, 1, True),
+    "evaluate.decontamination.copy_words": (1, None, False),
 }
 
 

@@ -64,6 +64,10 @@ def generate(
     run = RunDir(out_dir)
     stack = CallStack.open(cfg, plan.specs, RunDir(shared_dir or out_dir).spent)
     try:
+        if cfg.evaluate.enabled:  # before any row is paid for: sets that do not read, a missing extra
+            from synthkit.results.evaluation.evaluate import check_before_run
+
+            check_before_run(cfg, stack.provider.placeholder)
         run.claim()
         record_config(run, cfg, overrides, corpus_digests(plan.specs))
         ledger = Ledger(priced=stack.priced)
@@ -142,7 +146,7 @@ async def _run_stage(
 
 def _after_stages(cfg: DictConfig, run: RunDir, cells: list, ledger: Ledger, result: RunResult) -> None:
     """What the rows make once written: brainstormed definitions flattened, a grid's coverage, the status file,
-    and the scores (score=true)."""
+    the scores (score=true) and the evaluation (evaluate=true)."""
     if cfg.recipe is None and cfg.task.get("flatten_tasks") and result.data_path.exists():
         result.notes.append(f"flattened task definitions: {write_flat_tasks(RunDir(result.data_path.parent))}")
     if cfg.grid:
@@ -154,6 +158,12 @@ def _after_stages(cfg: DictConfig, run: RunDir, cells: list, ledger: Ledger, res
         from synthkit.results.scoring import after_run
 
         result.notes.append(after_run(run, cfg.embedder, cfg.scoring))
+    if cfg.evaluate.enabled and cfg.preview:  # a few rows measure nothing: the settings were checked above
+        result.notes.append("evaluation: not run for a preview (evaluate=true evaluates the full run)")
+    elif cfg.evaluate.enabled:  # after the scores: the scoring policy decides which rows are trained on
+        from synthkit.results.evaluation.evaluate import after_run as evaluate_after_run
+
+        result.notes.append(evaluate_after_run(run, cfg))
 
 
 def write_status(run: RunDir, ledger: Ledger, error: str = "", language: Optional[dict] = None) -> None:

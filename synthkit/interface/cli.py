@@ -19,6 +19,10 @@ SUBCOMMANDS = {
         "synthkit.interface.commands.score",
         "judge a run's rows with a reference embedder (their scores and flags)",
     ),
+    "evaluate": (
+        "synthkit.interface.commands.evaluate",
+        "fine-tune a base embedding model on a run's rows and compare it with the base on evaluation sets",
+    ),
     "fetch-models": (
         "synthkit.interface.commands.fetch_models",
         "download the reference embedder ahead of an offline run",

@@ -9,6 +9,7 @@ from pathlib import Path
 from synthkit.core.config import ScoreFlag
 from synthkit.core.record import Row
 from synthkit.quality.relabel import GECKO_MOVED_SHARE, INCONSISTENT
+from synthkit.results.evaluation.card import evaluation_section
 from synthkit.results.judge_card import judge_section
 from synthkit.results.rundir import RunDir
 from synthkit.results.schema import infer, merge, yaml_features
@@ -77,6 +78,7 @@ def write_card(run) -> Path:
         "",
     ]
     lines += _quality(run, rows.count)
+    lines += evaluation_section(run)
     if plots:
         lines += ["## Distributions", "", *(f"![{p.stem}]({p.relative_to(out_dir)})" for p in plots), ""]
     return run.write_text(run.card.name, "\n".join(front + lines))

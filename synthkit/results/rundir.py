@@ -41,6 +41,8 @@ COVERAGE_FILE = "coverage.md"
 SCORES_FILE = "scores.jsonl"
 SCORES_SUMMARY_FILE = "scores_summary.json"
 EXPORTS_DIR = "exports"
+EVALUATION_FILE = "evaluation.json"  # synthkit evaluate: base and tuned models compared on evaluation sets
+MODELS_DIR = "models"  # evaluate.save_models=true: the tuned models, one folder per seed
 EXPORT_MARKER = ".synthkit-export"  # in every export dir synthkit wrote: only those are replaced by --force
 # What may already be in a dir synthkit has not claimed (it holds no RUN_FILE yet): the lock of a run killed before it
 # wrote anything, and what a sweep job refused before it ran leaves (RunDir.record_refusal): its status and .hydra/
@@ -49,11 +51,11 @@ FOREIGN_OK = {LOCK_FILE, STATUS_FILE}
 OWN_HYDRA_FILES = {"config.yaml", "overrides.yaml"}
 # What `synthkit push` uploads (folders whole). Anything else (the resume fingerprint, the status file, Hydra's
 # overrides and logs) stays local.
-PUBLISHED = (DATA_FILE, REJECTS_FILE, CARD_FILE, BRAINSTORM_DIR, PLOTS_DIR, CONFIG_FILE, EXPORTS_DIR)
+PUBLISHED = (DATA_FILE, REJECTS_FILE, CARD_FILE, BRAINSTORM_DIR, PLOTS_DIR, CONFIG_FILE, EXPORTS_DIR, EVALUATION_FILE)
 # Every file and folder synthkit reads or writes in a run dir: none may lead out of it (check_own_files).
 OWN_FILES = (DATA_FILE, REJECTS_FILE, RUN_FILE, STATUS_FILE, SPENT_FILE, LOCK_FILE, HYDRA_DIR, CONFIG_FILE,
              OVERRIDES_FILE, BRAINSTORM_DIR, TASKS_FILE, BATCHES_FILE, CARD_FILE, PLOTS_DIR, COVERAGE_FILE, SCORES_FILE,
-             SCORES_SUMMARY_FILE, EXPORTS_DIR)  # fmt: skip
+             SCORES_SUMMARY_FILE, EXPORTS_DIR, EVALUATION_FILE, MODELS_DIR)  # fmt: skip
 
 
 # Folders Hydra is about to make for this process's run or sweep (its dir -> the first of them that did not exist):
@@ -168,6 +170,7 @@ class RunDir:
     scores = property(lambda self: self.path / SCORES_FILE)
     scores_summary_file = property(lambda self: self.path / SCORES_SUMMARY_FILE)
     exports = property(lambda self: self.path / EXPORTS_DIR)
+    evaluation_file = property(lambda self: self.path / EVALUATION_FILE)
 
     @property
     def brainstorm(self) -> "RunDir":
@@ -178,6 +181,9 @@ class RunDir:
 
     def export_dir(self, fmt: str) -> Path:
         return self.exports / fmt
+
+    def model_dir(self, seed: int) -> Path:
+        return self.path / MODELS_DIR / f"seed-{seed}"
 
     # Readers of a finished run.
     def rows(self) -> Iterator[Row]:
@@ -281,6 +287,17 @@ class RunDir:
             return json.loads(self.scores_summary_file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+
+    def evaluation(self) -> Optional[dict]:
+        """What synthkit evaluate wrote (evaluation.json), or None when the run was not evaluated (or it is unreadable)."""
+        try:
+            evaluation = json.loads(self.evaluation_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            return None
+        return evaluation if isinstance(evaluation, dict) else None
+
+    def write_evaluation(self, evaluation: dict) -> Path:
+        return self.write_json(EVALUATION_FILE, evaluation)
 
     def score_records(self) -> Iterator[dict]:
         with open(self.scores, encoding="utf-8") as f:

@@ -56,7 +56,7 @@ def merge_sweep(sweep) -> tuple:
     keys = [
         k
         for k in dict.fromkeys(k for o in overrides.values() for k in o)
-        if len({o.get(k) for o in overrides.values()}) > 1
+        if len({json.dumps(o.get(k), sort_keys=True, default=str) for o in overrides.values()}) > 1  # lists too
     ]
     table, dedup, dropped, failed = [], Deduplicator(), 0, []
     with open(sweep.data, "w", encoding="utf-8") as merged:
@@ -76,7 +76,15 @@ def merge_sweep(sweep) -> tuple:
             rejects = sum(1 for _ in job.rejected_rows())
             table.append([job.path.name, *(str(coordinates[k]) for k in keys), count, rejects, status])
     total = sum(r[-3] for r in table) - dropped
-    header = ["job", *keys, "rows", "rejects", "status", *_score_columns(jobs, table)]
+    header = [
+        "job",
+        *keys,
+        "rows",
+        "rejects",
+        "status",
+        *_score_columns(jobs, table),
+        *_evaluation_columns(jobs, table),
+    ]
     text = _markdown(header, table)
     summary = (
         f"synthkit: sweep of {len(jobs)} jobs: {total} rows merged into {sweep.data} ({dropped} duplicates dropped)"
@@ -94,6 +102,17 @@ def _score_columns(jobs: list, table: list) -> list:
     for row, summary in zip(table, summaries):
         row += list(flag_shares(summary).values()) if summary else ["-"] * len(ScoreFlag)
     return [flag.heading for flag in ScoreFlag]
+
+
+def _evaluation_columns(jobs: list, table: list) -> list:
+    """Δ per evaluation set of the jobs that were evaluated (evaluate=true, synthkit evaluate), with their rank,
+    appended to their table rows: the cells whose data helped a model, and the ones whose data hurt it."""
+    from synthkit.results.evaluation.report import delta_columns
+
+    headings, cells = delta_columns([job.evaluation() for job in jobs])
+    for row, extra in zip(table, cells):
+        row += extra
+    return headings
 
 
 def grid_coverage(run: RunDir, cells: list) -> str:

@@ -39,6 +39,9 @@ MANIFEST = "training.json"  # beside the datasets: each one's loss, in-batch neg
 STS_TYPES = {"symmetric_sts"}
 NO_IN_BATCH_TYPES = {"symmetric_class", "symmetric_clustering"}
 MNRL, TRIPLET, COSENT = "MultipleNegativesRankingLoss", "TripletLoss", "CoSENTLoss"
+# Marks a dataset whose rows are not each other's negatives (its info's description, kept on disk): the batch
+# sampler reads it. The trainer's dataset_name is a transform, not a column a sampler could read.
+NO_IN_BATCH = "synthkit: no in-batch negatives"
 
 
 @dataclass
@@ -59,6 +62,10 @@ class TrainingSets:
 
     def loss_modules(self, model, scale: float = 20.0, triplet_margin: float = 0.1) -> dict:
         """{task type: the loss module} for `model` (sentence-transformers is imported here)."""
+        return {name: make(model) for name, make in self.loss_factories(scale, triplet_margin).items()}
+
+    def loss_factories(self, scale: float = 20.0, triplet_margin: float = 0.1) -> dict:
+        """{task type: model -> its loss module}, as the trainer takes losses it builds for its own model."""
         if self.instruction == "column":
             raise UserError(
                 "training sets made with instruction='column' hold the instruction as a text column, which "
@@ -66,13 +73,21 @@ class TrainingSets:
             )
         losses = _st_losses()
         built = {
-            MNRL: lambda: losses.MultipleNegativesRankingLoss(model, scale=scale),
-            COSENT: lambda: losses.CoSENTLoss(model, scale=scale),
-            TRIPLET: lambda: losses.TripletLoss(
+            MNRL: lambda model: losses.MultipleNegativesRankingLoss(model, scale=scale),
+            COSENT: lambda model: losses.CoSENTLoss(model, scale=scale),
+            TRIPLET: lambda model: losses.TripletLoss(
                 model, distance_metric=losses.TripletDistanceMetric.COSINE, triplet_margin=triplet_margin
             ),
         }
-        return {name: built[loss]() for name, loss in self.losses.items()}
+        return {name: built[loss] for name, loss in self.losses.items()}
+
+    def without(self, task_type: str) -> "TrainingSets":
+        """These sets less one task type (a leave-one-out ablation)."""
+        keep = lambda d: {k: v for k, v in d.items() if k != task_type}  # noqa: E731
+        return TrainingSets(
+            keep(self.datasets), keep(self.losses), keep(self.in_batch_negatives), keep(self.prompts),
+            self.instruction, keep(self.left_out),
+        )  # fmt: skip
 
     def batch_sampler(self, dataset, **kwargs):
         """For SentenceTransformerTrainingArguments(batch_sampler=...): no duplicate texts in a batch where rows are
@@ -81,8 +96,7 @@ class TrainingSets:
         from sentence_transformers.base.sampler import DefaultBatchSampler, NoDuplicatesBatchSampler
         from torch.utils.data import RandomSampler
 
-        name = dataset[0]["dataset_name"] if len(dataset) and "dataset_name" in dataset.column_names else None
-        if self.in_batch_negatives.get(name, True):
+        if dataset.info.description != NO_IN_BATCH:
             return NoDuplicatesBatchSampler(dataset, **kwargs)
         return DefaultBatchSampler(RandomSampler(dataset, generator=kwargs.get("generator")), **kwargs)
 
@@ -177,7 +191,9 @@ def st_datasets(examples: list, instruction: str = "prompts", template: str = QU
             sets.left_out[task_type] = len(group) - len(kept)
         if not kept:
             continue
-        first = next(iter(columns))  # the query side: anchor, or sentence1
+        # The query side gets the instruction; both sides of a symmetric pair (STS), as E5-mistral and FlagEmbedding
+        # instruct both texts of a symmetric task.
+        sides = ["sentence1", "sentence2"] if kind in STS_TYPES else ["anchor"]
         instructions = [e.instruction for e in kept]
         if kind in STS_TYPES:  # two pairs from most rows
             instructions = [e.instruction for e in kept for text in (e.positive, e.negative) if text]
@@ -185,10 +201,12 @@ def st_datasets(examples: list, instruction: str = "prompts", template: str = QU
         if instruction == "column":
             columns["instruction"] = instructions
         elif instruction == "prompts" and shared:
-            sets.prompts[task_type] = {first: template.format(instruction=instructions[0])}
+            sets.prompts[task_type] = {side: template.format(instruction=instructions[0]) for side in sides}
         else:
-            columns[first] = [template.format(instruction=i) + text for i, text in zip(instructions, columns[first])]
-        sets.datasets[task_type] = datasets.Dataset.from_dict(columns)
+            for side in sides:
+                columns[side] = [template.format(instruction=i) + text for i, text in zip(instructions, columns[side])]
+        info = datasets.DatasetInfo(description=None if in_batch else NO_IN_BATCH)
+        sets.datasets[task_type] = datasets.Dataset.from_dict(columns, info=info)
         sets.losses[task_type], sets.in_batch_negatives[task_type] = loss, in_batch
     return sets
 
