@@ -176,3 +176,40 @@ def test_sweeps_name_languages_as_the_lists_do():
                 assert set(names) <= known, (path.name, set(names) - known)
                 swept += len(names)
     assert swept >= 28
+
+
+def test_a_check_reads_the_same_verdict_as_the_whole_ranking():
+    """check() reads the likeliest code and the few probabilities it needs, not the sorted ranking: every verdict
+    is the one decide() gives on rank()'s full list, for wrong, close and unknown names alike."""
+    from synthkit.spec.langid import rank
+
+    texts = [r["text"] for r in SAMPLE[::4]] + SPANISH + ["S1 3f9a 4711", "Einstein", "政治", "sport", "aap kaise ho"]
+    names = ["English", "German", "Spanish", "Serbian", "Japanese", "Hindi Romanize", "Sindhi", "Klingon", "de"]
+    for text in texts:
+        ranked = rank(text)
+        for name in names:
+            assert check(text, name) == check(text, name, ranked=ranked), (text, name)
+
+
+def _task_with(specs: list):
+    class Task:
+        checks = build_checks(specs, "t", ["S1"], ["language"])
+
+    return Task()
+
+
+def test_the_identifier_loads_in_the_background_before_the_first_check(monkeypatch):
+    from synthkit.spec import langid
+    from synthkit.spec.checks import prepare, ready
+
+    monkeypatch.setattr(langid, "_model", {})
+    prepare([_task_with([{"check": "min_words", "fields": ["S1"], "words": 1}])])
+    assert "thread" not in langid._model  # no language check: nothing to load
+    prepare([_task_with([{"check": "language", "fields": {"S1": "language"}}])])
+    thread = langid._model["thread"]
+    assert thread.name == "synthkit-langid-load"
+    prepare([_task_with([{"check": "language", "fields": {"S1": "language"}}])])
+    assert langid._model["thread"] is thread  # once
+    ready()
+    assert not thread.is_alive() and "identifier" in langid._model
+    assert check("Die Regierung hat heute neue Maßnahmen angekündigt.", "German").status == "ok"

@@ -240,6 +240,10 @@ def _run(cfg) -> None:
             _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
         _print(text)
         return
+    if cfg.checks and cfg.llm.provider != "mock":  # every packaged task checks languages: load while the engine does
+        from synthkit.spec.langid import load_in_background
+
+        load_in_background()
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
