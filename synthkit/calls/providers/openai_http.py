@@ -5,11 +5,22 @@ litellm's seconds of import and milliseconds of bookkeeping per call."""
 
 import asyncio
 import json
+import os
+import ssl
 from typing import Optional
 
 import aiohttp
 
-from synthkit.calls.providers.base import Completion, RequestFailed, cannot_connect, refusal, retry_after
+from synthkit.calls.providers.base import (
+    Completion,
+    RequestFailed,
+    base_url,
+    cannot_connect,
+    openai_api,
+    reasoning_model,
+    refusal,
+    retry_after,
+)
 from synthkit.core.config import LLMConfig
 from synthkit.core.text import printable
 
@@ -23,18 +34,20 @@ class OpenAIHTTPProvider:
     def __init__(self, llm: LLMConfig, api_key: Optional[str], structured: bool):
         self.model_name = llm.model
         self._llm = llm
-        self._url = llm.api_base.rstrip("/") + "/chat/completions"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._url = base_url(llm).rstrip("/") + "/chat/completions"
+        self._headers = request_headers(llm, api_key)
         self._structured = structured
         self._session: Optional[aiohttp.ClientSession] = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made inside the running loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),  # the engine bounds concurrency
+                # the engine bounds concurrency
+                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=tls_context()),
                 timeout=aiohttp.ClientTimeout(total=self._llm.timeout_s),
                 headers=self._headers,
                 json_serialize=json.dumps,
+                trust_env=openai_api(self._llm),  # a hosted API through the user's HTTPS_PROXY, as litellm went
             )
         return self._session
 
@@ -77,6 +90,24 @@ class OpenAIHTTPProvider:
             await self._session.close()
 
 
+def request_headers(llm: LLMConfig, api_key: Optional[str]) -> dict:
+    """The key as a Bearer token; for OpenAI's API, the organization litellm sent ($OPENAI_ORGANIZATION)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    if openai_api(llm) and os.environ.get("OPENAI_ORGANIZATION"):
+        headers["OpenAI-Organization"] = os.environ["OPENAI_ORGANIZATION"]
+    return headers
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificates as litellm's httpx checks them (certifi's bundle, which it ships with), so that a hosted API
+    answers where the system's store is empty (macOS's python.org builds)."""
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def served_name(model: str) -> str:
     """The model name the server knows: litellm's `openai/<name>` means <name> on an OpenAI-compatible
     server; any other name (`Qwen/Qwen2.5-7B-Instruct`, as vLLM prints it) is sent as it is."""
@@ -96,11 +127,13 @@ def chat_body(
 ) -> dict:
     """The /chat/completions request body (`max_tokens`: the call's own cap, else llm.max_tokens); the batch client
     sends the very same one."""
+    # OpenAI's reasoning models refuse max_tokens (litellm renamed it for them too)
+    cap = "max_completion_tokens" if openai_api(llm) and reasoning_model(llm.model) else "max_tokens"
     body = {
         "model": served_name(llm.model),
         "temperature": llm.temperature,
         "top_p": llm.top_p,
-        "max_tokens": llm.max_tokens if max_tokens is None else max_tokens,
+        cap: llm.max_tokens if max_tokens is None else max_tokens,
         "messages": messages,
     }
     if structured:
