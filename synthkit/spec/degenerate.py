@@ -234,9 +234,15 @@ class _Vocabulary:
         if word in self._instructions:
             return True
         if self._drawn is None:
-            values = (v for v in self._attributes.values() if getattr(v, "chunk", None) is None)
-            self._drawn = {w for v in values for w in tokens(str(v))}
+            self._drawn = _words_of(
+                tuple(str(v) for v in self._attributes.values() if getattr(v, "chunk", None) is None)
+            )
         return word in self._drawn
+
+
+@functools.lru_cache(maxsize=1024)  # a row's values, read for each of its fields
+def _words_of(values: tuple) -> frozenset:
+    return frozenset(w for v in values for w in tokens(v))
 
 
 def _keys_inside(words: list, context: TaskContext, vocabulary) -> Optional[str]:
@@ -289,6 +295,8 @@ def machine_token(token: str) -> Optional[str]:
     token = token.strip(_STRIP).rstrip(".:")
     if not token or token.isalpha():  # letters alone are a word: every kind below needs a digit or a mark
         return None
+    if token.isalnum():  # letters and digits: of the kinds below only a long hex hash has no mark
+        return "id" if _HASH.match(token) else None
     if _URL.match(token) or _EMAIL.match(token):
         return "url"
     if _TIMESTAMP.search(token):
