@@ -64,6 +64,10 @@ def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[b
     out_dir = Path(cfg.output_dir)
     os.environ.pop(RUN_ID_ENV, None)
     full_rows = preview_rows(cfg)
+    if cfg.card if card is None else card:
+        from synthkit.results.plots import start
+
+        start()  # the card's plots are drawn in a process that imports matplotlib while the rows are made
     result = run(cfg, out_dir, overrides=overrides)
     if cfg.card if card is None else card:
         from synthkit.results.card import write_card

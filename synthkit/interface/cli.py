@@ -240,10 +240,16 @@ def _run(cfg) -> None:
             _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
         _print(text)
         return
-    if cfg.checks and cfg.llm.provider != "mock":  # every packaged task checks languages: load while the engine does
+    # What takes half a second each, started beside the run: the language identifier (every packaged task checks
+    # languages) and the process that draws the card's plots (its matplotlib import)
+    if cfg.checks and cfg.llm.provider != "mock":
         from synthkit.spec.langid import load_in_background
 
         load_in_background()
+    if cfg.card:
+        from synthkit.results.plots import start
+
+        start()
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -272,14 +278,16 @@ def _run(cfg) -> None:
         RunDir(out_dir).record_refusal(str(e), list(overrides))
         print(f"synthkit: error: job {hydra_cfg.job.num}: {e}", file=sys.stderr)
         return
-    if cfg.card:
-        result.notes.append(_card(result.run))
     if cfg.preview:
         from synthkit.engine.preview import preview_report
 
         _print(preview_report(result, full_rows))
     else:
         _print(summary(result))
+    if cfg.card:  # after the summary: its plots take a second, the summary none
+        card = _card(result.run)
+        if not cfg.preview:
+            _print(f"  {card}")
     if result.stopped_early:
         if sweep_dir is None:
             _fail(result.stopped_early, code=1)
