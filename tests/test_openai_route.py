@@ -110,3 +110,17 @@ def test_llm_openai_refusals_are_one_line(openai_server, make, monkeypatch, plan
     with pytest.raises(UserError, match=needle) as refused:
         make("llm=openai", f"llm.api_base={server.base_url}", "num_rows=4")
     assert "\n" not in str(refused.value) and "sk-loopback-key" not in str(refused.value)
+
+
+def test_openais_requests_go_through_the_users_proxy(monkeypatch):
+    """As litellm's httpx went: HTTPS_PROXY unless NO_PROXY names the host; a server of one's own goes direct."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_BASE", "ALL_PROXY", "all_proxy", "https_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "gateway.internal")
+    assert make_provider(_llm())._proxy == "http://proxy.corp:3128"
+    assert make_provider(_llm(api_base="https://gateway.internal/v1"))._proxy is None
+    assert make_provider(_llm("openai/served", "vllm", api_base="https://gpu.example/v1"))._proxy is None
+    monkeypatch.setenv("HTTPS_PROXY", "socks5://proxy.corp:1080")  # not one aiohttp speaks: direct
+    assert make_provider(_llm())._proxy is None

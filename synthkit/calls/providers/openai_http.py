@@ -8,6 +8,7 @@ import json
 import os
 import ssl
 from typing import Optional
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -36,6 +37,9 @@ class OpenAIHTTPProvider:
         self._llm = llm
         self._url = base_url(llm).rstrip("/") + "/chat/completions"
         self._headers = request_headers(llm, api_key)
+        # a hosted API through the user's HTTPS_PROXY, as litellm went (read once: aiohttp's trust_env reads the
+        # environment and ~/.netrc again for every request, a fifth of a millisecond)
+        self._proxy = env_proxy(self._url) if openai_api(llm) else None
         self._structured = structured
         self._session: Optional[aiohttp.ClientSession] = None
 
@@ -47,14 +51,13 @@ class OpenAIHTTPProvider:
                 timeout=aiohttp.ClientTimeout(total=self._llm.timeout_s),
                 headers=self._headers,
                 json_serialize=json.dumps,
-                trust_env=openai_api(self._llm),  # a hosted API through the user's HTTPS_PROXY, as litellm went
             )
         return self._session
 
     async def complete(self, messages: list, schema: dict, schema_name: str, max_tokens=None) -> Completion:
         body = chat_body(self._llm, messages, schema, schema_name, self._structured, max_tokens)
         try:
-            async with self._client().post(self._url, json=body) as response:
+            async with self._client().post(self._url, json=body, proxy=self._proxy) as response:
                 if response.status != 200:
                     self._fail(response.status, await error_body(response), response.headers)
                 raw = await response.read()
@@ -96,6 +99,19 @@ def request_headers(llm: LLMConfig, api_key: Optional[str]) -> dict:
     if openai_api(llm) and os.environ.get("OPENAI_ORGANIZATION"):
         headers["OpenAI-Organization"] = os.environ["OPENAI_ORGANIZATION"]
     return headers
+
+
+def env_proxy(url: str) -> Optional[str]:
+    """The HTTP(S) proxy the environment names for `url` (HTTPS_PROXY, ALL_PROXY, unless NO_PROXY covers its host),
+    or None."""
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    proxies = getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urlsplit(proxy).scheme not in ("http", "https") or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
 
 
 def tls_context() -> ssl.SSLContext:
