@@ -243,9 +243,10 @@ def _run(cfg) -> None:
     # What takes half a second each, started beside the run: the language identifier (every packaged task checks
     # languages) and the process that draws the card's plots (its matplotlib import)
     if cfg.checks and cfg.llm.provider != "mock":
+        from synthkit.core.paths import configured_cache_dir
         from synthkit.spec.langid import load_in_background
 
-        load_in_background()
+        load_in_background(configured_cache_dir(cfg.cache_dir))
     if cfg.card:
         from synthkit.results.plots import start
 

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from synthkit.core.errors import UserError
@@ -50,11 +51,12 @@ class Check:
         return CheckFailure(self.name, message, self.reask) if message else None
 
 
-def prepare(tasks) -> None:
+def prepare(tasks, cache_dir: Optional[Path] = None) -> None:
     """Start loading what the tasks' checks need before their first answer, in the background: the language
-    identifier's model (0.3-0.6 s). A run calls it first thing; `ready` waits for it before the first request."""
+    identifier's model (from its copy in `cache_dir`, made there the first time). A run calls it first thing; `ready`
+    waits for it before the first request."""
     if any(check.kind == "language" for task in tasks for check in task.checks):
-        langid.load_in_background()
+        langid.load_in_background(cache_dir)
 
 
 def ready() -> None:

@@ -8,6 +8,8 @@ import functools
 import re
 import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 from synthkit.spec.languages import base_language, resolve
 
@@ -289,16 +291,16 @@ def rank(text: str) -> list:
     return identifier().rank(text)
 
 
-def identifier():
-    """py3langid's identifier, loaded once (0.3-0.6 s: its model is 68 MB of LZMA-packed arrays). A second caller
-    waits for the first's load (load_in_background)."""
+def identifier(cache_dir: Optional[Path] = None):
+    """py3langid's identifier, loaded once: from its copy in `cache_dir` (synthkit/spec/langid_model.py), else
+    unpacked from the wheel (half a second: 68 MB of LZMA-packed arrays). A second caller waits for the first's load
+    (load_in_background)."""
     if "identifier" not in _model:
         with _loading:
             if "identifier" not in _model:
-                from py3langid import langid
+                from synthkit.spec import langid_model
 
-                # norm_probs: probabilities scaled by text length, so short texts get modest confidence
-                loaded = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
+                loaded = langid_model.load(cache_dir)
                 _model["column"] = {}  # a code's column: its first (aliases are folded into it)
                 for column, code in enumerate(loaded.nb_classes):
                     _model["column"].setdefault(code, column)
@@ -306,12 +308,14 @@ def identifier():
     return _model["identifier"]
 
 
-def load_in_background() -> None:
-    """Start loading the identifier in a thread, once, while a run sets itself up (most of the load is LZMA
-    decompression, which runs beside the interpreter); `wait_loaded` waits for it before the first request."""
+def load_in_background(cache_dir: Optional[Path] = None) -> None:
+    """Start loading the identifier in a thread, once, while a run sets itself up (from the cache dir's copy, or
+    unpacking the wheel's, which runs beside the interpreter); `wait_loaded` waits for it before the first request."""
     with _starting:
         if "identifier" not in _model and "thread" not in _model:
-            _model["thread"] = threading.Thread(target=_load_quietly, name="synthkit-langid-load", daemon=True)
+            _model["thread"] = threading.Thread(
+                target=_load_quietly, args=(cache_dir,), name="synthkit-langid-load", daemon=True
+            )
             _model["thread"].start()
 
 
@@ -322,9 +326,9 @@ def wait_loaded() -> None:
         thread.join()
 
 
-def _load_quietly() -> None:
+def _load_quietly(cache_dir: Optional[Path]) -> None:
     try:
-        identifier()
+        identifier(cache_dir)
     except Exception:  # the first check loads it again and fails where its error can be reported
         pass
 

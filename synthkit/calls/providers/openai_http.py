@@ -47,7 +47,9 @@ class OpenAIHTTPProvider:
         if self._session is None:  # made inside the running loop
             self._session = aiohttp.ClientSession(
                 # the engine bounds concurrency
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, ssl=tls_context()),
+                connector=aiohttp.TCPConnector(
+                    limit=0, ttl_dns_cache=300, ssl=tls_context() if self._url.startswith("https:") else True
+                ),
                 timeout=aiohttp.ClientTimeout(total=self._llm.timeout_s),
                 headers=self._headers,
                 json_serialize=json.dumps,
