@@ -112,9 +112,14 @@ def _grid(plt, n: int):
 def serve() -> None:
     """The drawing process: matplotlib imported first, then one line of figures from stdin, drawn; "ok" or the
     failure on stdout. An end of input (the run ended without a card) ends it."""
+    import os
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle; it closes our input
+    try:
+        os.nice(19)  # the cores the run leaves idle (it waits for its model most of the time), never the run's own
+    except (AttributeError, OSError):
+        pass
     try:
         import matplotlib
 
