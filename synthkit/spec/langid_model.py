@@ -54,7 +54,8 @@ def _copy_dir(cache_dir: Path, model_file: Path) -> Path:
 
 def _read(copy: Path) -> tuple:
     meta = json.loads((copy / "model.json").read_text(encoding="utf-8"))
-    ptc = np.load(copy / "ptc.npy", mmap_mode="r")  # mapped: its rows are read where a text's features fall
+    # mapped: its rows are read where a text's features fall (a plain array on the map: np.memmap's indexing is slower)
+    ptc = np.asarray(np.load(copy / "ptc.npy", mmap_mode="r"))
     pc = np.load(copy / "pc.npy")
     nextmove, row = array(meta["nextmove"]), array(meta["row"])
     nextmove.frombytes(_bytes(copy / "nextmove.npy"))  # indexed per byte of text: an array, as py3langid's own
