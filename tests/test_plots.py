@@ -55,3 +55,11 @@ def test_an_unused_drawing_process_ends_with_its_input():
     process = plots._started.pop("process")
     process.stdin.close()
     assert process.wait(timeout=60) == 0
+
+
+def test_a_run_without_a_card_ends_its_drawing_process():
+    """The Python API: a run that fails leaves no drawing process waiting in the notebook's."""
+    plots.start()
+    process = plots._started["process"]
+    plots.discard()
+    assert process.poll() is not None and "process" not in plots._started

@@ -38,6 +38,13 @@ def start() -> None:
         pass
 
 
+def discard() -> None:
+    """End the drawing process `start` made, if no card took it."""
+    process = _started.pop("process", None)
+    if process is not None:
+        Drawing._stop(process)
+
+
 class Drawing:
     """Figures on their way to their files; `wait` returns once they are there (or raises why not)."""
 
@@ -66,6 +73,9 @@ class Drawing:
         if process.poll() is None:
             process.kill()
         process.wait()
+        for pipe in (process.stdin, process.stdout):
+            if pipe is not None:
+                pipe.close()
         return None
 
 
