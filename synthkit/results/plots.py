@@ -74,8 +74,10 @@ class Drawing:
             process.kill()
         process.wait()
         for pipe in (process.stdin, process.stdout):
-            if pipe is not None:
+            try:
                 pipe.close()
+            except OSError:  # what it still buffered cannot reach a process that is gone
+                pass
         return None
 
 
