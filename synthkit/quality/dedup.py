@@ -4,15 +4,14 @@ brainstormed pool of task definitions.
 
 The MinHash and its LSH index are datasketch's (2.0, scheme affine32: the same permutations, hash values, bands
 and candidates, so the same texts are found duplicates), written here in a few lines of numpy: datasketch imports
-scipy only to choose the bands, which cost a run half a second of start-up."""
+scipy only to choose the bands, which cost a run half a second of start-up. numpy itself loads on first use: the
+command line imports this module to merge sweeps, and `--cfg job` needs none of it."""
 
 import functools
 import hashlib
 import re
 from dataclasses import dataclass
 from typing import Optional
-
-import numpy as np
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _blake2b = hashlib.blake2b
@@ -24,7 +23,7 @@ _GRID = 2001  # points of the integrals over similarity (Simpson's rule; scipy's
 
 @dataclass(frozen=True)
 class Signature:
-    hashvalues: np.ndarray  # NUM_PERM minimum hash values (uint32)
+    hashvalues: "np.ndarray"  # noqa: F821 - NUM_PERM minimum hash values (uint32)
 
 
 class Deduplicator:
@@ -59,6 +58,8 @@ class Deduplicator:
         return None
 
     def _minhash(self, words: list) -> Signature:
+        import numpy as np
+
         # Not Python's hash(): it is salted per process, and a seed must give the same rows in every run.
         # BLAKE2b cut to 4 bytes (read little-endian) is as good as datasketch's default SHA-1 and faster.
         digests = [
@@ -69,8 +70,10 @@ class Deduplicator:
         return Signature((_fmix32(hashes)[:, None] * a + b).min(axis=0))  # uint32 arithmetic wraps: modulo 2^32
 
 
-def _fmix32(values: np.ndarray) -> np.ndarray:
+def _fmix32(values):
     """MurmurHash3's finalizer, which mixes each hash once before the permutations (datasketch's affine32)."""
+    import numpy as np
+
     values = values ^ (values >> np.uint32(16))
     values = values * np.uint32(0x85EBCA6B)
     values = values ^ (values >> np.uint32(13))
@@ -81,6 +84,8 @@ def _fmix32(values: np.ndarray) -> np.ndarray:
 @functools.cache
 def _permutations() -> tuple:
     """(a, b) of the NUM_PERM permutations h -> a*h + b mod 2^32, `a` odd, drawn as datasketch draws them."""
+    import numpy as np
+
     draw = np.random.RandomState(SEED)
     a = draw.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
     b = draw.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
@@ -96,6 +101,8 @@ def _band_ranges(threshold: float, num_perm: int) -> tuple:
 
 
 def _optimal_bands(threshold: float, num_perm: int) -> tuple:
+    import numpy as np
+
     below, above = np.linspace(0.0, threshold, _GRID), np.linspace(threshold, 1.0, _GRID)
     best, error = (0, 0), float("inf")
     for b in range(1, num_perm + 1):
@@ -107,6 +114,6 @@ def _optimal_bands(threshold: float, num_perm: int) -> tuple:
     return best
 
 
-def _simpson(values: np.ndarray, points: np.ndarray) -> float:
+def _simpson(values, points) -> float:
     step = points[1] - points[0]
     return float(step / 3 * (values[0] + values[-1] + 4 * values[1:-1:2].sum() + 2 * values[2:-1:2].sum()))
