@@ -10,6 +10,7 @@ is the worst case, every row in one type. Each stage runs in a fresh process so 
 import argparse
 import json
 import multiprocessing as mp
+import queue
 import resource
 import sys
 import tempfile
@@ -50,14 +51,21 @@ def peak_rss_mb() -> float:
 
 
 def score_stage(model: str, data: str, types: int, out) -> None:
+    """What `synthkit score` does once its config is read (synthkit.results.scoring.score): the rows scored, the
+    summary made, scores.jsonl and scores_summary.json written."""
+    from synthkit.core.config import ScoreConfig
     from synthkit.quality.embedder import load_embedder
-    from synthkit.quality.score import score_run
+    from synthkit.quality.score import records, score_rows, summary
+    from synthkit.results.rundir import RunDir
 
     exports = {f"t{t}": {"query": "user_query", "positive": "positive_document", "negative": "hard_negative_document"}
                for t in range(types)}  # fmt: skip
     embedder = load_embedder("model2vec", model)
+    run, settings = RunDir(Path(data).parent), ScoreConfig()
     start, cpu = time.perf_counter(), time.process_time()
-    _, result = score_run(Path(data), exports, embedder)
+    scores = score_rows(run.raw_rows(), exports, embedder, settings)
+    result = summary(scores, settings)
+    run.write_scores(records(scores), result)
     out.put({"seconds": time.perf_counter() - start, "cpu": time.process_time() - cpu, "rss": peak_rss_mb(),
              "rows": result["rows"]})  # fmt: skip
 
@@ -84,7 +92,13 @@ def run(stage, *args) -> dict:
     out = mp.get_context("spawn").Queue()
     process = mp.get_context("spawn").Process(target=stage, args=(*args, out))
     process.start()
-    result = out.get()
+    while True:  # a stage that fails puts nothing: its traceback is above, not a wait for ever
+        try:
+            result = out.get(timeout=1)
+            break
+        except queue.Empty:
+            if not process.is_alive():
+                raise SystemExit(f"{stage.__name__} failed (exit code {process.exitcode})") from None
     process.join()
     return result
 

@@ -80,6 +80,20 @@ def test_text_in_its_script_passes(text, name):
     assert script_reason(text, name) is None
 
 
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("〇〇〇 〇〇 ok", "English"),  # Han numerals: Han characters that are no letters
+        ("ि ि ि ि", "English"),  # Devanagari vowel signs alone: marks of a script, no letters either
+        ("naïve café", "Russian"),
+    ],
+)
+def test_characters_of_another_script_that_are_no_letters_still_count(text, name):
+    """A text whose every character is of its language's scripts (or of none) is passed without counting its words;
+    a mark or a numeral of another script is not of none."""
+    assert script_reason(text, name) is not None
+
+
 def test_every_language_name_has_scripts_and_the_sample_is_in_them():
     assert [name for name in CODES if not scripts_of(name)] == []
     assert scripts_of("Urdu Romanize") == {"Latin"} and scripts_of("Urdu") == {"Arabic"}

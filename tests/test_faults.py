@@ -15,6 +15,19 @@ def _rows(run) -> list:
     return read_jsonl(run.out_dir / "data.jsonl")
 
 
+def test_workers_refused_at_once_leave_no_unread_exception(openai_server, make, caplog):
+    """Every worker whose request a refusal ends is read when the pool stops: an exception no one reads is printed
+    with its traceback ("Task exception was never retrieved") when its task is collected, under the one line."""
+    import gc
+
+    server = openai_server(plan={"default": ["status:401"]})
+    for attempt in range(12):  # the workers' answers must come in together: not every run sees it
+        with pytest.raises(UserError, match="refused the API key"):
+            make("num_rows=200", "concurrency=50", "checks=false", "dedup=false", server=server, name=f"r{attempt}")
+        gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
 def test_a_refusal_of_one_prompt_rejects_that_row_only(openai_server, client, make, tmp_path):
     # A 400 that concerns one prompt (context too long, a content filter) must not end the run.
     server = openai_server(

@@ -176,3 +176,77 @@ def test_sweeps_name_languages_as_the_lists_do():
                 assert set(names) <= known, (path.name, set(names) - known)
                 swept += len(names)
     assert swept >= 28
+
+
+def test_a_check_reads_the_same_verdict_as_the_whole_ranking():
+    """check() reads the likeliest code and the few probabilities it needs, not the sorted ranking: every verdict
+    is the one decide() gives on rank()'s full list, for wrong, close and unknown names alike."""
+    from synthkit.spec.langid import rank
+
+    texts = [r["text"] for r in SAMPLE[::4]] + SPANISH + ["S1 3f9a 4711", "Einstein", "政治", "sport", "aap kaise ho"]
+    names = ["English", "German", "Spanish", "Serbian", "Japanese", "Hindi Romanize", "Sindhi", "Klingon", "de"]
+    for text in texts:
+        ranked = rank(text)
+        for name in names:
+            assert check(text, name) == check(text, name, ranked=ranked), (text, name)
+
+
+def _task_with(specs: list):
+    class Task:
+        checks = build_checks(specs, "t", ["S1"], ["language"])
+
+    return Task()
+
+
+def test_the_identifier_loads_in_the_background_before_the_first_check(monkeypatch):
+    from synthkit.spec import langid
+    from synthkit.spec.checks import prepare, ready
+
+    monkeypatch.setattr(langid, "_model", {})
+    prepare([_task_with([{"check": "min_words", "fields": ["S1"], "words": 1}])])
+    assert "thread" not in langid._model  # no language check: nothing to load
+    prepare([_task_with([{"check": "language", "fields": {"S1": "language"}}])])
+    thread = langid._model["thread"]
+    assert thread.name == "synthkit-langid-load"
+    prepare([_task_with([{"check": "language", "fields": {"S1": "language"}}])])
+    assert langid._model["thread"] is thread  # once
+    ready()
+    assert not thread.is_alive() and "identifier" in langid._model
+    assert check("Die Regierung hat heute neue Maßnahmen angekündigt.", "German").status == "ok"
+
+
+def test_the_model_is_unpacked_once_into_the_cache_dir(tmp_path, monkeypatch):
+    """The wheel's LZMA-packed model is unpacked the first time (half a second), then mapped from the cache dir."""
+    import py3langid.modelio
+
+    from synthkit.spec import langid, langid_model
+
+    first = langid_model.load(tmp_path)
+    (copy,) = (tmp_path / "langid").iterdir()
+    monkeypatch.setattr(py3langid.modelio, "load_model", lambda path: pytest.fail("unpacked the wheel again"))
+    second = langid_model.load(tmp_path)
+    texts = [r["text"] for r in SAMPLE[::16]] + SPANISH
+    assert [second.rank(t) for t in texts] == [first.rank(t) for t in texts]
+    monkeypatch.setattr(langid, "_model", {})  # a run's check, on the mapped copy
+    langid.identifier(tmp_path)
+    assert check(SPANISH[1], "Spanish").status == "ok" and check(SPANISH[1], "German").status == "wrong"
+    assert sorted(p.name for p in copy.iterdir()) == [
+        "model.json", "nextmove.npy", "output.npy", "pc.npy", "ptc.npy", "row.npy"
+    ]  # fmt: skip
+
+
+def test_a_damaged_copy_is_unpacked_again_and_an_unwritable_cache_dir_is_passed_by(tmp_path):
+    from synthkit.spec import langid_model
+
+    reference = langid_model.load(None)
+    langid_model.load(tmp_path)
+    (copy,) = (tmp_path / "langid").iterdir()
+    ptc = copy / "ptc.npy"
+    whole = ptc.stat().st_size
+    ptc.write_bytes(ptc.read_bytes()[: whole // 2])  # cut short (a full disk, a kill)
+    again = langid_model.load(tmp_path)
+    assert again.rank(SPANISH[2]) == reference.rank(SPANISH[2])
+    assert ptc.stat().st_size == whole  # unpacked and written whole again
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    assert langid_model.load(blocked).rank(SPANISH[0]) == reference.rank(SPANISH[0])

@@ -76,6 +76,27 @@ def test_two_processes_never_spend_beyond_the_cap(tmp_path):
     assert json.loads(ledger.read_text())["reserved"] == {}  # every reservation settled
 
 
+def test_without_a_cap_spending_is_written_in_batches_and_all_of_it_by_the_end(tmp_path, monkeypatch):
+    """No cap: nothing is reserved, and what is spent (for a later capped run into the dir) is written every
+    RECORD_EVERY_S, not once per answer; closing the stores writes the rest."""
+    from synthkit.calls.stores import budget_file
+    from synthkit.calls.stores.local import LocalBudget, LocalStores
+
+    ledger = tmp_path / "synthkit-spent.json"
+    budget = Budget(PRICE, None, ledger)
+    for _ in range(20):
+        assert budget.settle(budget.reserve(10, 20), 10, 20) == pytest.approx(COST)
+    assert not ledger.exists()  # within the half second: not written yet
+    monkeypatch.setattr(budget_file, "RECORD_EVERY_S", 0.0)
+    budget.settle(budget.reserve(10, 20), 10, 20)
+    assert json.loads(ledger.read_text())["spent"] == pytest.approx(21 * COST)
+    monkeypatch.setattr(budget_file, "RECORD_EVERY_S", 60.0)
+    budget.settle(0.0, 10, 20)
+    LocalStores(None, SimpleNamespace(), LocalBudget(budget)).close()
+    assert json.loads(ledger.read_text())["spent"] == pytest.approx(22 * COST)
+    assert Budget(PRICE, 1.0, ledger).spent == pytest.approx(22 * COST)  # what a capped resume reads
+
+
 def test_the_first_request_may_cross_a_tiny_cap_but_no_second(tmp_path):
     budget = Budget(PRICE, 0.05, tmp_path / "spent.json")
     reserved = budget.reserve(10, 50)  # 0.11 > 0.05, but nothing is spent yet: one request's estimate of slack

@@ -192,6 +192,16 @@ def test_near_duplicates_are_found():
     assert dedup.add("b", base + "the members agreed firmly") == "a"
 
 
+@pytest.mark.parametrize("threshold", [0.97, 0.99, 1.0])
+def test_a_threshold_near_one_deduplicates(threshold):
+    """From 0.97 up, one band holds the whole signature (datasketch refused such an index with a traceback)."""
+    dedup = Deduplicator(threshold=threshold)
+    base = "the committee met on tuesday to discuss the new budget for the public library "
+    assert dedup.add("a", base * 2) is None
+    assert dedup.add("b", base * 3) == ("a" if threshold < 1 else None)  # the same 3-grams, another text
+    assert dedup.add("c", base + "and then the members went home") is None
+
+
 def test_distinct_texts_are_not_duplicates():
     dedup = Deduplicator()
     texts = [

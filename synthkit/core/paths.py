@@ -1,5 +1,5 @@
 """Where synthkit keeps what outlives a run on this machine: the cache dir (response cache, rate schedules, corpus
-indexes), chosen by `cache_dir`, else $SYNTHKIT_CACHE_DIR, else the XDG cache home. And how a file the user names
+indexes, the language model unpacked), chosen by `cache_dir`, else $SYNTHKIT_CACHE_DIR, else the XDG cache home. And how a file the user names
 is read: only a regular file (a FIFO or a device would block a run for ever), and in a folder only what lies in it."""
 
 import os

@@ -9,6 +9,7 @@ from synthkit.core.ledger import GENERATE, Ledger
 from synthkit.core.record import text_of
 from synthkit.core.review import Asking, CheckFailure, Review
 from synthkit.quality.dedup import Deduplicator
+from synthkit.spec.checks import ready
 
 
 def reviews_of(
@@ -34,6 +35,7 @@ class TaskChecks:
 
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
+        ready()  # before the first request: what the checks load (the language identifier) is never awaited later
 
     async def review(self, asking: Asking, row, outputs: dict) -> Optional[CheckFailure]:
         task, checks = asking.task, asking.step.checks

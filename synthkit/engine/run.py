@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from synthkit.core.errors import UserError
 from synthkit.core.ledger import GENERATE, Ledger, ValueCounts
+from synthkit.core.paths import configured_cache_dir
 from synthkit.corpus.domain import corpus_digests
 from synthkit.engine.loop import run_in_loop
 from synthkit.engine.plan import (
@@ -29,6 +30,7 @@ from synthkit.engine.scheduler import Breaker, RejectLimits, Scheduler, run_pool
 from synthkit.engine.stack import CallStack
 from synthkit.quality.dedup import Deduplicator
 from synthkit.results.rundir import STATUS_FILE, RowFiles, RunDir
+from synthkit.spec.checks import prepare as prepare_checks
 
 
 @dataclass
@@ -61,6 +63,8 @@ def generate(
     """Make the run's rows in `out_dir`. Jobs of one sweep pass its dir as `shared_dir` (they share one
     max_cost_usd budget there) and their coordinates as `job` (they draw apart)."""
     plan = plan_run(cfg)
+    if cfg.checks and cfg.llm.provider != "mock":  # (mock's placeholder text is not checked)
+        prepare_checks(plan.specs, configured_cache_dir(cfg.cache_dir))  # loads while the call stack opens
     run = RunDir(out_dir)
     stack = CallStack.open(cfg, plan.specs, RunDir(shared_dir or out_dir).spent)
     try:

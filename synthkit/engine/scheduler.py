@@ -215,6 +215,9 @@ async def run_pool(
     finally:
         for w in workers:
             w.cancel()
+        # Every worker's end read, the cancelled ones' too: an exception no one reads (the other workers refused in
+        # the same instant) would be printed with its traceback when its task is collected.
+        await asyncio.gather(*workers, return_exceptions=True)
     for w in done:
         if not isinstance(w.exception(), RunStopped):
             w.result()

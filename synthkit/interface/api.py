@@ -193,8 +193,18 @@ def generate(*overrides: str, config_dir: Optional[str] = None, card: Optional[b
     out_dir = Path(cfg.output_dir)
     os.environ.pop(RUN_ID_ENV, None)
     full_rows = preview_rows(cfg)
-    result = run(cfg, out_dir, overrides=overrides)
-    if cfg.card if card is None else card:
+    with_card = cfg.card if card is None else card
+    if with_card:
+        from synthkit.results import plots
+
+        plots.start()  # the card's plots are drawn in a process that imports matplotlib while the rows are made
+    try:
+        result = run(cfg, out_dir, overrides=overrides)
+    except BaseException:
+        if with_card:
+            plots.discard()  # no card: the drawing process would wait in this (notebook's) process for ever
+        raise
+    if with_card:
         from synthkit.results.card import write_card
 
         write_card(result.run)

@@ -297,6 +297,17 @@ def _run(cfg) -> None:
             _fail(str(e))  # here, not in main(): Hydra would first print the job's overrides
         _print(text)
         return
+    # What takes half a second each, started beside the run: the language identifier (every packaged task checks
+    # languages) and the process that draws the card's plots (its matplotlib import)
+    if cfg.checks and cfg.llm.provider != "mock":
+        from synthkit.core.paths import configured_cache_dir
+        from synthkit.spec.langid import load_in_background
+
+        load_in_background(configured_cache_dir(cfg.cache_dir))
+    if cfg.card:
+        from synthkit.results.plots import start
+
+        start()
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
@@ -325,14 +336,16 @@ def _run(cfg) -> None:
         RunDir(out_dir).record_refusal(str(e), list(overrides))
         print(f"synthkit: error: job {hydra_cfg.job.num}: {e}", file=sys.stderr)
         return
-    if cfg.card:
-        result.notes.append(_card(result.run))
     if cfg.preview:
         from synthkit.engine.preview import preview_report
 
         _print(preview_report(result, full_rows))
     else:
         _print(summary(result))
+    if cfg.card:  # after the summary: its plots take a second, the summary none
+        card = _card(result.run)
+        if not cfg.preview:
+            _print(f"  {card}")
     if result.stopped_early:
         if sweep_dir is None:
             _fail(result.stopped_early, code=1)

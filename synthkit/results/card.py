@@ -11,6 +11,7 @@ from synthkit.core.record import Row
 from synthkit.quality.relabel import GECKO_MOVED_SHARE, INCONSISTENT
 from synthkit.results.evaluation.card import evaluation_section
 from synthkit.results.judge_card import judge_section
+from synthkit.results.plots import draw as draw_plots
 from synthkit.results.rundir import RunDir
 from synthkit.results.schema import infer, merge, yaml_features
 from synthkit.spec.languages import iso_code
@@ -33,7 +34,7 @@ def write_card(run) -> Path:
         for (task, name), counts in rows.attributes.items()
         if len(counts) > 1
     }
-    plots = _plots(run, attributes, rows.lengths)
+    plots, drawing = _plots(run, attributes, rows.lengths)  # drawn while the text is written
     codes = sorted({iso_code(lang) for lang in rows.languages} - {None})
     front = [
         "---",
@@ -81,6 +82,7 @@ def write_card(run) -> Path:
     lines += evaluation_section(run)
     if plots:
         lines += ["## Distributions", "", *(f"![{p.stem}]({p.relative_to(out_dir)})" for p in plots), ""]
+    drawing.wait()
     return run.write_text(run.card.name, "\n".join(front + lines))
 
 
@@ -421,33 +423,22 @@ def _panel(counts: Counter, shares: dict, total: int) -> tuple:
     return ordered, [seen[v] for v in ordered], expected, len(seen)
 
 
-def _plots(run: RunDir, attributes: dict, lengths: dict) -> list:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def _plots(run: RunDir, attributes: dict, lengths: dict) -> tuple:
+    """The plots' paths, and their drawing under way (synthkit/results/plots.py): wait for it."""
     run.plots.mkdir(exist_ok=True)
-    written = []
+    figures = []
     if attributes:
-        fig, axes = _grid(plt, len(attributes))
-        for ax, (name, (values, numbers, expected, shown_of)) in zip(axes, attributes.items()):
-            ax.barh(range(len(values)), numbers)
-            if expected is not None:  # the expected rows of each value, a mark across its bar
-                ax.scatter(expected, range(len(values)), marker="|", s=120, color="black", label="expected")
-            ax.set_yticks(range(len(values)), [v[:28] for v in values], fontsize=7)
-            ax.invert_yaxis()
+        panels = []
+        for name, (values, numbers, expected, shown_of) in attributes.items():
             off = expected is not None and any(_versus(n, e) != "=" for n, e in zip(numbers, expected))
             picked = "furthest from expected" if off else "largest" if expected is not None else "most common"
-            ax.set_title(name + (f" ({TOP} of {shown_of}, {picked})" if shown_of > TOP else ""), fontsize=9)
-        written.append(_save(fig, run.plot("attributes"), plt))
+            title = name + (f" ({TOP} of {shown_of}, {picked})" if shown_of > TOP else "")
+            panels.append([title, [v[:28] for v in values], list(numbers), expected])
+        figures.append({"kind": "bars", "path": str(run.plot("attributes")), "panels": panels})
     if lengths:
-        fig, axes = _grid(plt, len(lengths))
-        for ax, (key, words) in zip(axes, lengths.items()):
-            ax.hist(words, bins=30)
-            ax.set_title(f"{key}: words", fontsize=9)
-        written.append(_save(fig, run.plot("text_lengths"), plt))
-    return written
+        panels = [[f"{key}: words", words] for key, words in lengths.items()]
+        figures.append({"kind": "hist", "path": str(run.plot("text_lengths")), "panels": panels})
+    return [Path(figure["path"]) for figure in figures], draw_plots(figures)
 
 
 def _quality(run: RunDir, data_rows: int) -> list:
@@ -572,18 +563,6 @@ def _score_plot(run: RunDir):
         else:
             right.axis("off")
     return _save(fig, run.plot("scores"), plt)
-
-
-def _grid(plt, n: int):
-    columns = min(n, 3)
-    rows = -(-n // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.2 * rows), squeeze=False)
-    # Fixed margins: tight_layout would draw every figure twice, which takes most of the card's time.
-    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.08, top=0.94, wspace=0.55, hspace=0.4)
-    flat = [ax for line in axes for ax in line]
-    for ax in flat[n:]:
-        ax.axis("off")
-    return fig, flat[:n]
 
 
 def _save(fig, path: Path, plt) -> Path:

@@ -19,11 +19,12 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from synthkit.core.errors import UserError
 from synthkit.core.review import CheckFailure
-from synthkit.spec import degenerate
+from synthkit.spec import degenerate, langid
 from synthkit.spec.langid import check as check_language
 from synthkit.spec.langid import language_name
 from synthkit.spec.script import script_reason
@@ -43,10 +44,24 @@ class Check:
     reask: bool
     test: Callable[[dict, dict], Optional[str]]  # (answer, attributes) -> what is wrong, or None
     degenerate: bool = False  # an answer that is not an answer (synthkit/spec/degenerate.py): counted apart
+    kind: str = ""  # its kind (KINDS)
 
     def failure(self, answer: dict, attributes: dict) -> Optional[CheckFailure]:
         message = self.test(answer, attributes)
         return CheckFailure(self.name, message, self.reask) if message else None
+
+
+def prepare(tasks, cache_dir: Optional[Path] = None) -> None:
+    """Start loading what the tasks' checks need before their first answer, in the background: the language
+    identifier's model (from its copy in `cache_dir`, made there the first time). A run calls it first thing; `ready`
+    waits for it before the first request."""
+    if any(check.kind == "language" for task in tasks for check in task.checks):
+        langid.load_in_background(cache_dir)
+
+
+def ready() -> None:
+    """Wait for what `prepare` started loading: no answer's check waits for it with requests in flight."""
+    langid.wait_loaded()
 
 
 def build_checks(specs: Any, task: str, output_keys: list, attributes: list, prompt: str = "") -> list:
@@ -84,7 +99,9 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
                 raise UserError(f"task {task}: check {kind} uses the attribute {attribute}, which the task lacks")
         if kind == "not_copied" and params["source"] not in attributes + output_keys:
             raise UserError(f"task {task}: check not_copied: source {params['source']} is no attribute or output key")
-        checks.append(Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES))
+        checks.append(
+            Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES, kind)
+        )
     return checks
 
 

@@ -204,23 +204,48 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
     if said in names:
         return f"it is the attribute name {names[said]!r}, not a value"
     for name, value in attributes.items():
-        value = _normalise(str(value))
+        value = _normalised_value(str(value))
         # A label may be a short drawn value ("English" for a language-identification task); not the definition.
         if said == value and (not label or len(value.split()) >= 3):
             return f"it repeats the {name} the prompt gave ({value!r})"
     words = tokens(text)
     if len(words) > 2 * ECHO_MOST:
         return None
-    # A chunk of the user's corpus (task=grounded_retrieval) is what to write about, not instructions: a
-    # keyword query made of its words is an answer.
-    drawn = [v for v in attributes.values() if getattr(v, "chunk", None) is None]
-    vocabulary = context.instruction_words() | {w for v in drawn for w in tokens(str(v))}
+    vocabulary = _Vocabulary(context, attributes)
     if ECHO_LEAST <= len(words) <= ECHO_MOST and all(w in vocabulary for w in words):
         return "it restates the instructions instead of following them"
     return _keys_inside(words, context, vocabulary)
 
 
-def _keys_inside(words: list, context: TaskContext, vocabulary: frozenset) -> Optional[str]:
+@functools.lru_cache(maxsize=4096)  # attribute values repeat from row to row; every field of every answer asks
+def _normalised_value(value: str) -> str:
+    return _normalise(value)
+
+
+class _Vocabulary:
+    """The instructions' words and the drawn values' words, those read only when the instructions' own do not
+    hold a word. A chunk of the user's corpus (task=grounded_retrieval) is what to write about, not
+    instructions: a keyword query made of its words is an answer."""
+
+    def __init__(self, context: TaskContext, attributes: dict):
+        self._instructions, self._attributes, self._drawn = context.instruction_words(), attributes, None
+
+    def __contains__(self, word: str) -> bool:
+        if word in self._instructions:
+            return True
+        if self._drawn is None:
+            self._drawn = _words_of(
+                tuple(str(v) for v in self._attributes.values() if getattr(v, "chunk", None) is None)
+            )
+        return word in self._drawn
+
+
+@functools.lru_cache(maxsize=1024)  # a row's values, read for each of its fields
+def _words_of(values: tuple) -> frozenset:
+    return frozenset(w for v in values for w in tokens(v))
+
+
+def _keys_inside(words: list, context: TaskContext, vocabulary) -> Optional[str]:
     """Output keys inside a field. A key with an underscore (input_text) is no word of any text: with words
     around it, the field talks about the answer. Other keys (S1, query) are words too ("Amazon S3"): only the
     prompt's own words and fillers around them make an echo ("S1 and S2", "the S1 sentence"). A key before
@@ -268,8 +293,10 @@ def meta_label_reason(text: str) -> Optional[str]:
 def machine_token(token: str) -> Optional[str]:
     """What kind of not-prose token `token` is (url, path, file, id, timestamp), or None for a word."""
     token = token.strip(_STRIP).rstrip(".:")
-    if not token:
+    if not token or token.isalpha():  # letters alone are a word: every kind below needs a digit or a mark
         return None
+    if token.isalnum():  # letters and digits: of the kinds below only a long hex hash has no mark
+        return "id" if _HASH.match(token) else None
     if _URL.match(token) or _EMAIL.match(token):
         return "url"
     if _TIMESTAMP.search(token):
@@ -289,8 +316,12 @@ def machine_token(token: str) -> Optional[str]:
 
 def allowed_by(attributes: dict) -> set:
     """The kinds of tokens the drawn attributes (a task definition, a passage) ask for by name."""
-    values = " ".join(str(v) for v in attributes.values() if isinstance(v, str))
-    return {kind for kind, asked in _ASKED.items() if asked.search(values)}
+    return _asked_in(" ".join(str(v) for v in attributes.values() if isinstance(v, str)))
+
+
+@functools.lru_cache(maxsize=1024)  # asked for each field of each answer; a row's values are the same for all
+def _asked_in(values: str) -> frozenset:
+    return frozenset(kind for kind, asked in _ASKED.items() if asked.search(values))
 
 
 def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:

@@ -4,8 +4,12 @@ text is confidently another language, or the wanted one is implausible), or unch
 bench/langid_eval.py measured the thresholds and the groups of close languages on tests/data/langid_sample.jsonl
 and on word salads of each language's own words."""
 
+import functools
 import re
+import threading
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
 
 from synthkit.spec.languages import base_language, resolve
 
@@ -141,7 +145,8 @@ _LETTER = re.compile(r"[^\W\d_]")
 # Japanese written in kanji alone ("政治", a label) is Chinese to any identifier: a short text without kana counts
 # as Chinese too. Past SHORT letters, Japanese without a single kana is Chinese.
 _KANA = re.compile("[\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f]")
-_identifier = None
+_model: dict = {}  # the identifier, once loaded, and its columns by code
+_loading, _starting = threading.Lock(), threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -162,11 +167,25 @@ class Verdict:
 
 def language_code(name: str) -> tuple:
     """The codes that count as `name` (any spelling the registry knows), its own first; empty for an unknown name."""
+    return _codes(name) if isinstance(name, str) else _codes_uncached(name)
+
+
+@functools.lru_cache(maxsize=4096)  # every text checked asks it, and of every name in CODES for a wrong one
+def _codes(name: str) -> tuple:
+    return _codes_uncached(name)
+
+
+def _codes_uncached(name) -> tuple:
     return tuple(CODES.get(resolve(name) or name, "").replace("~", "").split())
 
 
 def has_model(name: str) -> bool:
     """Whether the identifier knows `name` itself (not only neighbours it is mistaken for)."""
+    return _has_model(name) if isinstance(name, str) else _has_model.__wrapped__(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _has_model(name) -> bool:
     codes = CODES.get(resolve(name) or name)
     return codes is not None and not codes.startswith("~")
 
@@ -182,7 +201,8 @@ def check(text: str, name: str, confident: float = CONFIDENT, ranked: list | Non
     short = letters < SHORT
     also = language_code("Chinese") if codes[0] == "ja" and short and not _KANA.search(text) else ()
     names_only = short and not _has_plain_word(text)
-    return decide(ranked or rank(text), name, confident, short=short, also=also, names_only=names_only)
+    best, probability = (ranked[0], dict(ranked)) if ranked else _scores(text)
+    return _decide(best, probability, name, confident, short, also, names_only)
 
 
 def _has_plain_word(text: str) -> bool:
@@ -201,10 +221,15 @@ def decide(
     """The verdict for a text whose identifier ranking is `ranked` ((code, probability), best first); `short`:
     the text has under SHORT letters; `also`: codes that count as `name` for this text; `names_only`: the text
     is a short one made of names (no implausible rule)."""
+    return _decide(ranked[0], dict(ranked), name, confident, short, also, names_only)
+
+
+def _decide(best: tuple, probability, name: str, confident: float, short: bool, also: tuple, names_only) -> Verdict:
+    """decide, given the best (code, probability) and the probability of any code (`probability.get`)."""
     codes = language_code(name) + tuple(also)
     if not codes:
         return Verdict("unchecked", reason="unknown_name")
-    found, p = ranked[0]
+    found, p = best
     if found == NO_LANGUAGE:
         return Verdict("unchecked", found, p, "no_language")
     if found in also and found not in language_code(name):
@@ -213,7 +238,6 @@ def decide(
         return Verdict("ok", found, p) if has_model(name) else Verdict("unchecked", found, p, "no_model")
     # Wrong needs both: the found language, with the close ones it is confused with, is likely, and the wanted
     # language is not: a clearly-other text can split its probability within a cluster (mr 0.87, gom 0.13).
-    probability = dict(ranked)
     cluster = _cluster(found)
     likely = sum(probability.get(c, 0.0) for c in cluster)
     wanted = sum(probability.get(c, 0.0) for c in codes)
@@ -236,6 +260,7 @@ def language_name(code: str) -> str:
     return base_language(name) if name else code
 
 
+@functools.cache
 def _cluster(code: str) -> tuple:
     """`code` with every code counted as the same language as it by some name: lb counts with de (German),
     sr with hr, bs, sl, mk, bg."""
@@ -246,21 +271,85 @@ def _cluster(code: str) -> tuple:
     return tuple(sorted(cluster))
 
 
-def _likeliest(code: str, probability: dict) -> str:
+def _likeliest(code: str, probability) -> str:
     """`code` when it is some language's own; else the own code of the likeliest language counting it as its
     own (lb -> de), for the message."""
-    names = [language_code(n) for n in CODES if code in language_code(n) and has_model(n)]
+    names = _owners(code)
     if not names or any(codes[0] == code for codes in names):
         return code
     return max(names, key=lambda codes: sum(probability.get(c, 0.0) for c in codes))[0]
 
 
+@functools.cache
+def _owners(code: str) -> list:
+    """The codes of each modelled language that counts `code` as its own."""
+    return [language_code(n) for n in CODES if code in language_code(n) and has_model(n)]
+
+
 def rank(text: str) -> list:
     """(code, probability) for every language the identifier knows, most likely first."""
-    global _identifier
-    if _identifier is None:
-        from py3langid import langid
+    return identifier().rank(text)
 
-        # norm_probs: probabilities scaled by text length, so short texts get modest confidence
-        _identifier = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE, norm_probs=True)
-    return _identifier.rank(text)
+
+def identifier(cache_dir: Optional[Path] = None):
+    """py3langid's identifier, loaded once: from its copy in `cache_dir` (synthkit/spec/langid_model.py), else
+    unpacked from the wheel (half a second: 68 MB of LZMA-packed arrays). A second caller waits for the first's load
+    (load_in_background)."""
+    if "identifier" not in _model:
+        with _loading:
+            if "identifier" not in _model:
+                from synthkit.spec import langid_model
+
+                loaded = langid_model.load(cache_dir)
+                _model["column"] = {}  # a code's column: its first (aliases are folded into it)
+                for column, code in enumerate(loaded.nb_classes):
+                    _model["column"].setdefault(code, column)
+                _model["identifier"] = loaded
+    return _model["identifier"]
+
+
+def load_in_background(cache_dir: Optional[Path] = None) -> None:
+    """Start loading the identifier in a thread, once, while a run sets itself up (from the cache dir's copy, or
+    unpacking the wheel's, which runs beside the interpreter); `wait_loaded` waits for it before the first request."""
+    with _starting:
+        if "identifier" not in _model and "thread" not in _model:
+            _model["thread"] = threading.Thread(
+                target=_load_quietly, args=(cache_dir,), name="synthkit-langid-load", daemon=True
+            )
+            _model["thread"].start()
+
+
+def wait_loaded() -> None:
+    """Wait for a load `load_in_background` started (a failed one is tried again, and fails, at the first check)."""
+    thread = _model.get("thread")
+    if thread is not None:
+        thread.join()
+
+
+def _load_quietly(cache_dir: Optional[Path]) -> None:
+    try:
+        identifier(cache_dir)
+    except Exception:  # the first check loads it again and fails where its error can be reported
+        pass
+
+
+class _Probabilities:
+    """The identifier's probability of any code for one text (what dict(rank(text)) holds, without building and
+    sorting the whole ranking for the few codes a verdict reads)."""
+
+    __slots__ = ("_scores",)
+
+    def __init__(self, scores):
+        self._scores = scores
+
+    def get(self, code: str, default: float = 0.0) -> float:
+        column = _model["column"].get(code)
+        return default if column is None else float(self._scores[column])
+
+
+def _scores(text: str) -> tuple:
+    """(the likeliest (code, probability), the probabilities) of `text`: rank's first entry and its dict."""
+    ident = identifier()
+    scores = ident._decide(text)  # what rank() sorts; py3langid is pinned (pyproject), tests/test_langid.py holds it
+    best = int(scores.argmax())
+    return (ident.nb_classes[best], float(scores[best])), _Probabilities(scores)

@@ -4,6 +4,7 @@ Hindi in Devanagari, Hindi Romanize in Latin letters. The language identifier is
 through); the script of the letters is certain at any length. Scripts are the Unicode Script property
 (the `regex` module's \\p{Script=...}), so every letter of a script counts, whatever its block."""
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -130,6 +131,8 @@ def script_reason(text: str, name: str) -> Optional[str]:
     scripts = scripts_of(name)
     if not scripts or len(_DIGITS.findall(text)) > len(_LETTERS.findall(text)):
         return None  # mostly numbers: no script to judge (the prose check judges such texts)
+    if not _foreign_letter(frozenset(scripts)).search(text):
+        return None  # every letter is in its scripts (or in none): no word of another script to count
     count = script_words(text, frozenset(scripts))
     if count.wanted == 0 and (count.other or count.names):
         return (
@@ -143,6 +146,14 @@ def script_reason(text: str, name: str) -> Optional[str]:
             f"not in the {_listed(scripts)} script {name} is written in"
         )
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _foreign_letter(scripts: frozenset):
+    """A character of a script other than `scripts` (a letter, a mark, a numeral): where script_words may find a
+    word of another script. Common (spaces, punctuation, digits), Inherited and unassigned ones belong to none."""
+    own = "".join(f"\\p{{Script={script}}}" for script in sorted(scripts))
+    return regex.compile(f"[^{own}\\p{{Script=Common}}\\p{{Script=Inherited}}\\p{{Script=Unknown}}]")
 
 
 def _script_name(script: Optional[str]) -> str:

@@ -6,10 +6,9 @@ for the others, half the online price where the provider documents a flat 50% ba
 Vertex AI batch prediction); else unknown."""
 
 from synthkit.calls.cost import Price, model_info, price_of
+from synthkit.calls.providers.base import base_url
 from synthkit.core.config import Client, LLMConfig
 from synthkit.core.errors import UserError
-
-OPENAI_BASE = "https://api.openai.com/v1"
 
 # litellm_provider values (or their prefix before "-") whose batch API is documented at half price.
 HALF_PRICE_PROVIDERS = frozenset({"openai", "text-completion-openai", "azure", "anthropic", "gemini", "vertex_ai"})
@@ -40,9 +39,9 @@ def check_batch(llm: LLMConfig) -> str:
     if llm.provider == "mock":
         raise UserError("llm.batch=true needs a real provider (llm=mock answers at once, offline): drop llm.batch")
     if client(llm) == Client.http:
-        return llm.api_base
+        return base_url(llm)
     if not llm.api_base and (llm.provider == "openai" or model_info(llm.model).get("litellm_provider") == "openai"):
-        return OPENAI_BASE
+        return base_url(llm)
     raise UserError(
         f"llm.batch=true works with OpenAI and OpenAI-compatible servers that serve /v1/files and /v1/batches, "
         f"not with llm={llm.provider} ({llm.model}): run it online (llm.batch=false)"

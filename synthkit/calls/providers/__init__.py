@@ -13,6 +13,7 @@ from synthkit.calls.providers.base import (
     ProviderRefused,
     RequestFailed,
     RowRefused,
+    openai_api,
     openai_compatible,
 )
 from synthkit.core.config import Client, LLMConfig
@@ -64,8 +65,10 @@ def structured_output(llm: LLMConfig) -> bool:
 
 
 def client(llm: LLMConfig) -> Client:
+    """The lean client wherever the server speaks OpenAI's chat API (OpenAI's own, an OpenAI-compatible server at
+    llm.api_base); litellm for the providers it translates for. llm.client chooses."""
     if llm.client == Client.auto:
-        return Client.http if openai_compatible(llm) else Client.litellm
-    if llm.client == Client.http and not llm.api_base:
+        return Client.http if openai_compatible(llm) or openai_api(llm) else Client.litellm
+    if llm.client == Client.http and not llm.api_base and not openai_api(llm):
         raise UserError("llm.client=http needs llm.api_base, the URL of an OpenAI-compatible server")
     return Client(llm.client)

@@ -1,12 +1,14 @@
 """What the engine sees of a model: messages and a JSON schema in, text and token counts out."""
 
 import errno
+import os
 import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Optional, Protocol
 
+from synthkit.calls.cost import model_info
 from synthkit.core.errors import UserError
 
 
@@ -121,8 +123,40 @@ def retry_after(headers) -> Optional[float]:
 
 
 OPENAI_COMPATIBLE = ("vllm",)  # llm= configs for servers that speak OpenAI's API: the model is the served name
+OPENAI_BASE = "https://api.openai.com/v1"
+# Where litellm and the openai SDK send OpenAI's requests when no api_base is given, in their order.
+OPENAI_BASE_ENV = ("OPENAI_BASE_URL", "OPENAI_API_BASE")
 
 
 def openai_compatible(llm) -> bool:
     """An OpenAI-compatible server at api_base: llm=vllm, or litellm's spelling `openai/<name>`."""
     return bool(llm.api_base) and (llm.model.startswith("openai/") or llm.provider in OPENAI_COMPATIBLE)
+
+
+def openai_api(llm) -> bool:
+    """OpenAI's own chat API (api.openai.com, or an api_base serving the same API): llm=openai with an OpenAI
+    chat model, i.e. a name without another provider's prefix that litellm's map gives to no other provider
+    (gpt-3.5-turbo-instruct is a completions model: litellm's)."""
+    prefix = llm.model.split("/", 1)[0] if "/" in llm.model else "openai"
+    return (
+        llm.provider == "openai"
+        and prefix == "openai"
+        and model_info(llm.model).get("litellm_provider")
+        in (
+            None,
+            "openai",
+        )
+    )
+
+
+def base_url(llm) -> str:
+    """Where OpenAI-style requests go: llm.api_base, else (OpenAI's API) where litellm and the openai SDK would
+    send them: $OPENAI_BASE_URL, $OPENAI_API_BASE, or api.openai.com."""
+    if llm.api_base:
+        return llm.api_base
+    return next((os.environ[name] for name in OPENAI_BASE_ENV if os.environ.get(name)), OPENAI_BASE)
+
+
+def reasoning_model(model: str) -> bool:
+    """An OpenAI reasoning model (o1, o3, o4-mini, gpt-5...): it takes max_completion_tokens, not max_tokens."""
+    return bool(model_info(model).get("supports_reasoning"))

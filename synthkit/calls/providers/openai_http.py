@@ -5,11 +5,23 @@ litellm's seconds of import and milliseconds of bookkeeping per call."""
 
 import asyncio
 import json
+import os
+import ssl
 from typing import Optional
+from urllib.parse import urlsplit
 
 import aiohttp
 
-from synthkit.calls.providers.base import Completion, RequestFailed, cannot_connect, refusal, retry_after
+from synthkit.calls.providers.base import (
+    Completion,
+    RequestFailed,
+    base_url,
+    cannot_connect,
+    openai_api,
+    reasoning_model,
+    refusal,
+    retry_after,
+)
 from synthkit.core.config import LLMConfig
 from synthkit.core.text import printable
 
@@ -23,15 +35,21 @@ class OpenAIHTTPProvider:
     def __init__(self, llm: LLMConfig, api_key: Optional[str], structured: bool):
         self.model_name = llm.model
         self._llm = llm
-        self._url = llm.api_base.rstrip("/") + "/chat/completions"
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._url = base_url(llm).rstrip("/") + "/chat/completions"
+        self._headers = request_headers(llm, api_key)
+        # a hosted API through the user's HTTPS_PROXY, as litellm went (read once: aiohttp's trust_env reads the
+        # environment and ~/.netrc again for every request, a fifth of a millisecond)
+        self._proxy = env_proxy(self._url) if openai_api(llm) else None
         self._structured = structured
         self._session: Optional[aiohttp.ClientSession] = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # made inside the running loop
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),  # the engine bounds concurrency
+                # the engine bounds concurrency
+                connector=aiohttp.TCPConnector(
+                    limit=0, ttl_dns_cache=300, ssl=tls_context() if self._url.startswith("https:") else True
+                ),
                 timeout=aiohttp.ClientTimeout(total=self._llm.timeout_s),
                 headers=self._headers,
                 json_serialize=json.dumps,
@@ -41,7 +59,7 @@ class OpenAIHTTPProvider:
     async def complete(self, messages: list, schema: dict, schema_name: str, max_tokens=None) -> Completion:
         body = chat_body(self._llm, messages, schema, schema_name, self._structured, max_tokens)
         try:
-            async with self._client().post(self._url, json=body) as response:
+            async with self._client().post(self._url, json=body, proxy=self._proxy) as response:
                 if response.status != 200:
                     self._fail(response.status, await error_body(response), response.headers)
                 raw = await response.read()
@@ -77,6 +95,37 @@ class OpenAIHTTPProvider:
             await self._session.close()
 
 
+def request_headers(llm: LLMConfig, api_key: Optional[str]) -> dict:
+    """The key as a Bearer token; for OpenAI's API, the organization litellm sent ($OPENAI_ORGANIZATION)."""
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    if openai_api(llm) and os.environ.get("OPENAI_ORGANIZATION"):
+        headers["OpenAI-Organization"] = os.environ["OPENAI_ORGANIZATION"]
+    return headers
+
+
+def env_proxy(url: str) -> Optional[str]:
+    """The HTTP(S) proxy the environment names for `url` (HTTPS_PROXY, ALL_PROXY, unless NO_PROXY covers its host),
+    or None."""
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    proxies = getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urlsplit(proxy).scheme not in ("http", "https") or proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
+def tls_context() -> ssl.SSLContext:
+    """Certificates as litellm's httpx checks them (certifi's bundle, which it ships with), so that a hosted API
+    answers where the system's store is empty (macOS's python.org builds)."""
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def served_name(model: str) -> str:
     """The model name the server knows: litellm's `openai/<name>` means <name> on an OpenAI-compatible
     server; any other name (`Qwen/Qwen2.5-7B-Instruct`, as vLLM prints it) is sent as it is."""
@@ -96,11 +145,13 @@ def chat_body(
 ) -> dict:
     """The /chat/completions request body (`max_tokens`: the call's own cap, else llm.max_tokens); the batch client
     sends the very same one."""
+    # OpenAI's reasoning models refuse max_tokens (litellm renamed it for them too)
+    cap = "max_completion_tokens" if openai_api(llm) and reasoning_model(llm.model) else "max_tokens"
     body = {
         "model": served_name(llm.model),
         "temperature": llm.temperature,
         "top_p": llm.top_p,
-        "max_tokens": llm.max_tokens if max_tokens is None else max_tokens,
+        cap: llm.max_tokens if max_tokens is None else max_tokens,
         "messages": messages,
     }
     if structured:

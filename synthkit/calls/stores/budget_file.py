@@ -1,10 +1,13 @@
 """The budget ledger of a run on this machine: money spent and reserved against an optional cap, in a flock'd file
 of the output dir (or of a sweep dir, shared by its jobs)."""
 
+import atexit
 import fcntl
 import json
 import os
 import socket
+import time
+import weakref
 from pathlib import Path
 from typing import Optional
 
@@ -27,6 +30,10 @@ class Budget:
         self.max_cost_usd = max_cost_usd
         self.ledger = ledger
         self._me = f"{socket.gethostname()}:{os.getpid()}"
+        # Without a cap nothing is reserved and what is spent only matters to a later capped run into the dir:
+        # it is written at most every RECORD_EVERY_S (and at the end), not once per answer (a file update each).
+        self._unrecorded, self._recorded_at = 0.0, time.monotonic()
+        _BUDGETS.add(self)
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> Optional[float]:
         return None if self.price is None else self.price.cost(prompt_tokens, completion_tokens)
@@ -52,6 +59,11 @@ class Budget:
         cost = self.cost(prompt_tokens, completion_tokens)
         if not cost and not reserved:  # nothing to record (an unpriced or free model, no cap)
             return cost
+        if self.max_cost_usd is None:  # reserve() wrote no reservation: only the cost is recorded, in a while
+            self._unrecorded += cost or 0.0
+            if time.monotonic() - self._recorded_at >= RECORD_EVERY_S:
+                self.record()
+            return cost
 
         def change(state: dict) -> None:
             state["spent"] += cost or 0.0
@@ -69,11 +81,25 @@ class Budget:
         if reserved:
             self.settle(reserved, 0, 0)
 
+    def record(self) -> None:
+        """Write what was spent since the last write (no cap)."""
+        amount, self._unrecorded, self._recorded_at = self._unrecorded, 0.0, time.monotonic()
+        if amount:
+
+            def change(state: dict) -> None:
+                state["spent"] += amount
+
+            self._update(change)
+
     @property
     def spent(self) -> float:
+        self.record()
         return self._update(lambda state: None)["spent"]
 
     def _update(self, change) -> dict:
+        for other in list(_BUDGETS):  # what this process spent on the ledger and has not written yet, first
+            if other is not self and other._unrecorded and other.ledger == self.ledger:
+                other.record()
         try:
             fd = os.open(self.ledger, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as e:
@@ -92,6 +118,20 @@ class Budget:
             raise UserError(f"cannot write the budget ledger {self.ledger}: {e.strerror}") from None
         finally:
             os.close(fd)  # releases the lock
+
+
+RECORD_EVERY_S = 0.5  # without a cap: a kill -9 leaves at most this long's spending out of the ledger
+_BUDGETS: "weakref.WeakSet[Budget]" = weakref.WeakSet()
+
+
+@atexit.register
+def _record_all() -> None:
+    """What each budget spent since its last write, at exit (a budget's store closes it earlier, when it closes)."""
+    for budget in list(_BUDGETS):
+        try:
+            budget.record()
+        except Exception:  # the ledger cannot be written: its store said so when it closed
+            pass
 
 
 def _ledger_state(raw: bytes) -> dict:

@@ -52,6 +52,7 @@ class LocalStores(Stores):
         )
 
     def close(self) -> None:
+        self.budget.record()
         if self.cache is not None:
             self.cache.close()
 
@@ -112,3 +113,7 @@ class LocalBudget:
 
     async def release(self, reserved: float) -> None:
         self._budget.release(reserved)
+
+    def record(self) -> None:
+        """Write what was spent and not yet written (without a cap it is written every half second)."""
+        self._budget.record()
