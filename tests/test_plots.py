@@ -6,7 +6,11 @@ import pytest
 from synthkit.results import plots
 
 FIGURES = [
-    {"kind": "bars", "path": "attributes.png", "panels": [["t: unit", ["sentence", "phrase"], [7, 3], [5.0, 5.0]], ["t: length", ["short"], [10], None]]},
+    {
+        "kind": "bars",
+        "path": "attributes.png",
+        "panels": [["t: unit", ["sentence", "phrase"], [7, 3], [5.0, 5.0]], ["t: length", ["short"], [10], None]],
+    },
     {"kind": "hist", "path": "lengths.png", "panels": [["t: S1: words", [3, 5, 8, 8, 13]], ["t: S2: words", [1, 2]]]},
 ]
 
