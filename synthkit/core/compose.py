@@ -66,6 +66,20 @@ def compose(*overrides: str, config_dir: Optional[str] = None):
         GlobalHydra.instance().clear()
 
 
+def compose_part(overrides: list, command: str, groups: tuple, refusal: str):
+    """The config of a subcommand that takes only the settings of `groups` (the rest belongs to generation), its
+    bounds checked; any other override is `refusal` (which says what it may be, with an example)."""
+    from synthkit.core.config import check_bounds
+
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.split(".", 1)[0] not in groups or "=" not in override:
+            raise UserError(f"{command}: {override} {refusal}")
+    cfg = compose(*overrides)
+    check_bounds(cfg)
+    return cfg
+
+
 def check_overrides(overrides: tuple) -> None:
     """The Python API takes overrides as the command line does: strings, one argument each."""
     for override in overrides:

@@ -14,19 +14,13 @@ OVERRIDABLE = ("embedder", "scoring")  # the config a scoring takes; the rest be
 
 def compose_scoring(overrides: list, command: str):
     """The config of a scoring (or mining) from embedder and scoring overrides, its settings checked."""
-    for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
-        if key.split(".", 1)[0] not in OVERRIDABLE or "=" not in override:
-            raise UserError(
-                f"{command}: {override} is not an embedder or scoring setting; "
-                "give e.g. embedder=sentence_transformers embedder.model=DIR scoring.policy=drop"
-            )
-    from synthkit.core.compose import compose
-    from synthkit.core.config import check_bounds
+    from synthkit.core.compose import compose_part
 
-    cfg = compose(*overrides)
-    check_bounds(cfg)
-    return cfg
+    refusal = (
+        "is not an embedder or scoring setting; "
+        "give e.g. embedder=sentence_transformers embedder.model=DIR scoring.policy=drop"
+    )
+    return compose_part(overrides, command, OVERRIDABLE, refusal)
 
 
 def score(run: RunDir, embedder_cfg, scoring) -> dict:

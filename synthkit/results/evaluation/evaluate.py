@@ -30,18 +30,13 @@ EXAMPLES_SHOWN = 5  # decontaminated rows reported by their text
 
 def compose_evaluation(overrides: list, command: str = "evaluate"):
     """The config of an evaluation from evaluate, embedder, scoring and cache_dir overrides, its settings checked."""
-    for override in overrides:
-        key = override.lstrip("+~").split("=", 1)[0]
-        if key.split(".", 1)[0] not in OVERRIDABLE or "=" not in override:
-            raise UserError(
-                f"{command}: {override} is not an evaluate, embedder or scoring setting; give e.g. "
-                "evaluate.base=DIR 'evaluate.sets=[path/to/beir,heldout]' evaluate.seeds=[0,1,2]"
-            )
-    from synthkit.core.compose import compose
-    from synthkit.core.config import check_bounds
+    from synthkit.core.compose import compose_part
 
-    cfg = compose(*overrides)
-    check_bounds(cfg)
+    refusal = (
+        "is not an evaluate, embedder or scoring setting; give e.g. "
+        "evaluate.base=DIR 'evaluate.sets=[path/to/beir,heldout]' evaluate.seeds=[0,1,2]"
+    )
+    cfg = compose_part(overrides, command, OVERRIDABLE, refusal)
     check_settings(cfg.evaluate)
     return cfg
 
