@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 import synthkit
 from synthkit.core.errors import UserError
 from synthkit.spec.checks import build_checks
-from synthkit.spec.degenerate import label_shape_reason, machine_token, meta_reason, prose_reason
+from synthkit.spec.degenerate import label_shape_reason, machine_token, meta_reason, placeholder_reason, prose_reason
 from synthkit.spec.langid import CODES, check, decide, has_model, language_code
 from synthkit.spec.script import script_reason, scripts_of
 from synthkit.spec.task import TaskSpec
@@ -202,6 +202,40 @@ def test_short_keys_count_only_among_the_instructions():
     assert echo.failure({"S1": STUB.replace("S2", "S1")}, {"unit": "sentence"}) is None
 
 
+def test_a_key_with_a_number_is_an_echo():
+    (echo,) = build_checks([{"check": "echo", "fields": ["S1"]}], "toy", ["S1", "S2"], ["unit"], "S1 is a {{ unit }}.")
+    for text in ("S12", "S2 1", "s21"):
+        assert "with a number" in echo.failure({"S1": text}, {"unit": "sentence"}).message
+    assert echo.failure({"S1": "S100 cars"}, {"unit": "sentence"}) is None
+
+
+def test_fields_that_differ_only_by_their_key_names_are_duplicates():
+    (distinct,) = build_checks([{"check": "distinct", "fields": ["S1", "S2", "S3"]}], "toy", ["S1", "S2", "S3"], [])
+    swapped = {f"S{i}": f"The passage on the importance of S{i} to society" for i in (1, 2, 3)}
+    assert "near) duplicates" in distinct.failure(swapped, {}).message
+    fair = {"S1": "The cat sat on the mat.", "S2": "A cat was sitting on the mat.", "S3": "Dogs dig in gardens."}
+    assert distinct.failure(fair, {}) is None
+
+
+@pytest.mark.parametrize(
+    "text, slot",
+    [
+        ("A 2022 [Title of the hotel's list] that includes [List of hotels] and [List of meals],", "[Title of"),
+        ("Dear [Your Name], thank you for your order.", "[Your Name]"),
+        ("Welcome to {company name}, the best shop in town.", "{company name}"),
+    ],
+)
+def test_template_slots_inside_a_text_are_placeholders(text, slot):
+    assert slot in placeholder_reason(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["He said [sic] that the law was unfair.", "See [1] and [citation needed].", "[Laughs] That was funny."]
+)
+def test_brackets_that_are_not_slots_pass(text):
+    assert placeholder_reason(text) is None
+
+
 # Texts about the task instead of texts of it.
 
 
@@ -213,6 +247,17 @@ def test_short_keys_count_only_among_the_instructions():
         "A product review of at least 50 words",
         "This text is an example for the classification task.",
         "Here is a passage without any placeholder.",
+        # written by SmolLM2-135M through llama-server (this file's last test replays whole rows)
+        "This is a sentence that is not very similar to the other sentences.",
+        "This sentence is different.",
+        "The original sentence is ",
+        "The sentence has multiple errors.",
+        "This sentence.",
+        "this task",
+        "This task requires matching a title of a scientific paper to the title of the best hotel in Los Angeles "
+        "in 2023.",
+        "This is a JSON document that follows the given requirements. It includes information about the top-rated "
+        "hotels and the content that supports the requirement, with a minimum length of 100 characters.",
     ],
 )
 def test_meta_texts_are_rejected(text):
@@ -226,6 +271,12 @@ def test_meta_texts_are_rejected(text):
         "Essays need at least 300 words.",
         "Read the instructions before you start the task.",
         "This task is hard for children.",
+        "This task requires a screwdriver and ten minutes.",
+        "The passage of the bill took months.",
+        "The sentence was overturned on appeal.",
+        "This passage describes photosynthesis in plants.",
+        "My opinion is different.",
+        "Short stories",
         "The review was written in 20 minutes and has 3 paragraphs about the hotel's breakfast, its pool, its staff "
         "and the long walk from the station, which the author found tiring in the summer heat.",  # long: a text
     ],

@@ -174,9 +174,11 @@ def _script(fields: dict):
 
 
 def _distinct(fields: list, near: float = 0.9, contained: bool = False):
+    names = {f.lower() for f in fields}  # "the importance of S1" and "... of S2" are one text with its key swapped
+
     def test(answer: dict, attributes: dict) -> Optional[str]:
         words = {f: _words(answer[f]) for f in fields}
-        sets = {f: set(words[f]) for f in fields}
+        sets = {f: set(words[f]) - names for f in fields}
         for i, a in enumerate(fields):
             for b in fields[i + 1 :]:
                 union = sets[a] | sets[b]

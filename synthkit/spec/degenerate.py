@@ -50,6 +50,9 @@ PLACEHOLDERS = frozenset(
 LABEL_WORDS = frozenset({"none", "unknown", "empty", "blank", "x", "y", "z"})
 _LOREM = re.compile(r"\blorem ipsum\b|\bdolor sit amet\b", re.IGNORECASE)
 _BRACKETED = re.compile(r"^\s*(<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\})\s*$")  # "<text>", "[label]", "{S1}"
+# A slot inside a text: "[Title of the hotel's list]", "[Your Name]", "{company name}"; not "[sic]", "[1]", "[Laughs]"
+_SLOT_WORDS = r"(?:name|title|list|insert|your|placeholder|text|date|company|product|link|url|number|address|topic)"
+_SLOT = re.compile(rf"[\[{{<](?=[^\]}}>]{{0,60}}\b{_SLOT_WORDS}\b)[^\W\d_][\w' ]{{0,60}}[\]}}>]", re.I)
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _LETTER = re.compile(r"[^\W\d_]")
 _LONE = re.compile(r"^\s*(?:[^\W\d_]|\d+(?:[.,]\d+)?)\s*[.)]?\s*$")  # "a", "B.", "3", "1.5"
@@ -130,6 +133,25 @@ _META_MARKERS = {
         r"\b(?:classification|retrieval|matching|analysis|this) tasks?\b|\btask (?:description|definition)s?\b"
     ),
     "key": re.compile(r"\b(?:input_text|input text|json|placeholder|output keys?)\b"),
+    # "The original sentence is", "The passage on the importance of...", not "The passage of the bill" (of)
+    "subject": re.compile(
+        r"^the\s+(?:(?:original|given|first|second|third|other|above|previous|next|last|new|same)\s+"
+        r"(?:sentence|passage|phrase|paragraph|text)s?\b|(?:sentence|passage|phrase|paragraph|text)s?\s+"
+        r"(?:is|are|has|have|contains?|describes?|says|uses|means|on|about)\b)"
+    ),
+    # "...not very similar to the other sentences", "This sentence is different."
+    "relation": re.compile(
+        r"\b(?:similar|different|identical|related|unrelated)\s+(?:to|from|than)\s+(?:the\s+)?"
+        r"(?:others?|original|first|second|previous|above)\b|\bthe\s+other\s+"
+        rf"{_TEXT_NOUN}|\b(?:is|are)\s+(?:\w+\s+)?(?:different|similar|identical|the same)\W*$"
+    ),
+    # a sentence that stops at its verb or article: "The original sentence is"
+    "unfinished": re.compile(r"\b(?:is|are|was|were|the|an?)\s*$"),
+    # what is said of a text rather than in one: "has multiple errors", "a grammar rule"
+    "form": re.compile(
+        rf"\b(?:grammar|grammatical|spelling|multiple|several)\s+(?:errors?|mistakes?|rules?)\b|\bmultiple\s+"
+        rf"{_TEXT_NOUN}|\b(?:transliteration|paraphrase|similarity score|semantic similarity)\b"
+    ),
     "without": re.compile(rf"\b(?:with no|without( an?)?|no)\s+(?:\w+[_ ])?{_TEXT_NOUN}\b"),
 }
 
@@ -200,6 +222,9 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
         return f"it is the output key name {keys[said]!r}, not a value"
     if all(word in keys for word in said.split()):
         return "it is made of output key names, not a value"
+    numbered = _numbered_key(said, tuple(keys))
+    if numbered:
+        return f"it is the output key name {keys[numbered]!r} with a number, not a value"
     names = _normalised(context.attributes)
     if said in names:
         return f"it is the attribute name {names[said]!r}, not a value"
@@ -215,6 +240,14 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
     if ECHO_LEAST <= len(words) <= ECHO_MOST and all(w in vocabulary for w in words):
         return "it restates the instructions instead of following them"
     return _keys_inside(words, context, vocabulary)
+
+
+def _numbered_key(said: str, keys: tuple) -> Optional[str]:
+    """The key that `said` is with a number after it ("S12", "query 2"), or None."""
+    for key in keys:
+        if said.startswith(key) and said[len(key) :].strip().isdigit():
+            return key
+    return None
 
 
 @functools.lru_cache(maxsize=4096)  # attribute values repeat from row to row; every field of every answer asks
@@ -275,6 +308,9 @@ def placeholder_reason(text: str, allow: tuple = (), label: bool = False) -> Opt
         return "it is lorem ipsum placeholder text"
     if _BRACKETED.match(text) and len(text) <= 40:
         return f"it is a template slot ({text.strip()!r}), not text"
+    slot = _SLOT.search(text)
+    if slot:
+        return f"it has a template slot ({slot.group(0)[:40]!r}) to fill in, not the text itself"
     if _LONE.match(text) and not label:
         lone = "number" if text.strip()[0].isdigit() else "letter"
         if lone not in allow:
@@ -348,11 +384,29 @@ def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
     return None
 
 
+# A text that opens by saying what it is, at any length: "This task requires matching...", "This is a JSON
+# document..." (not "This task requires a screwdriver")
+_META_OPENING = re.compile(
+    r"^(?:this|the|my|your)\s+task\s+(?:is\s+to|requires|involves|asks)\s+(?:you\s+|us\s+)?(?:to\s+)?"
+    r"(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit)\w*|"
+    r"^(?:this|here)\s+is\s+(?:an?|the|my)\s+(?:valid\s+)?(?:json|sample|template)\b"
+)
+_NAMING = re.compile(rf"(?:{_TEXT_NOUN}|tasks?)")
+
+
 def meta_reason(text: str) -> Optional[str]:
-    """`text` (short) describes the task or the text asked for instead of being that text."""
+    """`text` describes the task or the text asked for instead of being that text."""
     said = " ".join(text.strip().lower().split())
-    if not said or word_count(said) > META_MOST:
+    if not said:
         return None
+    if _META_OPENING.match(said):
+        return "it says what the task or the answer is instead of being the text asked for"
+    if word_count(said) > META_MOST:
+        return None
+    words = tokens(said)
+    if words and len(words) <= 4 and all(w in FILLER or _NAMING.fullmatch(w) for w in words):
+        if any(w in FILLER for w in words) and any(_NAMING.fullmatch(w) for w in words):  # "This sentence."
+            return "it names a text or the task instead of being a text"
     markers = [name for name, marker in _META_MARKERS.items() if marker.search(said)]
     if "self" in markers and "described" in markers:
         markers.remove("described")
