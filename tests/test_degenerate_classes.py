@@ -253,6 +253,7 @@ def test_brackets_that_are_not_slots_pass(text):
         "The original sentence is ",
         "The sentence has multiple errors.",
         "This sentence.",
+        "The similarity score of S1 is 4.5, while S1 is not a sentence that is in our dataset.",
         "this task",
         "This task requires matching a title of a scientific paper to the title of the best hotel in Los Angeles "
         "in 2023.",

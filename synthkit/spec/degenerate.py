@@ -132,7 +132,7 @@ _META_MARKERS = {
     "task": re.compile(
         r"\b(?:classification|retrieval|matching|analysis|this) tasks?\b|\btask (?:description|definition)s?\b"
     ),
-    "key": re.compile(r"\b(?:input_text|input text|json|placeholder|output keys?)\b"),
+    "key": re.compile(r"\b(?:input_text|input text|json|placeholder|output keys?|s[1-3])\b"),  # S1: the recipe's
     # "The original sentence is", "The passage on the importance of...", not "The passage of the bill" (of)
     "subject": re.compile(
         r"^the\s+(?:(?:original|given|first|second|third|other|above|previous|next|last|new|same)\s+"
