@@ -546,6 +546,51 @@ TABLE = [
         [_text(S1="Bien sûr", S2="Natürlich", S3="Natürlich nicht")],
         ["language"],
     ),
+    # What SmolLM2-135M wrote past the checks through llama-server in a later pass (README: Local models)
+    (
+        ["task=monolingual_triplet", "task.language=English", "task.unit=sentence"],
+        [
+            _text(**{f"S{i}": f"The passage on the importance of S{i} to society" for i in (1, 2, 3)}),
+            _text(S1="S12", S2="S21", S3="S25"),
+            _text(
+                S1="This is a sentence that is not very similar to the other sentences.",
+                S2="This sentence is different.",
+                S3="This sentence is different from the others",
+            ),
+            _text(
+                S1="The original sentence is ",
+                S2="The sentence has multiple errors.",
+                S3="The sentence has multiple sentences.",
+            ),
+            _text(
+                S1="The sentences are about many topics.",
+                S2="The similarity score of S1 is 4.5, while S1 is not a sentence that is in our dataset.",
+                S3="Trains run late in winter.",
+            ),
+        ],
+        ["meta", "echo", "meta", "meta", "meta"],
+    ),
+    (
+        ["task=short_text_matching", f"task.task='{DEFINITIONS['short_text_matching']}'", "task.language=English"],
+        [
+            _text(
+                input="A list of the top-rated hotels in Los Angeles with a dining experience",
+                positive_document="A 2022 [Title of the hotel's list] that includes [List of hotels] and [List of meals]",
+            ),
+            _text(input="this task", positive_document="This task is challenging"),
+            _text(input="The top-rated hotels in Los Angeles", positive_document="This sentence."),
+            _text(
+                input="Hotels in Los Angeles that care for the planet",
+                positive_document="This is a JSON document that follows the given requirements. It includes "
+                "information about the top-rated hotels.",
+            ),
+            _text(
+                input="This task requires matching a title of a scientific paper to the title of a hotel.",
+                positive_document="The Grand Hotel in Los Angeles opened in 1923 and still serves afternoon tea.",
+            ),
+        ],
+        ["placeholder", "meta", "meta", "meta", "meta"],
+    ),
 ]
 
 
