@@ -230,7 +230,13 @@ def test_template_slots_inside_a_text_are_placeholders(text, slot):
 
 
 @pytest.mark.parametrize(
-    "text", ["He said [sic] that the law was unfair.", "See [1] and [citation needed].", "[Laughs] That was funny."]
+    "text",
+    [
+        "He said [sic] that the law was unfair.",
+        "See [1] and [citation needed].",
+        "[Laughs] That was funny.",
+        "Read [the product page](https://example.com/p) first.",
+    ],
 )
 def test_brackets_that_are_not_slots_pass(text):
     assert placeholder_reason(text) is None

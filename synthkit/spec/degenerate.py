@@ -50,9 +50,10 @@ PLACEHOLDERS = frozenset(
 LABEL_WORDS = frozenset({"none", "unknown", "empty", "blank", "x", "y", "z"})
 _LOREM = re.compile(r"\blorem ipsum\b|\bdolor sit amet\b", re.IGNORECASE)
 _BRACKETED = re.compile(r"^\s*(<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\})\s*$")  # "<text>", "[label]", "{S1}"
-# A slot inside a text: "[Title of the hotel's list]", "[Your Name]", "{company name}"; not "[sic]", "[1]", "[Laughs]"
+# A slot inside a text: "[Title of the hotel's list]", "[Your Name]", "{company name}"; not "[sic]", "[1]", "[Laughs]",
+# nor a Markdown link's text ("[the product page](https://...)")
 _SLOT_WORDS = r"(?:name|title|list|insert|your|placeholder|text|date|company|product|link|url|number|address|topic)"
-_SLOT = re.compile(rf"[\[{{<](?=[^\]}}>]{{0,60}}\b{_SLOT_WORDS}\b)[^\W\d_][\w' ]{{0,60}}[\]}}>]", re.I)
+_SLOT = re.compile(rf"[\[{{<](?=[^\]}}>]{{0,60}}\b{_SLOT_WORDS}\b)[^\W\d_][\w' ]{{0,60}}[\]}}>](?!\()", re.I)
 _LETTER_OR_DIGIT = re.compile(r"[^\W_]")
 _LETTER = re.compile(r"[^\W\d_]")
 _LONE = re.compile(r"^\s*(?:[^\W\d_]|\d+(?:[.,]\d+)?)\s*[.)]?\s*$")  # "a", "B.", "3", "1.5"
