@@ -3,7 +3,8 @@
     python tests/openai_server.py [--port 0] [--latency-ms 0] [--log requests.jsonl] [--plan JSON]
 
 prints `READY <port>` once it listens. Answers are built from the request's JSON schema
-(`response_format`), so any task gets schema-valid rows. A *plan* scripts what it answers:
+(`response_format`), so any task gets schema-valid rows; a prompt that offers "- " choices after "Choose" gets its
+first choice in the first field. A *plan* scripts what it answers:
 
     {"default": ["malformed", "valid"],                     # n-th ask of a conversation -> n-th step
      "rules": [{"match": "phrase", "sequence": ["fenced"]}], # first rule whose text is in the prompt wins
@@ -57,6 +58,16 @@ def build(schema: dict, tag: str, key: str = "value", words: int = 8):
     if "query" in key:  # "at least N words" asks for documents: a query stays short, as its length check wants
         words = min(words, 8)
     return f"{key} {tag} " + " ".join(str((seed >> (7 * i)) % 9973) for i in range(max(words - 2, 1)))
+
+
+def _choices(prompt: str) -> list:
+    """The "- item" lines after a line that says "Choose": the options a prompt offers (persona_retrieval)."""
+    _, found, after = prompt.partition("Choose")
+    if not found:
+        return []
+    lines = after.splitlines()[1:]
+    items = [line.strip()[2:].strip() for line in lines if line.strip().startswith("- ")]
+    return items
 
 
 class Plan:
@@ -141,6 +152,9 @@ class Server:
         # As long as the prompt asks ("at least 300 words"), so that length checks pass.
         words = max([8] + [int(n) for n in re.findall(r"at least (\d+) words", body["messages"][0].get("content", ""))])
         valid = build({"type": "object", **schema}, tag, words=words) if schema else {"answer": f"text {tag}"}
+        choices = _choices(body["messages"][0].get("content", ""))
+        if choices and valid:  # a prompt that offers choices gets its first one, as written, in the first field
+            valid[next(iter(valid))] = choices[0]
         if kind == "text":
             content = arg
         elif kind == "fenced":

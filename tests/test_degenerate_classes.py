@@ -261,6 +261,7 @@ def test_brackets_that_are_not_slots_pass(text):
         "This sentence.",
         "The similarity score of S1 is 4.5, while S1 is not a sentence that is in our dataset.",
         "this task",
+        "Can you please provide a JSON object containing the answer to the question ",
         "This task requires matching a title of a scientific paper to the title of the best hotel in Los Angeles "
         "in 2023.",
         "This is a JSON document that follows the given requirements. It includes information about the top-rated "
@@ -726,3 +727,14 @@ def test_good_answers_in_15_languages_are_written_through_the_server(openai_serv
     for row in rows:
         wanted = answers[row["attributes"][attribute]]
         assert {key: row[key] for key in wanted} == wanted  # the planted good answer, not the server's default
+
+
+def test_a_choice_is_one_of_the_items_offered():
+    (one_of,) = build_checks([{"check": "one_of", "fields": ["persona"], "values": "personas"}], "toy", ["persona"],
+                             ["personas"])  # fmt: skip
+    offered = {"personas": ["a midwife reviewing guidelines", "a gym owner choosing equipment"]}
+    assert one_of.failure({"persona": "A Midwife reviewing  guidelines."}, offered) is None
+    for made_up in ("persona", "Mario Lopez", "A: no one will ever look for the passage directly"):
+        assert "none of the personas offered" in one_of.failure({"persona": made_up}, offered).message
+    with pytest.raises(UserError, match="uses the attribute people"):
+        build_checks([{"check": "one_of", "fields": ["persona"], "values": "people"}], "toy", ["persona"], ["x"])

@@ -108,6 +108,8 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
 def _attributes_used(kind: str, params: dict) -> list:
     if kind in ("language", "script"):
         return list(params["fields"].values())
+    if kind == "one_of":
+        return [params["values"]]
     # min_words may name an attribute the task has only under a preset (num_words)
     return degenerate.attributes_used(kind, params)
 
@@ -238,6 +240,25 @@ def _not_contained(needles: list, fields: list):
     return test
 
 
+def _one_of(fields: list, values: str):
+    """Each field is one of the items the prompt offered (the list attribute `values`), as written there."""
+
+    def said(text) -> str:
+        return " ".join(str(text).lower().split()).strip(" .")
+
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        offered = attributes.get(values)
+        if not isinstance(offered, (list, tuple)):
+            return None
+        choices = {said(v) for v in offered}
+        for field in fields:
+            if isinstance(answer[field], str) and said(answer[field]) not in choices:
+                return f"{field} ({answer[field][:60]!r}) is none of the {values} offered; choose one as written"
+        return None
+
+    return test
+
+
 KINDS = {
     "min_words": _min_words,
     "language": _language,
@@ -245,5 +266,6 @@ KINDS = {
     "distinct": _distinct,
     "not_contained": _not_contained,
     "not_copied": _not_copied,
+    "one_of": _one_of,
     **degenerate.FACTORIES,  # answers that are not answers: echoes, placeholders, lengths, meta-word labels
 }

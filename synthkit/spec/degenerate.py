@@ -146,6 +146,11 @@ _META_MARKERS = {
         r"(?:others?|original|first|second|previous|above)\b|\bthe\s+other\s+"
         rf"{_TEXT_NOUN}|\b(?:is|are)\s+(?:\w+\s+)?(?:different|similar|identical|the same)\W*$"
     ),
+    # a request to the assistant: "Can you please provide a JSON object..."
+    "request": re.compile(
+        r"^(?:can|could|would|will) you (?:please )?(?:provide|give|write|generate|create|send)\b|"
+        r"\bplease (?:provide|write|generate|create)\b"
+    ),
     # a sentence that stops at its verb or article: "The original sentence is"
     "unfinished": re.compile(r"\b(?:is|are|was|were|the|an?)\s*$"),
     # what is said of a text rather than in one: "has multiple errors", "a grammar rule"
