@@ -4,7 +4,7 @@
 
 prints `READY <port>` once it listens. Answers are built from the request's JSON schema
 (`response_format`), so any task gets schema-valid rows; a prompt that offers "- " choices after "Choose" gets its
-first choice in the first field. A *plan* scripts what it answers:
+first choice in the first field, and a query about a fenced passage one of the passage's words. A *plan* scripts what it answers:
 
     {"default": ["malformed", "valid"],                     # n-th ask of a conversation -> n-th step
      "rules": [{"match": "phrase", "sequence": ["fenced"]}], # first rule whose text is in the prompt wins
@@ -152,7 +152,11 @@ class Server:
         # As long as the prompt asks ("at least 300 words"), so that length checks pass.
         words = max([8] + [int(n) for n in re.findall(r"at least (\d+) words", body["messages"][0].get("content", ""))])
         valid = build({"type": "object", **schema}, tag, words=words) if schema else {"answer": f"text {tag}"}
-        choices = _choices(body["messages"][0].get("content", ""))
+        prompt = body["messages"][0].get("content", "")
+        about = re.search(r"<(data-[0-9a-f]+)>\n.*?([^\W\d_]{5,})", prompt, re.DOTALL)
+        if about and isinstance(valid, dict):  # a query about a fenced passage names one of its words, as one would
+            valid.update({k: f"{v} {about.group(2)}" for k, v in valid.items() if "query" in k and isinstance(v, str)})
+        choices = _choices(prompt)
         if choices and valid:  # a prompt that offers choices gets its first one, as written, in the first field
             valid[next(iter(valid))] = choices[0]
         if kind == "text":

@@ -738,3 +738,40 @@ def test_a_choice_is_one_of_the_items_offered():
         assert "none of the personas offered" in one_of.failure({"persona": made_up}, offered).message
     with pytest.raises(UserError, match="uses the attribute people"):
         build_checks([{"check": "one_of", "fields": ["persona"], "values": "people"}], "toy", ["persona"], ["x"])
+
+
+SOURDOUGH = (
+    "A sourdough starter is a mixture of flour and water in which wild yeasts and lactic acid bacteria live "
+    "together. It is ready to use when it doubles in size within four to eight hours of a feeding."
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [  # written by SmolLM2-135M for grounded_retrieval through llama-server
+        "What are the steps to create a JSON document with these instructions?",
+        "This is a search query of what this question is about,",
+        "The query is a statement to verify the content of the query provided.",
+    ],
+)
+def test_a_grounded_query_about_something_else_than_its_passage_is_rejected(query):
+    spec = {"check": "about", "fields": ["query"], "source": "passage", "language": "language"}
+    (about,) = build_checks([spec], "toy", ["query"], ["passage", "language"])
+    same = {"passage": SOURDOUGH, "language": "the language of the passage"}
+    assert "shares no word with the passage" in about.failure({"query": query}, same).message
+
+
+@pytest.mark.parametrize(
+    "query, language",
+    [
+        ("how long until a starter doubles", "the language of the passage"),
+        ("why does sourdough taste sour", "the language of the passage"),
+        ("wild yeast", "the language of the passage"),
+        ("Wie lange braucht Sauerteig?", "German"),  # another language: no word in common by nature
+        ("酸面团怎么做", "the language of the passage"),
+    ],
+)
+def test_a_query_about_its_passage_passes(query, language):
+    spec = {"check": "about", "fields": ["query"], "source": "passage", "language": "language"}
+    (about,) = build_checks([spec], "toy", ["query"], ["passage", "language"])
+    assert about.failure({"query": query}, {"passage": SOURDOUGH, "language": language}) is None

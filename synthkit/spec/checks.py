@@ -97,8 +97,8 @@ def build_checks(specs: Any, task: str, output_keys: list, attributes: list, pro
         for attribute in _attributes_used(kind, params):
             if attribute not in attributes:
                 raise UserError(f"task {task}: check {kind} uses the attribute {attribute}, which the task lacks")
-        if kind == "not_copied" and params["source"] not in attributes + output_keys:
-            raise UserError(f"task {task}: check not_copied: source {params['source']} is no attribute or output key")
+        if kind in ("not_copied", "about") and params["source"] not in attributes + output_keys:
+            raise UserError(f"task {task}: check {kind}: source {params['source']} is no attribute or output key")
         checks.append(
             Check(spec.get("name", kind), bool(spec.get("reask", True)), test, kind in degenerate.FACTORIES, kind)
         )
@@ -110,6 +110,8 @@ def _attributes_used(kind: str, params: dict) -> list:
         return list(params["fields"].values())
     if kind == "one_of":
         return [params["values"]]
+    if kind == "about" and params.get("language") is not None:
+        return [params["language"]]
     # min_words may name an attribute the task has only under a preset (num_words)
     return degenerate.attributes_used(kind, params)
 
@@ -240,6 +242,41 @@ def _not_contained(needles: list, fields: list):
     return test
 
 
+# Words too common to show what a query is about (English: the prompts' language, and most corpora's)
+_COMMON = frozenset(
+    "what which that this these those with from have does about when where there their into your they were been "
+    "will would could should than then them some such other more most also only very just over under after before "
+    "between while because being each many much make made like find show tell give know need want please".split()
+)
+
+
+def _stems(text: str) -> set:
+    """The content words of `text`, each cut to its first five letters (plants ~ plant, photosynthetic ~
+    photosynthesis): words of four letters or more that are not common, and numbers."""
+    return {w[:5] for w in _words(text) if (len(w) >= 4 and w not in _COMMON) or w.isdigit()}
+
+
+def _about(fields: list, source: str, language: Optional[str] = None, same: str = "the language of the passage"):
+    """Each field shares a content word with `source` (the passage it must be about): a query about JSON, the task
+    or itself shares none. Judged only where the field is in the source's language (the attribute `language` is
+    `same`): a query in another language shares no word with its passage by nature."""
+
+    def test(answer: dict, attributes: dict) -> Optional[str]:
+        if language is not None and str(attributes.get(language, "")).strip().lower() != same.lower():
+            return None
+        origin = answer.get(source, attributes.get(source))
+        if not isinstance(origin, str) or not origin:
+            return None
+        stems = _stems(origin)
+        for field in fields:
+            mine = _stems(answer[field]) if isinstance(answer[field], str) else set()
+            if mine and not mine & stems:
+                return f"{field} shares no word with the {source} it is about; ask about what the {source} says"
+        return None
+
+    return test
+
+
 def _one_of(fields: list, values: str):
     """Each field is one of the items the prompt offered (the list attribute `values`), as written there."""
 
@@ -267,5 +304,6 @@ KINDS = {
     "not_contained": _not_contained,
     "not_copied": _not_copied,
     "one_of": _one_of,
+    "about": _about,
     **degenerate.FACTORIES,  # answers that are not answers: echoes, placeholders, lengths, meta-word labels
 }
