@@ -280,6 +280,7 @@ def test_meta_texts_are_rejected(text):
         "Read the instructions before you start the task.",
         "This task is hard for children.",
         "This task requires a screwdriver and ten minutes.",
+        "This is a sample of soil from the river bank.",
         "The passage of the bill took months.",
         "The sentence was overturned on appeal.",
         "This passage describes photosynthesis in plants.",

@@ -391,11 +391,12 @@ def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
 
 
 # A text that opens by saying what it is, at any length: "This task requires matching...", "This is a JSON
-# document..." (not "This task requires a screwdriver")
+# document..." (not "This task requires a screwdriver", "This is a sample of soil")
 _META_OPENING = re.compile(
     r"^(?:this|the|my|your)\s+task\s+(?:is\s+to|requires|involves|asks)\s+(?:you\s+|us\s+)?(?:to\s+)?"
     r"(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit)\w*|"
-    r"^(?:this|here)\s+is\s+(?:an?|the|my)\s+(?:valid\s+)?(?:json|sample|template)\b"
+    r"^(?:this|here)\s+is\s+(?:an?|the|my)\s+(?:valid\s+)?(?:json|(?:sample|template)\s+(?:of\s+)?(?:the\s+)?"
+    r"(?:text|document|answer|response|output|input|json|classification|task))\b"
 )
 _NAMING = re.compile(rf"(?:{_TEXT_NOUN}|tasks?)")
 
