@@ -264,7 +264,10 @@ def test_each_packaged_task_catches_its_own_failure(openai_server, tmp_path, tas
     server.reset({"rules": [{"match": plant["match"], "sequence": [f"text:{json.dumps(answer)}"]}]}, 0)
     result = run_synthkit(*base, "reject_min_rows=3", f"output_dir={out}", cwd=tmp_path)
     rejects = read_jsonl(out / "rejects.jsonl")
-    assert rejects and all(r["check"] == check for r in rejects), (result.stderr, rejects[:1])
+    # The answer planted for the first row is served to the others too: there it is also a query about another
+    # passage (persona: the first row's need), which `about` rejects.
+    found = {r["check"] for r in rejects}
+    assert check in found and found <= {check, "about"}, (result.stderr, rejects[:1])
 
 
 def test_a_step_with_a_rubric_is_judged_and_the_others_are_not(openai_server, tmp_path):
