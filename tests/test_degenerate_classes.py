@@ -209,6 +209,25 @@ def test_a_key_with_a_number_is_an_echo():
     assert echo.failure({"S1": "S100 cars"}, {"unit": "sentence"}) is None
 
 
+def test_three_fields_of_one_template_with_other_numbers_are_duplicates():
+    (distinct,) = build_checks([{"check": "distinct", "fields": ["S1", "S2", "S3"]}], "toy", ["S1", "S2", "S3"], [])
+    template = {"S1": "theres an 11th item", "S2": "theres a 19th item", "S3": "theres a 17th item"}
+    assert "differ only in their numbers" in distinct.failure(template, {}).message
+    fair = {"S1": "The train leaves at 3 pm.", "S2": "The train departs at 3 pm.", "S3": "I paid 5 euros."}
+    assert distinct.failure(fair, {}) is None
+    (pair,) = build_checks([{"check": "distinct", "fields": ["pos", "neg"]}], "toy", ["pos", "neg"], [])
+    assert pair.failure({"pos": "The meeting is at 3 pm.", "neg": "The meeting is at 4 pm."}, {}) is None
+
+
+def test_a_key_name_with_filler_words_is_an_echo():
+    (echo,) = build_checks(
+        [{"check": "echo", "fields": ["input"]}], "toy", ["input", "positive_document"], ["task"], "Write a pair."
+    )
+    for text in ("your input", "your positive document", "the input"):
+        assert "with filler words" in echo.failure({"input": text}, {"task": "t"}).message
+    assert echo.failure({"input": "Input devices for gaming"}, {"task": "t"}) is None
+
+
 def test_fields_that_differ_only_by_their_key_names_are_duplicates():
     (distinct,) = build_checks([{"check": "distinct", "fields": ["S1", "S2", "S3"]}], "toy", ["S1", "S2", "S3"], [])
     swapped = {f"S{i}": f"The passage on the importance of S{i} to society" for i in (1, 2, 3)}
@@ -262,6 +281,7 @@ def test_brackets_that_are_not_slots_pass(text):
         "The similarity score of S1 is 4.5, while S1 is not a sentence that is in our dataset.",
         "this task",
         "Can you please provide a JSON object containing the answer to the question ",
+        "This task is designed to help you improve your writing skills and style.",
         "This task requires matching a title of a scientific paper to the title of the best hotel in Los Angeles "
         "in 2023.",
         "This is a JSON document that follows the given requirements. It includes information about the top-rated "

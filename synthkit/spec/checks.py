@@ -31,6 +31,14 @@ from synthkit.spec.script import script_reason
 from synthkit.spec.text import tokens, word_count
 
 _NUMBER = re.compile(r"\d+")
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def _template(words: list) -> str:
+    """A text's words without articles, its numbers as #: "an 11th item" and "a 19th item" are one template."""
+    return " ".join(_NUMBER.sub("#", w) for w in words if w not in _ARTICLES)
+
+
 # distinct with contained: a field whose words (at least this many) all appear, in order, inside another field
 # copies it ("an input copied into a longer positive"). Fewer words can be a name the other rightly mentions.
 CONTAINED_LEAST = 5
@@ -193,9 +201,24 @@ def _distinct(fields: list, near: float = 0.9, contained: bool = False):
                     inner, outer = sorted((a, b), key=lambda f: len(words[f]))
                     if word_count(answer[inner]) >= CONTAINED_LEAST and _inside(words[inner], words[outer]):
                         return f"{outer} copies {inner} whole ({len(words[inner])} words) instead of differing"
+        # Three or more fields of one template with another number each ("there's an 11th item", "... a 19th ...");
+        # two may differ by a number on purpose (a hard negative: "at 3 pm" vs "at 4 pm").
+        templates = {_template(words[f]) for f in fields}
+        if len(fields) >= 3 and len(templates) == 1 and len(_PLAIN.findall(next(iter(templates)))) >= 2:
+            return f"{', '.join(fields)} differ only in their numbers"
         return None
 
     return test
+
+
+_PLAIN = re.compile(r"(?<!\S)[^\W\d_]+(?!\S)")  # a word of letters alone
+_NUMBER = re.compile(r"\d+")
+_ARTICLES = frozenset({"a", "an", "the"})
+
+
+def _template(words: list) -> str:
+    """A text's words without articles, its numbers as #: "an 11th item" and "a 19th item" are one template."""
+    return " ".join(_NUMBER.sub("#", w) for w in words if w not in _ARTICLES)
 
 
 def _inside(needle: list, haystack: list) -> bool:

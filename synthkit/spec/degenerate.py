@@ -72,7 +72,7 @@ _META_LABEL = re.compile(
 ECHO_LEAST, ECHO_MOST = 3, 15
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 # Words that join key names into a non-answer ("S1 and S2", "the S1 sentence") wherever the prompt lacks them.
-FILLER = frozenset("a an the and or of is are this that here for with to in on as its it".split())
+FILLER = frozenset("a an the and or of is are this that here for with to in on as its it your my our".split())
 _PLAIN_WORD = re.compile(r"^[^\W\d_]+$")  # letters only: not a number, an id or a key with a digit
 
 # Tokens that are not prose (prose_reason). A URL has a scheme, www. or a path: a bare domain is a name
@@ -136,14 +136,14 @@ _META_MARKERS = {
     "key": re.compile(r"\b(?:input_text|input text|json|placeholder|output keys?|s[1-3])\b"),  # S1: the recipe's
     # "The original sentence is", "The passage on the importance of...", not "The passage of the bill" (of)
     "subject": re.compile(
-        r"^the\s+(?:(?:original|given|first|second|third|other|above|previous|next|last|new|same)\s+"
+        r"^the\s+(?:(?:original|given|first|second|third|other|above|previous|next|last|new|same|two|three|both)\s+"
         r"(?:sentence|passage|phrase|paragraph|text)s?\b|(?:sentence|passage|phrase|paragraph|text)s?\s+"
         r"(?:is|are|has|have|contains?|describes?|says|uses|means|on|about)\b)"
     ),
     # "...not very similar to the other sentences", "This sentence is different."
     "relation": re.compile(
         r"\b(?:similar|different|identical|related|unrelated)\s+(?:to|from|than)\s+(?:the\s+)?"
-        r"(?:others?|original|first|second|previous|above)\b|\bthe\s+other\s+"
+        r"(?:others?|original|first|second|previous|above)\b|\bthe\s+other\s+(?:two\s+|three\s+)?"
         rf"{_TEXT_NOUN}|\b(?:is|are)\s+(?:\w+\s+)?(?:different|similar|identical|the same)\W*$"
     ),
     # a request to the assistant: "Can you please provide a JSON object..."
@@ -228,6 +228,9 @@ def echo_reason(text: str, context: TaskContext, attributes: dict, label: bool =
         return f"it is the output key name {keys[said]!r}, not a value"
     if all(word in keys for word in said.split()):
         return "it is made of output key names, not a value"
+    core = " ".join(w for w in said.split() if w not in FILLER)
+    if core != said and core in keys:  # "your positive document", "the input"
+        return f"it is the output key name {keys[core]!r} with filler words, not a value"
     numbered = _numbered_key(said, tuple(keys))
     if numbered:
         return f"it is the output key name {keys[numbered]!r} with a number, not a value"
@@ -393,8 +396,8 @@ def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
 # A text that opens by saying what it is, at any length: "This task requires matching...", "This is a JSON
 # document..." (not "This task requires a screwdriver", "This is a sample of soil")
 _META_OPENING = re.compile(
-    r"^(?:this|the|my|your)\s+task\s+(?:is\s+to|requires|involves|asks)\s+(?:you\s+|us\s+)?(?:to\s+)?"
-    r"(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit)\w*|"
+    r"^(?:this|the|my|your)\s+task\s+(?:is\s+(?:designed|meant|intended)\s+to\b|(?:is\s+to|requires|involves|asks)"
+    r"\s+(?:you\s+|us\s+)?(?:to\s+)?(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit)\w*)|"
     r"^(?:this|here)\s+is\s+(?:an?|the|my)\s+(?:valid\s+)?(?:json|(?:sample|template)\s+(?:of\s+)?(?:the\s+)?"
     r"(?:text|document|answer|response|output|input|json|classification|task))\b"
 )
