@@ -282,6 +282,9 @@ def test_brackets_that_are_not_slots_pass(text):
         "this task",
         "Can you please provide a JSON object containing the answer to the question ",
         "This task is designed to help you improve your writing skills and style.",
+        "This is a document that argues one side of a question that needs to be edited, however the input has 71 "
+        "words; it needs at least 150 words; therefore, I will be able to edit it in 1 minute. The input needs to be "
+        "edited, however I do not have time to edit it; I have only 15 words left to complete it.",
         "This task requires matching a title of a scientific paper to the title of the best hotel in Los Angeles "
         "in 2023.",
         "This is a JSON document that follows the given requirements. It includes information about the top-rated "

@@ -402,6 +402,11 @@ _META_OPENING = re.compile(
     r"(?:text|document|answer|response|output|input|json|classification|task))\b"
 )
 _NAMING = re.compile(rf"(?:{_TEXT_NOUN}|tasks?)")
+# The re-ask's own reason written into the text (min_words: "has 71 words; it needs at least 150"; length: "too few
+# for a passage"): a model that answers the feedback instead of fixing its text.
+_FEEDBACK = re.compile(
+    r"\bhas \d+ words?[;,]? (?:it|but it|and it) needs at least \d+|\btoo (?:few|many) for an? \w+ \(at"
+)
 
 
 def meta_reason(text: str) -> Optional[str]:
@@ -411,6 +416,8 @@ def meta_reason(text: str) -> Optional[str]:
         return None
     if _META_OPENING.match(said):
         return "it says what the task or the answer is instead of being the text asked for"
+    if _FEEDBACK.search(said):
+        return "it repeats the reason it was asked again instead of being the text asked for"
     if word_count(said) > META_MOST:
         return None
     words = tokens(said)
