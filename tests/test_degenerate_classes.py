@@ -781,8 +781,9 @@ SOURDOUGH = (
 def test_a_grounded_query_about_something_else_than_its_passage_is_rejected(query):
     spec = {"check": "about", "fields": ["query"], "source": "passage", "language": "language"}
     (about,) = build_checks([spec], "toy", ["query"], ["passage", "language"])
-    same = {"passage": SOURDOUGH, "language": "the language of the passage"}
-    assert "shares no word with the passage" in about.failure({"query": query}, same).message
+    for language in ("the language of the passage", "English"):  # English: the language the passage is in
+        named = {"passage": SOURDOUGH, "language": language}
+        assert "shares no word with the passage" in about.failure({"query": query}, named).message
 
 
 @pytest.mark.parametrize(

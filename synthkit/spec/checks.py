@@ -282,13 +282,15 @@ def _stems(text: str) -> set:
 def _about(fields: list, source: str, language: Optional[str] = None, same: str = "the language of the passage"):
     """Each field shares a content word with `source` (the passage it must be about): a query about JSON, the task
     or itself shares none. Judged only where the field is in the source's language (the attribute `language` is
-    `same`): a query in another language shares no word with its passage by nature."""
+    `same`, or names the language the source is in): a query in another language shares no word with its passage
+    by nature."""
 
     def test(answer: dict, attributes: dict) -> Optional[str]:
-        if language is not None and str(attributes.get(language, "")).strip().lower() != same.lower():
-            return None
         origin = answer.get(source, attributes.get(source))
         if not isinstance(origin, str) or not origin:
+            return None
+        asked = str(attributes.get(language, "")).strip() if language is not None else same
+        if asked.lower() != same.lower() and check_language(origin, asked).status != "ok":
             return None
         stems = _stems(origin)
         for field in fields:
