@@ -282,6 +282,9 @@ def test_brackets_that_are_not_slots_pass(text):
         "this task",
         "Can you please provide a JSON object containing the answer to the question ",
         "This task is designed to help you improve your writing skills and style.",
+        "It looks like you have a misunderstanding about the question. Your request seems to be something that I "
+        "cannot answer without more details about the passage and the question you want me to write.",
+        "Sure, here is a passage about the French revolution.",
         "This is a document that argues one side of a question that needs to be edited, however the input has 71 "
         "words; it needs at least 150 words; therefore, I will be able to edit it in 1 minute. The input needs to be "
         "edited, however I do not have time to edit it; I have only 15 words left to complete it.",
@@ -304,6 +307,7 @@ def test_meta_texts_are_rejected(text):
         "This task is hard for children.",
         "This task requires a screwdriver and ten minutes.",
         "This is a sample of soil from the river bank.",
+        "I'm sorry for the delay: the parcel left our warehouse this morning.",
         "The passage of the bill took months.",
         "The sentence was overturned on appeal.",
         "This passage describes photosynthesis in plants.",

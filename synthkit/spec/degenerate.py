@@ -399,7 +399,10 @@ _META_OPENING = re.compile(
     r"^(?:this|the|my|your)\s+task\s+(?:is\s+(?:designed|meant|intended)\s+to\b|(?:is\s+to|requires|involves|asks)"
     r"\s+(?:you\s+|us\s+)?(?:to\s+)?(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit)\w*)|"
     r"^(?:this|here)\s+is\s+(?:an?|the|my)\s+(?:valid\s+)?(?:json|(?:sample|template)\s+(?:of\s+)?(?:the\s+)?"
-    r"(?:text|document|answer|response|output|input|json|classification|task))\b"
+    r"(?:text|document|answer|response|output|input|json|classification|task))\b|"
+    # an assistant answering the user instead of writing the text: "It looks like you have a misunderstanding..."
+    r"^(?:sure|certainly|of course)[,!.]?\s+here\s+(?:is|are)\b|^as an ai\b|^it (?:looks|seems) like you\b|"
+    r"^i(?:'m| am) sorry,? but\b"
 )
 _NAMING = re.compile(rf"(?:{_TEXT_NOUN}|tasks?)")
 # The re-ask's own reason written into the text (min_words: "has 71 words; it needs at least 150"; length: "too few
