@@ -285,6 +285,8 @@ def test_brackets_that_are_not_slots_pass(text):
         "It looks like you have a misunderstanding about the question. Your request seems to be something that I "
         "cannot answer without more details about the passage and the question you want me to write.",
         "Sure, here is a passage about the French revolution.",
+        "the task at hand is to provide a JSON object that answers the question, while the question itself is not in "
+        "a JSON string, and the JSON string is in a JSON string format.",
         "This is a document that argues one side of a question that needs to be edited, however the input has 71 "
         "words; it needs at least 150 words; therefore, I will be able to edit it in 1 minute. The input needs to be "
         "edited, however I do not have time to edit it; I have only 15 words left to complete it.",

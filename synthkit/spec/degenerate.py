@@ -396,8 +396,9 @@ def prose_reason(text: str, allow: tuple = ()) -> Optional[str]:
 # A text that opens by saying what it is, at any length: "This task requires matching...", "This is a JSON
 # document..." (not "This task requires a screwdriver", "This is a sample of soil")
 _META_OPENING = re.compile(
-    r"^(?:this|the|my|your)\s+task\s+(?:is\s+(?:designed|meant|intended)\s+to\b|(?:is\s+to|requires|involves|asks)"
-    r"\s+(?:you\s+|us\s+)?(?:to\s+)?(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit)\w*)|"
+    r"^(?:this|the|my|your)\s+task\s+(?:at\s+hand\s+)?(?:is\s+(?:designed|meant|intended)\s+to\b|(?:is\s+to|requires|"
+    r"involves|asks)\s+(?:you\s+|us\s+)?(?:to\s+)?(?:match|retriev|classif|writ|generat|find|identif|determin|rewrit|"
+    r"provid)\w*)|"
     r"^(?:this|here)\s+is\s+(?:an?|the|my)\s+(?:valid\s+)?(?:json|(?:sample|template)\s+(?:of\s+)?(?:the\s+)?"
     r"(?:text|document|answer|response|output|input|json|classification|task))\b|"
     # an assistant answering the user instead of writing the text: "It looks like you have a misunderstanding..."
