@@ -52,10 +52,13 @@ def run_task(task: str, args) -> dict:
         *([f"corpus={args.corpus}"] if task in ON_A_CORPUS else []),
     ]
     start = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=args.per_task_s)
-        ended, last = done.returncode, (done.stderr.strip().splitlines() or [""])[-1]
-    except subprocess.TimeoutExpired:
+        _, stderr = process.communicate(timeout=args.per_task_s)
+        ended, last = process.returncode, (stderr.strip().splitlines() or [""])[-1]
+    except subprocess.TimeoutExpired:  # stopped as a user stops it: SIGTERM, the run keeps what it wrote
+        process.terminate()
+        process.communicate(timeout=60)
         ended, last = "time", f"stopped after {args.per_task_s} s"
     rows = _read(out / "data.jsonl")
     rejects = _read(out / "rejects.jsonl")
