@@ -806,3 +806,23 @@ def test_a_query_about_its_passage_passes(query, language):
     spec = {"check": "about", "fields": ["query"], "source": "passage", "language": "language"}
     (about,) = build_checks([spec], "toy", ["query"], ["passage", "language"])
     assert about.failure({"query": query}, {"passage": SOURDOUGH, "language": language}) is None
+
+
+LOOPING = (  # written by SmolLM2-135M through llama-server as a long_text_matching input
+    "This is a document that needs to be edited. I will be able to edit this document in 1 minute, I will be able "
+    "to edit this document. I will be able to edit this document in 1 minute; this is a short document and this "
+    "document needs to be edited; I will be able to edit this document in 1 minute, I will be able to edit it."
+)
+
+
+def test_a_text_that_goes_round_in_circles_is_rejected():
+    assert "goes round in circles" in placeholder_reason(LOOPING)
+
+
+def test_prose_that_repeats_a_phrase_now_and_then_passes():
+    prose = (
+        "The best way to learn a language is to speak it every day. The best way to remember words is to use them "
+        "in sentences of your own, and the best way to keep going is to find a partner who wants to learn too. "
+        "Reading children's books helps, as do films with subtitles in the language you are learning."
+    )
+    assert placeholder_reason(prose) is None

@@ -20,6 +20,7 @@ real answer in any language (an echo is made only of the English prompt's own wo
 
 import functools
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Optional
 
@@ -320,11 +321,39 @@ def placeholder_reason(text: str, allow: tuple = (), label: bool = False) -> Opt
     slot = _SLOT.search(text)
     if slot:
         return f"it has a template slot ({slot.group(0)[:40]!r}) to fill in, not the text itself"
+    looped = _loop(text)
+    if looped:
+        return f"it goes round in circles ({looped!r} again and again): a model looping, not a text"
     if _LONE.match(text) and not label:
         lone = "number" if text.strip()[0].isdigit() else "letter"
         if lone not in allow:
             return f"it is a lone {lone} ({text.strip()!r})"
     return None
+
+
+# A looping text: the words inside 5-word runs that come back LOOP_TIMES times or more, each within LOOP_GAP words
+# of the last, are LOOP_SHARE of it or more.
+# Prose stays under 0.1 (licences, this README, the sample answers); a list of shell commands reaches 0.34.
+LOOP_WORDS, LOOP_TIMES, LOOP_SHARE, LOOP_LEAST, LOOP_GAP = 5, 3, 0.4, 15, 16
+
+
+def _loop(text: str) -> Optional[str]:
+    """The run of words that `text` repeats over and over, or None."""
+    words = tokens(text)
+    if len(words) < LOOP_LEAST:
+        return None
+    # A character a token (Han, Thai; Devanagari's marks cut words too): longer runs, counted in characters
+    n, gap = (LOOP_WORDS, LOOP_GAP) if sum(map(len, words)) > 1.5 * len(words) else (3 * LOOP_WORDS, 2 * LOOP_GAP)
+    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
+    counts, last, close = Counter(runs), {}, Counter()
+    for i, run in enumerate(runs):  # a loop comes back soon; a text that quotes a whole paragraph again does not
+        if i - last.get(run, -gap - 1) <= gap:
+            close[run] += 1
+        last[run] = i
+    covered = {i + k for i, run in enumerate(runs) if close[run] >= LOOP_TIMES - 1 for k in range(n)}
+    if len(covered) < LOOP_SHARE * len(words):
+        return None
+    return " ".join(counts.most_common(1)[0][0])
 
 
 def meta_label_reason(text: str) -> Optional[str]:
