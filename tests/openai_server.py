@@ -57,7 +57,10 @@ def build(schema: dict, tag: str, key: str = "value", words: int = 8):
     seed = int(hashlib.sha256(f"{tag}{key}".encode()).hexdigest(), 16)
     if "query" in key:  # "at least N words" asks for documents: a query stays short, as its length check wants
         words = min(words, 8)
-    return f"{key} {tag} " + " ".join(str((seed >> (7 * i)) % 9973) for i in range(max(words - 2, 1)))
+    # Numbers that never run out: a long text of the seed's bits alone ends in "0 0 0 ...", a loop the checks reject
+    return f"{key} {tag} " + " ".join(
+        str(((seed >> (7 * (i % 36))) + 7919 * i) % 9973) for i in range(max(words - 2, 1))
+    )
 
 
 def _choices(prompt: str) -> list:
