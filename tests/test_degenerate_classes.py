@@ -826,3 +826,17 @@ def test_prose_that_repeats_a_phrase_now_and_then_passes():
         "Reading children's books helps, as do films with subtitles in the language you are learning."
     )
     assert placeholder_reason(prose) is None
+
+
+def test_a_corpus_passage_that_mentions_amounts_asks_for_no_numbers_alone():
+    from types import SimpleNamespace
+
+    from synthkit.corpus.domain import ChunkText
+    from synthkit.spec.degenerate import allowed_by
+
+    text = "The rate rises until the amount of the enzyme RuBisCO becomes limiting in 2024."
+    passage = ChunkText.of(SimpleNamespace(text=text))
+    assert "number" not in allowed_by({"passage": passage})
+    assert "number" in allowed_by({"task": "Given a year, retrieve the events of that year"})  # a request: asked
+    (prose,) = build_checks([{"check": "prose", "fields": ["query"]}], "toy", ["query"], ["passage"])
+    assert "numbers and symbols" in prose.failure({"query": "30/35"}, {"passage": passage}).message

@@ -389,8 +389,12 @@ def machine_token(token: str) -> Optional[str]:
 
 
 def allowed_by(attributes: dict) -> set:
-    """The kinds of tokens the drawn attributes (a task definition, a passage) ask for by name."""
-    return _asked_in(" ".join(str(v) for v in attributes.values() if isinstance(v, str)))
+    """The kinds of tokens the drawn attributes (a task definition, a passage) ask for by name. A passage of the
+    user's corpus names what it is about, not what to answer: its "amount" or "year" lets no answer be numbers
+    alone (SmolLM2's query "30/35" for a passage on photosynthesis), though its URLs or file names may be asked."""
+    values = [v for v in attributes.values() if isinstance(v, str)]
+    asked = set(_asked_in(" ".join(v for v in values if getattr(v, "chunk", None) is None)))
+    return asked | (_asked_in(" ".join(v for v in values if getattr(v, "chunk", None) is not None)) - {"number"})
 
 
 @functools.lru_cache(maxsize=1024)  # asked for each field of each answer; a row's values are the same for all
