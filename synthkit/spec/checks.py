@@ -15,6 +15,7 @@ schema can still be wrong in meaning. Each check is a named kind with parameters
 A failing answer is re-asked with the reason (unless `reask: false`) and, once attempts run out,
 rejected with the check's name."""
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -203,9 +204,10 @@ def _distinct(fields: list, near: float = 0.9, contained: bool = False):
                         return f"{outer} copies {inner} whole ({len(words[inner])} words) instead of differing"
         # Three or more fields of one template with another number each ("there's an 11th item", "... a 19th ...");
         # two may differ by a number on purpose (a hard negative: "at 3 pm" vs "at 4 pm").
-        templates = {_template(words[f]) for f in fields}
-        if len(fields) >= 3 and len(templates) == 1 and len(_PLAIN.findall(next(iter(templates)))) >= 2:
-            return f"{', '.join(fields)} differ only in their numbers"
+        if len(fields) >= 3 and len({len(words[f]) for f in fields}) == 1:  # one template: as many words
+            templates = {_template(words[f]) for f in fields}
+            if len(templates) == 1 and len(_PLAIN.findall(next(iter(templates)))) >= 2:
+                return f"{', '.join(fields)} differ only in their numbers"
         return None
 
     return test
@@ -279,6 +281,17 @@ def _stems(text: str) -> set:
     return {w[:5] for w in _words(text) if (len(w) >= 4 and w not in _COMMON) or w.isdigit()}
 
 
+# A passage is read again for each re-ask of its row and each step that asks about it
+@functools.lru_cache(maxsize=256)
+def _source_stems(text: str) -> frozenset:
+    return frozenset(_stems(text))
+
+
+@functools.lru_cache(maxsize=256)
+def _written_in(text: str, language: str) -> bool:
+    return check_language(text, language).status == "ok"
+
+
 def _about(fields: list, source: str, language: Optional[str] = None, same: str = "the language of the passage"):
     """Each field shares a content word with `source` (the passage it must be about): a query about JSON, the task
     or itself shares none. Judged only where the field is in the source's language (the attribute `language` is
@@ -290,9 +303,9 @@ def _about(fields: list, source: str, language: Optional[str] = None, same: str 
         if not isinstance(origin, str) or not origin:
             return None
         asked = str(attributes.get(language, "")).strip() if language is not None else same
-        if asked.lower() != same.lower() and check_language(origin, asked).status != "ok":
+        if asked.lower() != same.lower() and not _written_in(str(origin), asked):
             return None
-        stems = _stems(origin)
+        stems = _source_stems(str(origin))
         for field in fields:
             mine = _stems(answer[field]) if isinstance(answer[field], str) else set()
             if mine and not mine & stems:

@@ -335,25 +335,32 @@ def placeholder_reason(text: str, allow: tuple = (), label: bool = False) -> Opt
 # of the last, are LOOP_SHARE of it or more.
 # Prose stays under 0.1 (licences, this README, the sample answers); a list of shell commands reaches 0.34.
 LOOP_WORDS, LOOP_TIMES, LOOP_SHARE, LOOP_LEAST, LOOP_GAP = 5, 3, 0.4, 15, 16
+_SPACED_WORD = re.compile(r"[^\s.,;:!?\"'()\[\]{}«»“”‘’…]+")  # a word between spaces and punctuation
 
 
 def _loop(text: str) -> Optional[str]:
     """The run of words that `text` repeats over and over, or None."""
-    words = tokens(text)
+    pieces = _SPACED_WORD.findall(text.lower())
+    if len(text) <= 12 * len(pieces):  # spaced words (str methods: this runs on every field of every answer)
+        words, n, gap = pieces, LOOP_WORDS, LOOP_GAP
+    else:  # a character a token (Han, Thai): longer runs, counted in characters
+        words, n, gap = tokens(text), 3 * LOOP_WORDS, 2 * LOOP_GAP
     if len(words) < LOOP_LEAST:
         return None
-    # A character a token (Han, Thai; Devanagari's marks cut words too): longer runs, counted in characters
-    n, gap = (LOOP_WORDS, LOOP_GAP) if sum(map(len, words)) > 1.5 * len(words) else (3 * LOOP_WORDS, 2 * LOOP_GAP)
-    runs = [tuple(words[i : i + n]) for i in range(len(words) - n + 1)]
-    counts, last, close = Counter(runs), {}, Counter()
+    runs = list(zip(*(words[k:] for k in range(n))))
+    counts = Counter(runs)
+    if max(counts.values()) < LOOP_TIMES:  # prose: no run comes back three times, nothing more to count
+        return None
+    last, close = {}, Counter()
     for i, run in enumerate(runs):  # a loop comes back soon; a text that quotes a whole paragraph again does not
-        if i - last.get(run, -gap - 1) <= gap:
-            close[run] += 1
-        last[run] = i
+        if counts[run] >= LOOP_TIMES:
+            if i - last.get(run, -gap - 1) <= gap:
+                close[run] += 1
+            last[run] = i
     covered = {i + k for i, run in enumerate(runs) if close[run] >= LOOP_TIMES - 1 for k in range(n)}
     if len(covered) < LOOP_SHARE * len(words):
         return None
-    return " ".join(counts.most_common(1)[0][0])
+    return " ".join(max(close, key=close.get))
 
 
 def meta_label_reason(text: str) -> Optional[str]:
